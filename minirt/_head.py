@@ -1,0 +1,432 @@
+"""The head: minirt's control plane, living inside the driver process.
+
+There is no separate server. ``init()`` creates a :class:`Head` in the
+driver; it owns the nodes (each with CPUs, a worker pool and an object
+store), the object table, the tasks and the actors. Two kinds of threads use
+it, always under one lock:
+
+* the user's threads, calling the API (``f.remote()``, ``get``...) directly:
+  no hand-off to another thread on the way in;
+* the *control thread*, which waits on every worker's pipe and sentinel
+  (``selectors``) and handles what arrives: results, nested requests,
+  deaths.
+
+::
+
+    notebook thread --submit/get/put--+            +--> worker 1 (node 0)
+                                      v            |
+                            Head (lock) --pipes----+--> worker 2 (node 0)
+                                      ^            |
+    control thread --select(pipes, sentinels)------+--> worker 3 (node 1)
+
+The head's logic is split by concept into mixins: ``_objects.py`` (object
+table, reference counts, waiting), ``_scheduler.py`` (tasks, placement,
+workers, retries) and ``_actors.py`` (actors). This file holds start-up,
+shutdown, the control loop and the entry points ``api.py`` calls.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import selectors
+import shutil
+import sys
+import tempfile
+import threading
+import time
+
+from . import _procs, _refs
+from ._actors import _Actors
+from ._objects import _ObjectTable
+from ._scheduler import _Node, _Scheduler
+from ._store import _NodeStore
+from .exceptions import GetTimeoutError
+
+TIMELINE_MAX = 200_000     # executions kept for timeline(); oldest dropped first
+EVENTS_MAX = 20_000        # events kept for events()
+
+
+class Head(_ObjectTable, _Scheduler, _Actors):
+    """The control plane. One per driver; see the module docstring."""
+
+    is_driver = True
+    node_index = 0
+
+    def __init__(self, *, num_cpus: float, num_nodes: int, resources: dict,
+                 object_store_memory: int, namespace: str, log_to_driver: bool):
+        self._lock = threading.RLock()
+        self.namespace = namespace
+        self.log_to_driver = log_to_driver
+        self.started_at = time.time()
+        self._init_objects()
+        self._init_scheduler()
+        self._init_actors()
+        self.workers: dict[int, object] = {}
+        self.timeline_rows: collections.deque = collections.deque(maxlen=TIMELINE_MAX)
+        self.event_log: collections.deque = collections.deque(maxlen=EVENTS_MAX)
+        self._logs: list = []
+        self._logs_since = 0.0
+        self._closed = False
+
+        self.session_dir = tempfile.mkdtemp(prefix="minirt-session-")
+        shm_root = "/dev/shm" if os.path.isdir("/dev/shm") else self.session_dir
+        self.shm_root = tempfile.mkdtemp(prefix="minirt-", dir=shm_root)
+        self.nodes: list[_Node] = []
+        for i in range(num_nodes):
+            store = _NodeStore(i, os.path.join(self.shm_root, f"n{i}"),
+                               os.path.join(self.session_dir, "spill", f"n{i}"),
+                               object_store_memory)
+            total = {"CPU": float(num_cpus), **{k: float(v) for k, v in resources.items()}}
+            self.nodes.append(_Node(i, os.urandom(14).hex(), total, store))
+        self.shm_dir = self.nodes[0].store.shm_dir
+        self.object_store_memory = object_store_memory
+        self.max_node = {k: max(n.total.get(k, 0.0) for n in self.nodes)
+                         for k in set().union(*(n.total for n in self.nodes))}
+        self.worker_cfg = dict(log_to_driver=log_to_driver, namespace=namespace,
+                               max_node=self.max_node, session_dir=self.session_dir)
+
+        self._forkserver_mine = _procs.prepare_forkserver()
+        self.janitor = _procs.Janitor([self.shm_root, self.session_dir])
+        self._sel = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+        self._sel.register(self._wake_r, selectors.EVENT_READ, None)
+        self._thread = threading.Thread(target=self._control_loop, name="minirt-control",
+                                        daemon=True)
+        self._thread.start()
+        # Warm up: fork one worker per node now, so the first task does not wait.
+        with self._lock:
+            for node in self.nodes:
+                node.idle.append(self._spawn(node))
+
+    # --- plumbing -----------------------------------------------------------------
+    def _send(self, worker, msg) -> None:
+        if worker.dead:
+            return
+        try:
+            worker.conn.send(msg)
+        except OSError:
+            pass            # it died; its sentinel will tell us
+
+    def _wake(self) -> None:
+        try:
+            os.write(self._wake_w, b"x")
+        except BlockingIOError:
+            pass
+
+    def _register_worker(self, w) -> None:
+        self._sel.register(w.conn.fileno(), selectors.EVENT_READ, ("conn", w))
+        self._sel.register(w.proc.sentinel, selectors.EVENT_READ, ("dead", w))
+
+    def _unregister_worker(self, w) -> None:
+        for fd in (w.conn.fileno(), w.proc.sentinel):
+            try:
+                self._sel.unregister(fd)
+            except (KeyError, ValueError):
+                pass
+        self.workers.pop(w.conn.fileno(), None)
+        try:
+            w.conn.close()
+        except OSError:
+            pass
+
+    def _drain_local(self) -> None:
+        changes = _refs._local.take_changes()
+        if changes:
+            self._apply_changes(changes)
+
+    def _event(self, _kind: str, **fields) -> None:
+        self.event_log.append((time.time(), _kind, fields))
+
+    def _record(self, spec, task, worker, t0, t1) -> None:
+        self.timeline_rows.append((spec.name, spec.kind, worker.node, worker.wid, worker.pid,
+                                   t0, t1, spec.tid.hex(), task.attempt))
+
+    # --- the control thread ---------------------------------------------------------
+    def _control_loop(self) -> None:
+        sel = self._sel
+        timeout = None
+        while not self._closed:
+            wait = timeout
+            if self._logs:
+                wait = 0.2 if wait is None else min(wait, 0.2)
+            try:
+                ready = sel.select(wait)
+            except (OSError, ValueError):
+                if self._closed:
+                    return
+                continue
+            with self._lock:
+                if self._closed:
+                    return
+                self._drain_local()
+                for key, _ in ready:
+                    if key.data is None:
+                        try:
+                            os.read(self._wake_r, 4096)
+                        except BlockingIOError:
+                            pass
+                    elif key.data[0] == "conn":
+                        self._read_worker(key.data[1])
+                    else:
+                        self._on_worker_death(key.data[1])
+                timeout = self._run_timers()
+                if self._logs and time.time() - self._logs_since > 0.2:
+                    self._print_logs()
+
+    def _read_worker(self, w) -> None:
+        conn = w.conn
+        try:
+            while True:
+                self._on_message(w, conn.recv())
+                if w.dead or not conn.poll():
+                    break
+        except (EOFError, OSError):
+            # The process is exiting; its sentinel reports the death (and exit code).
+            try:
+                self._sel.unregister(conn.fileno())
+            except (KeyError, ValueError):
+                pass
+
+    def _on_message(self, w, msg) -> None:
+        kind, changes = msg[0], msg[1]
+        if changes:
+            self._apply_changes(changes, w)
+        if kind == "done":
+            self._on_done(w, *msg[2:])
+        elif kind == "req":
+            self._on_request(w, *msg[2:])
+        elif kind == "submit":
+            self._submit(msg[2], w)
+        elif kind == "put":
+            oid, vkind, data, contained = msg[2:]
+            self._store(oid, vkind, data, False, contained, w.node)
+        elif kind == "fn":
+            self.fns[msg[2]] = msg[3]
+        elif kind == "log":
+            if not self._logs:
+                self._logs_since = time.time()
+            self._logs.append((msg[2], msg[3]))
+        elif kind == "actor_ready":
+            self._on_actor_ready(w, *msg[2:])
+        elif kind == "cancel":
+            try:
+                self._cancel(*msg[2:])
+            except ValueError:
+                pass
+        elif kind == "kill":
+            self._kill_actor(*msg[2:])
+
+    def _on_request(self, w, rid, op, args) -> None:
+        def reply(ok, value):
+            self._send(w, ("reply", None, rid, ok, value))
+
+        if op in ("get", "wait"):
+            self._blocking_request(w, op, args, reply)
+            return
+        try:
+            reply(True, self._answer(op, args, w))
+        except Exception as e:  # a bad request: raise it in the worker
+            reply(False, e)
+
+    def _answer(self, op, args, w=None):
+        if op == "create_actor":
+            return self._create_actor(args[0], w)
+        if op == "get_actor":
+            return self._lookup_actor(*args)
+        if op == "resources":
+            return self._resources(*args)
+        if op == "nodes":
+            return self._nodes()
+        if op == "timeline":
+            return list(self.timeline_rows)
+        if op == "events":
+            return list(self.event_log)
+        raise ValueError(f"unknown request {op!r}")
+
+    def _blocking_request(self, w, op, args, reply) -> None:
+        """get/wait from a worker: answer when ready; meanwhile lend its CPUs out."""
+        task = w.task
+        if op == "get":
+            ids, timeout = args
+            unique = list(dict.fromkeys(ids))
+            need = len(unique)
+        else:
+            ids, need, timeout = args
+            unique = ids
+
+        def done(timed_out):
+            if task is not None and task.blocked and not task.done and not w.dead:
+                self._acquire(self.nodes[task.node], task.spec.resources)
+                task.blocked = False
+            if op == "get":
+                if timed_out:
+                    reply(False, GetTimeoutError(f"get() timed out after {timeout} s"))
+                    return
+                try:
+                    reply(True, [self._descriptor(oid, w.node) for oid in ids])
+                except Exception as e:
+                    reply(False, e)
+            else:
+                reply(True, self._ready_subset(unique)[:need])
+
+        waiter = self._watch(unique, need, done, timeout)
+        if not waiter.fired and task is not None and task.node is not None and not task.blocked:
+            self._acquire(self.nodes[task.node], task.spec.resources, sign=-1)
+            task.blocked = True
+            self._schedule()
+
+    # --- output of tasks ------------------------------------------------------------
+    def _print_logs(self) -> None:
+        logs, self._logs = self._logs, []
+        out = sys.stdout
+        for prefix, text in logs:
+            for line in text.split("\n"):
+                out.write(f"({prefix}) {line}\n")
+        try:
+            out.flush()
+        except Exception:
+            pass
+
+    def flush_logs(self) -> None:
+        if self._logs:
+            with self._lock:
+                self._print_logs()
+
+    # --- the core interface (see _context.py) -------------------------------------
+    def register_fn(self, fn_id, data: bytes) -> None:
+        if fn_id not in self.fns:
+            with self._lock:
+                self.fns[fn_id] = data
+
+    def submit(self, spec):
+        with self._lock:
+            self._check_open()
+            self._drain_local()
+            if spec.kind == "actor":
+                return self._create_actor(spec)
+            self._submit(spec)
+            return None
+
+    def put(self, oid, kind, data, contained) -> None:
+        with self._lock:
+            self._check_open()
+            self._drain_local()
+            self._store(oid, kind, data, False, contained, 0)
+
+    def get(self, ids, timeout):
+        """Wait for ``ids``; return their (kind, data) descriptors for node 0."""
+        unique = list(dict.fromkeys(ids))
+        ev = threading.Event()
+        with self._lock:
+            self._check_open()
+            self._drain_local()
+            waiter = self._watch(unique, len(unique), lambda _t: ev.set(), None)
+        if not waiter.fired:
+            if not ev.wait(timeout):
+                with self._lock:
+                    if not waiter.fired:
+                        waiter.fired = True
+                        self._print_logs()
+                        raise GetTimeoutError(
+                            f"get() timed out after {timeout} s: "
+                            f"{len(unique) - waiter.count} of {len(unique)} objects not ready")
+        with self._lock:
+            self._check_open()
+            descs = [self._descriptor(oid, 0) for oid in ids]
+            self._print_logs()
+        return descs
+
+    def wait(self, ids, num_returns, timeout):
+        ev = threading.Event()
+        with self._lock:
+            self._check_open()
+            self._drain_local()
+            waiter = self._watch(ids, num_returns, lambda _t: ev.set(), None)
+        if not waiter.fired:
+            ev.wait(timeout)
+        with self._lock:
+            waiter.fired = True
+            ready = self._ready_subset(ids)[:num_returns]
+            self._print_logs()
+        return ready
+
+    def cancel(self, oid, force, recursive) -> None:
+        with self._lock:
+            self._drain_local()
+            self._cancel(oid, force, recursive)
+
+    def kill_actor(self, aid, no_restart) -> None:
+        with self._lock:
+            self._kill_actor(aid, no_restart)
+
+    def call(self, op, *args):
+        with self._lock:
+            self._check_open()
+            self._drain_local()
+            return self._answer(op, args)
+
+    def drain_refs(self) -> None:
+        with self._lock:
+            self._drain_local()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("minirt has been shut down; call minirt.init() to start it again")
+
+    # --- introspection ------------------------------------------------------------------
+    def _resources(self, available: bool) -> dict:
+        out: dict[str, float] = {}
+        for n in self.nodes:
+            for k, v in (n.avail if available else n.total).items():
+                out[k] = out.get(k, 0.0) + v
+            mem = n.store.capacity - (n.store.used if available else 0)
+            out["object_store_memory"] = out.get("object_store_memory", 0.0) + float(mem)
+        if available:
+            out = {k: v for k, v in out.items() if v > 1e-9}
+        return out
+
+    def _nodes(self) -> list:
+        return [{"NodeID": n.node_id, "Alive": True, "NodeIndex": n.index,
+                 "Resources": dict(n.total, object_store_memory=float(n.store.capacity)),
+                 "ObjectStoreUsed": n.store.used, "ObjectStoreSpilled": n.store.spilled_bytes,
+                 "Workers": len(n.workers), "IsHead": n.index == 0,
+                 "ObjectStoreDir": n.store.shm_dir} for n in self.nodes]
+
+    # --- shutdown -----------------------------------------------------------------------
+    def shutdown(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._print_logs()
+            self._closed = True
+            workers = [w for n in self.nodes for w in n.workers]
+            for w in workers:
+                self._send(w, ("exit", None))
+        self._wake()
+        if self._thread is not threading.current_thread():
+            self._thread.join(2)
+        deadline = time.monotonic() + 0.25
+        for w in workers:
+            w.proc.join(max(0.0, deadline - time.monotonic()))
+        for w in workers:
+            if w.proc.exitcode is None:
+                w.proc.kill()
+        for w in workers:
+            w.proc.join(2)
+            try:
+                w.conn.close()
+            except OSError:
+                pass
+        self._sel.close()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+        for n in self.nodes:
+            n.store.clear()
+        self.objects.clear()
+        self.janitor.stop()
+        shutil.rmtree(self.shm_root, ignore_errors=True)
+        shutil.rmtree(self.session_dir, ignore_errors=True)
+        if self._forkserver_mine:
+            _procs.stop_forkserver()

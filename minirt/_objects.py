@@ -1,0 +1,222 @@
+"""The object table: what exists, where it lives, who still needs it.
+
+The head keeps one :class:`_Obj` per object id. An object is *pending* until
+its producer (a task, or ``put``) stores it, then *ready*. Its value is
+either inline bytes or a file present in one or more nodes' stores.
+
+Reference counting: ``refs`` counts the processes holding an ``ObjectRef``
+to it, plus pins (a task that takes it as an argument, an object whose value
+contains it). When a count drops to zero the object is freed: its files are
+deleted and the objects it contained are unpinned in turn::
+
+    +1 from a process / pin ----> refs ----> -1 reaches 0 ---> free files,
+                                                              unpin contained
+
+Waiting (``get``/``wait``) registers a :class:`_Waiter` on pending objects;
+each one that becomes ready counts the waiter up, which fires its callback
+once enough are ready. Used as a mixin of :class:`~minirt._head.Head`, always
+under the head's lock.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+
+from ._serial import FILE, INLINE
+
+
+class _Obj:
+    __slots__ = ("refs", "ready", "kind", "data", "size", "locs", "is_error",
+                 "waiters", "contained", "producer")
+
+    def __init__(self):
+        self.refs = 0
+        self.ready = False
+        self.kind = INLINE
+        self.data = None           # inline bytes
+        self.size = 0
+        self.locs = ()             # node indices holding the file
+        self.is_error = False
+        self.waiters = None        # list of _Waiter / tasks waiting for this object
+        self.contained = ()        # ids pinned by this object's value
+        self.producer = None       # the _Task that will store it
+
+
+class _Waiter:
+    """Fires ``callback`` once ``need`` of the objects it watches are ready."""
+
+    __slots__ = ("need", "count", "callback", "fired", "deadline")
+
+    def __init__(self, need: int, callback, deadline: float | None):
+        self.need = need
+        self.count = 0
+        self.callback = callback
+        self.fired = False
+        self.deadline = deadline
+
+    def __lt__(self, other):  # for the timer heap
+        return self.deadline < other.deadline
+
+    def hit(self) -> None:
+        self.count += 1
+        if self.count >= self.need and not self.fired:
+            self.fired = True
+            self.callback(False)
+
+    def expire(self) -> None:
+        if not self.fired:
+            self.fired = True
+            self.callback(True)
+
+
+class _ObjectTable:
+    """Mixin: objects, reference counts, waiting."""
+
+    def _init_objects(self) -> None:
+        self.objects: dict[bytes, _Obj] = {}
+        self._timers: list[_Waiter] = []
+
+    # --- reference counting ---------------------------------------------
+    def _apply_changes(self, changes, worker=None) -> None:
+        for oid, d in changes:
+            if worker is not None:
+                if d > 0:
+                    worker.held.add(oid)
+                else:
+                    worker.held.discard(oid)
+            if d > 0:
+                self._incr(oid)
+            else:
+                self._decr(oid)
+
+    def _incr(self, oid: bytes) -> None:
+        actor = self.actors.get(oid)
+        if actor is not None:
+            actor.refs += 1
+            return
+        obj = self.objects.get(oid)
+        if obj is None:
+            obj = self.objects[oid] = _Obj()
+        obj.refs += 1
+
+    def _decr(self, oid: bytes) -> None:
+        actor = self.actors.get(oid)
+        if actor is not None:
+            actor.refs -= 1
+            if actor.refs <= 0:
+                self._actor_out_of_scope(actor)
+            return
+        obj = self.objects.get(oid)
+        if obj is None:
+            return
+        obj.refs -= 1
+        if obj.refs <= 0:
+            self._free(oid, obj)
+
+    def _free(self, oid: bytes, obj: _Obj) -> None:
+        del self.objects[oid]
+        if obj.kind == FILE:
+            for n in obj.locs:
+                self.nodes[n].store.remove(oid)
+        for c in obj.contained:
+            self._decr(c)
+
+    # --- storing ----------------------------------------------------------
+    def _store(self, oid, kind, data, is_error, contained, node) -> None:
+        """Record a value that a producer on ``node`` has made (inline or as a file)."""
+        obj = self.objects.get(oid)
+        if obj is None or obj.ready:
+            # Nobody wants it any more (freed while pending), or a retry stored it twice.
+            if kind == FILE:
+                self._discard_file(oid, node)
+            return
+        if kind == FILE:
+            try:
+                self.nodes[node].store.add(oid, data)
+            except Exception as e:  # ObjectStoreFullError: store the error instead
+                self._discard_file(oid, node)
+                kind, data, is_error = INLINE, self._error_bytes(e), True
+                contained = ()
+        obj.kind = kind
+        if kind == FILE:
+            obj.size, obj.locs = data, (node,)
+        else:
+            obj.data, obj.size = data, len(data)
+        obj.is_error = is_error
+        obj.producer = None
+        for c in contained:
+            self._incr(c)
+        obj.contained = tuple(contained)
+        obj.ready = True
+        self._event("store", object=oid.hex(), node=node, bytes=obj.size,
+                    where="shared memory" if kind == FILE else "inline", error=is_error)
+        waiters, obj.waiters = obj.waiters, None
+        if waiters:
+            for w in waiters:
+                w.hit()
+
+    def _discard_file(self, oid, node) -> None:
+        import os
+        try:
+            os.unlink(self.nodes[node].store.shm_path(oid))
+        except OSError:
+            pass
+
+    def _store_error(self, oid: bytes, error: BaseException) -> None:
+        self._store(oid, INLINE, self._error_bytes(error), True, (), 0)
+
+    @staticmethod
+    def _error_bytes(error: BaseException) -> bytes:
+        import cloudpickle
+        from ._serial import _Raised
+        return cloudpickle.dumps(_Raised(error))
+
+    # --- reading ----------------------------------------------------------
+    def _descriptor(self, oid: bytes, node: int):
+        """(kind, data) for a reader on ``node``; copies the file there first if needed."""
+        obj = self.objects[oid]
+        if obj.kind == INLINE:
+            return (INLINE, obj.data)
+        if node not in obj.locs:
+            src = obj.locs[0]
+            t0 = time.time()
+            self.nodes[node].store.copy_in(self.nodes[src].store.locate(oid)[0], oid, obj.size)
+            obj.locs = obj.locs + (node,)
+            self._event("copy", object=oid.hex(), src=src, dst=node, bytes=obj.size,
+                        seconds=time.time() - t0)
+        return (FILE, self.nodes[node].store.locate(oid))
+
+    def _watch(self, ids, need: int, callback, timeout: float | None) -> _Waiter:
+        """Call ``callback(timed_out)`` once ``need`` of ``ids`` are ready (or at the timeout)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        w = _Waiter(need, callback, deadline)
+        for oid in ids:
+            obj = self.objects.get(oid)
+            if obj is None:
+                obj = self.objects[oid] = _Obj()  # unknown: stays pending (see ObjectLostError)
+            if obj.ready:
+                w.count += 1
+            else:
+                if obj.waiters is None:
+                    obj.waiters = []
+                obj.waiters.append(w)
+        if w.count >= need:
+            w.fired = True
+            callback(False)
+        elif deadline is not None:
+            heapq.heappush(self._timers, w)
+            self._wake()
+        return w
+
+    def _run_timers(self) -> float | None:
+        """Expire due waiters; return seconds until the next deadline (or None)."""
+        now = time.monotonic()
+        timers = self._timers
+        while timers and (timers[0].fired or timers[0].deadline <= now):
+            heapq.heappop(timers).expire()
+        return max(0.0, timers[0].deadline - now) if timers else None
+
+    def _ready_subset(self, ids) -> list[bytes]:
+        objs = self.objects
+        return [oid for oid in ids if (o := objs.get(oid)) is not None and o.ready]

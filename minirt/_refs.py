@@ -1,0 +1,166 @@
+"""Object references and the per-process reference table.
+
+An :class:`ObjectRef` names an object that exists, or will exist, in the
+object store. It is a future: ``.remote()`` hands one back at once and
+``minirt.get`` waits for the value ("Tasks" lesson).
+
+Freeing objects needs to know when *no process* holds a reference any more.
+Each process keeps a count per id (:class:`_LocalRefs`); only the
+transitions 0 -> 1 ("this process now holds it") and 1 -> 0 ("it no longer
+does") travel to the head, which adds them up across processes::
+
+    ObjectRef() / unpickle --incref--> _LocalRefs --(+id)--> head refcount
+    ObjectRef.__del__   --deque----> _LocalRefs --(-id)--> head refcount
+
+``__del__`` may run inside any thread at any moment (the garbage collector),
+so it only appends to a deque; the deque is drained at safe points.
+
+While a value is being pickled, :func:`_collecting` records every reference
+(and actor handle) inside it, so the head can keep those alive for as long
+as the containing object or task needs them.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import os
+import threading
+
+_prefix = os.urandom(8)
+_counter = itertools.count(1)
+
+
+def _new_id() -> bytes:
+    """A process-unique 16-byte id: 8 random bytes of this process, then a counter."""
+    return _prefix + next(_counter).to_bytes(8, "big")
+
+
+def _reseed_ids() -> None:
+    """Give a freshly forked process its own id prefix."""
+    global _prefix, _counter
+    _prefix = os.urandom(8)
+    _counter = itertools.count(1)
+
+
+class _LocalRefs:
+    """Counts the references this process holds, and reports transitions."""
+
+    def __init__(self) -> None:
+        self._counts: dict[bytes, int] = {}
+        self._lock = threading.Lock()
+        self._dropped: collections.deque[bytes] = collections.deque()
+        self._changes: list[tuple[bytes, int]] = []
+
+    def incref(self, oid: bytes) -> None:
+        with self._lock:
+            c = self._counts.get(oid, 0)
+            self._counts[oid] = c + 1
+            if c == 0:
+                self._changes.append((oid, 1))
+
+    def decref_later(self, oid: bytes) -> None:
+        # Called from __del__: must not take a lock (see module docstring).
+        self._dropped.append(oid)
+
+    def take_changes(self) -> list[tuple[bytes, int]]:
+        """Apply pending drops and return the ordered (id, +1/-1) transitions."""
+        if not self._dropped and not self._changes:
+            return []
+        with self._lock:
+            dropped, counts, changes = self._dropped, self._counts, self._changes
+            while dropped:
+                oid = dropped.popleft()
+                c = counts.get(oid, 0) - 1
+                if c > 0:
+                    counts[oid] = c
+                elif c == 0:
+                    del counts[oid]
+                    changes.append((oid, -1))
+            self._changes = []
+            return changes
+
+    def held(self) -> list[bytes]:
+        with self._lock:
+            return list(self._counts)
+
+
+_local = _LocalRefs()
+_collector = threading.local()
+
+
+class _collecting:
+    """Context manager: record ids of refs/handles pickled inside the block."""
+
+    def __enter__(self) -> list[bytes]:
+        self._saved = getattr(_collector, "ids", None)
+        _collector.ids = []
+        return _collector.ids
+
+    def __exit__(self, *exc) -> None:
+        _collector.ids = self._saved
+
+
+def _note_pickled(oid: bytes) -> None:
+    ids = getattr(_collector, "ids", None)
+    if ids is not None:
+        ids.append(oid)
+
+
+class ObjectRef:
+    """A reference to an object in the store; hashable, equal by id, a future.
+
+    Example:
+        >>> import minirt
+        >>> ref = minirt.put(41)
+        >>> minirt.get(ref) + 1
+        42
+
+    Lesson: lessons/01_tasks.ipynb and lessons/03_objects.ipynb.
+    """
+
+    __slots__ = ("_id", "__weakref__")
+
+    def __init__(self, oid: bytes):
+        self._id = oid
+        _local.incref(oid)
+
+    def __del__(self) -> None:
+        try:
+            _local.decref_later(self._id)
+        except Exception:  # interpreter shutdown: module globals may be gone
+            pass
+
+    def hex(self) -> str:
+        """The id as a hexadecimal string."""
+        return self._id.hex()
+
+    def binary(self) -> bytes:
+        return self._id
+
+    def __hash__(self) -> int:
+        return hash(self._id)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, ObjectRef) and other._id == self._id
+
+    def __repr__(self) -> str:
+        return f"ObjectRef({self._id.hex()})"
+
+    def __reduce__(self):
+        _note_pickled(self._id)
+        return (ObjectRef, (self._id,))
+
+    def future(self):
+        """A ``concurrent.futures.Future`` that completes with the value."""
+        import concurrent.futures
+        from . import api
+        fut: concurrent.futures.Future = concurrent.futures.Future()
+
+        def fill() -> None:
+            try:
+                fut.set_result(api.get(self))
+            except BaseException as e:  # delivered to the future's reader
+                fut.set_exception(e)
+        threading.Thread(target=fill, daemon=True, name="minirt-future").start()
+        return fut

@@ -1,0 +1,412 @@
+"""Tasks, nodes and workers: deciding what runs where, and what happens after.
+
+A submitted task waits until every top-level ``ObjectRef`` argument is ready
+(*dependency resolution*), then joins the ready queue of its resource shape.
+The scheduler places it on a node with enough free logical resources, takes
+an idle worker there (or forks a new one), copies large arguments that live
+on other nodes into that node's store, and sends the task::
+
+    submit -> waiting for deps -> ready queue -> placed on node -> running
+                  | an upstream failed             |                 |
+                  v                                v                 v
+            returns = that error          worker dies: retry?   done: store results,
+                                                                free resources, next
+
+Placement follows Ray's default "hybrid" policy: prefer the node that
+already holds most of the task's large arguments; otherwise the first node
+(the driver's first) that is less than half busy; otherwise the least busy
+one that fits. A worker blocked in ``get``/``wait`` gives its CPUs back until
+it resumes, so recursive tasks cannot deadlock the pool.
+
+Retries: a task whose worker died is re-run up to ``max_retries`` times
+(``-1``: forever); with ``retry_exceptions`` an application error is too.
+``max_calls`` retires a worker after it ran the same function N times.
+Used as a mixin of :class:`~minirt._head.Head`, always under the head's lock.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import time
+
+from . import _procs, _worker
+from .exceptions import TaskCancelledError, WorkerCrashedError
+
+_EPS = 1e-9
+
+
+class _Node:
+    __slots__ = ("index", "node_id", "total", "avail", "idle", "workers", "store")
+
+    def __init__(self, index, node_id, total, store):
+        self.index = index
+        self.node_id = node_id
+        self.total = dict(total)
+        self.avail = dict(total)
+        self.idle: list = []
+        self.workers: set = set()
+        self.store = store
+
+    def fits(self, req) -> bool:
+        avail = self.avail
+        return all(avail.get(k, 0.0) + _EPS >= v for k, v in req.items())
+
+    def load(self) -> float:
+        cpu = self.total.get("CPU", 0.0)
+        return 1.0 - self.avail.get("CPU", 0.0) / cpu if cpu else 0.0
+
+
+class _Worker:
+    __slots__ = ("wid", "node", "proc", "conn", "pid", "task", "fns", "actor", "held",
+                 "fn_calls", "dead", "retiring", "inflight_bytes")
+
+    def __init__(self, wid, node, proc, conn):
+        self.wid = wid
+        self.node = node
+        self.proc = proc
+        self.conn = conn
+        self.pid = proc.pid
+        self.task = None          # the task it is running (tasks only)
+        self.fns: set = set()     # function ids it has loaded
+        self.actor = None         # the _Actor it hosts, if any
+        self.held: set = set()    # ids this process holds refs to
+        self.fn_calls: dict = {}  # fn_id -> completed calls (for max_calls)
+        self.dead = False
+        self.retiring = False
+        self.inflight_bytes = 0
+
+
+class _Task:
+    __slots__ = ("spec", "pending", "attempt", "node", "worker", "blocked", "cancelled",
+                 "force_cancel", "dispatched_at", "done")
+
+    def __init__(self, spec):
+        self.spec = spec
+        self.pending = 0
+        self.attempt = 0
+        self.node = None
+        self.worker = None
+        self.blocked = False
+        self.cancelled = False
+        self.force_cancel = False
+        self.dispatched_at = 0.0
+        self.done = False
+
+
+class _Scheduler:
+    """Mixin: task life cycle, placement, worker pool."""
+
+    def _init_scheduler(self) -> None:
+        self.tasks: dict[bytes, _Task] = {}
+        self.ready: dict[tuple, collections.deque] = {}
+        self.fns: dict[bytes, bytes] = {}
+        self._wids = 0
+
+    # --- submission and dependencies ----------------------------------------
+    def _submit(self, spec, from_worker=None) -> None:
+        task = _Task(spec)
+        self.tasks[spec.tid] = task
+        for oid in spec.returns:
+            obj = self.objects.get(oid)
+            if obj is None:
+                from ._objects import _Obj
+                obj = self.objects[oid] = _Obj()
+            obj.producer = task
+        for oid in spec.deps:
+            self._incr(oid)
+        for oid in spec.contained:
+            self._incr(oid)
+        if spec.args[0] == 1:          # arguments large enough to be a file
+            self._store_args(spec, from_worker)
+        self._event("submit", task=spec.name, id=spec.tid.hex(), type=spec.kind)
+        if spec.kind == "call":
+            self._enqueue_call(task)
+        if not task.done:
+            self._resolve(task)
+
+    def _store_args(self, spec, from_worker) -> None:
+        arg_oid = spec.args[2]
+        node = from_worker.node if from_worker is not None else 0
+        self._incr(arg_oid)
+        self._store(arg_oid, 1, spec.args[1], False, (), node)
+
+    def _resolve(self, task) -> None:
+        """Wait for the task's dependencies, then queue it (or fail it)."""
+        deps = set(task.spec.deps)
+        if task.spec.args[0] == 1:
+            deps.add(task.spec.args[2])
+        pending = [oid for oid in deps if not self.objects[oid].ready]
+        if not pending:
+            self._deps_ready(task)
+            return
+        task.pending = len(pending)
+
+        def one_ready(_timed_out, task=task):
+            self._deps_ready(task)
+        self._watch(pending, len(pending), one_ready, None)
+
+    def _deps_ready(self, task) -> None:
+        if task.done:
+            return
+        for oid in task.spec.deps:
+            obj = self.objects[oid]
+            if obj.is_error:                       # an upstream failed: never run
+                self._finish(task, [(r, 0, obj.data, True, ()) for r in task.spec.returns])
+                return
+        if task.spec.kind == "call":
+            self._call_ready(task)
+            return
+        key = tuple(sorted(task.spec.resources.items()))
+        q = self.ready.get(key)
+        if q is None:
+            q = self.ready[key] = collections.deque()
+        q.append(task)
+        self._schedule()
+
+    # --- placement ------------------------------------------------------------
+    def _schedule(self) -> None:
+        for q in self.ready.values():
+            while q:
+                task = q[0]
+                if task.done:
+                    q.popleft()
+                    continue
+                node = self._place(task)
+                if node is None:
+                    break
+                q.popleft()
+                self._start(task, node)
+
+    def _place(self, task):
+        req = task.spec.resources
+        nodes = self.nodes
+        if len(nodes) == 1:
+            return nodes[0] if nodes[0].fits(req) else None
+        # 1. locality: the node holding most bytes of the large arguments
+        local = collections.Counter()
+        for oid in task.spec.deps:
+            obj = self.objects.get(oid)
+            if obj is not None and obj.kind == 1:
+                for n in obj.locs:
+                    local[n] += obj.size
+        if local:
+            best = max(local, key=lambda n: (local[n], -n))
+            if nodes[best].fits(req):
+                return nodes[best]
+        # 2. hybrid: first node under half load, else the least loaded that fits
+        fitting = [n for n in nodes if n.fits(req)]
+        if not fitting:
+            return None
+        for n in fitting:
+            if n.load() < 0.5:
+                return n
+        return min(fitting, key=lambda n: (n.load(), n.index))
+
+    def _acquire(self, node, req, sign=1) -> None:
+        for k, v in req.items():
+            node.avail[k] = node.avail.get(k, 0.0) - sign * v
+
+    def _start(self, task, node) -> None:
+        spec = task.spec
+        self._acquire(node, spec.resources)
+        task.node = node.index
+        worker = node.idle.pop() if (spec.kind == "task" and node.idle) else self._spawn(node)
+        task.worker = worker
+        task.dispatched_at = time.time()
+        self._event("place", task=spec.name, id=spec.tid.hex(), node=node.index,
+                    worker=worker.wid, attempt=task.attempt)
+        try:
+            deps = [self._descriptor(oid, node.index) for oid in spec.deps]
+            args = self._args_descriptor(spec, node.index)
+        except Exception as e:                     # e.g. the store could not take a copy
+            self._release(task)
+            self._return_worker(worker)
+            self._finish(task, [(r, 0, self._error_bytes(e), True, ()) for r in spec.returns])
+            return
+        if spec.kind == "actor":
+            self._send_actor_create(task, worker, args, deps)
+            return
+        worker.task = task
+        fn = None
+        if spec.fn_id not in worker.fns:
+            fn = self.fns[spec.fn_id]
+            worker.fns.add(spec.fn_id)
+        self._send(worker, ("task", None, spec, fn, args, deps))
+
+    def _args_descriptor(self, spec, node_index):
+        if spec.args[0] == 1:
+            return self._descriptor(spec.args[2], node_index)
+        return spec.args[:2]
+
+    # --- workers --------------------------------------------------------------
+    def _spawn(self, node):
+        self._wids += 1
+        parent, child = _procs.new_pipe()
+        cfg = dict(self.worker_cfg, node=node.index, shm_dir=node.store.shm_dir,
+                   node_id=node.node_id, wid=self._wids)
+        proc = _procs.start_process(_worker.main, (child, cfg), f"minirt-worker-{self._wids}")
+        child.close()
+        w = _Worker(self._wids, node.index, proc, parent)
+        node.workers.add(w)
+        self.workers[parent.fileno()] = w
+        self._register_worker(w)
+        self.janitor.watch(w.pid)
+        self._event("worker_start", worker=w.wid, node=node.index)
+        return w
+
+    def _return_worker(self, worker) -> None:
+        worker.task = None
+        if worker.dead or worker.actor is not None:
+            return
+        node = self.nodes[worker.node]
+        if worker.retiring:
+            self._retire(worker)
+            return
+        node.idle.append(worker)
+        # Keep no more idle workers than the node has CPUs (recursion can fork many).
+        limit = max(1, int(node.total.get("CPU", 1)))
+        while len(node.idle) > limit:
+            self._retire(node.idle.pop(0))
+
+    def _retire(self, worker) -> None:
+        worker.retiring = True
+        node = self.nodes[worker.node]
+        if worker in node.idle:
+            node.idle.remove(worker)
+        self._send(worker, ("exit", None))
+
+    def _release(self, task) -> None:
+        if task.node is not None and not task.blocked:
+            self._acquire(self.nodes[task.node], task.spec.resources, sign=-1)
+        task.blocked = False
+
+    # --- completion ------------------------------------------------------------
+    def _on_done(self, worker, tid, results, t0, t1) -> None:
+        task = self.tasks.get(tid)
+        if task is None or task.done:
+            return
+        spec = task.spec
+        self._record(spec, task, worker, t0, t1)
+        if spec.kind == "call":
+            self._call_done(worker, task, results)
+            return
+        self._release(task)
+        n = worker.fn_calls[spec.fn_id] = worker.fn_calls.get(spec.fn_id, 0) + 1
+        if spec.max_calls and n >= spec.max_calls:
+            worker.retiring = True
+        self._return_worker(worker)
+        if any(r[3] for r in results) and not task.cancelled and self._should_retry(task, results):
+            self._retry(task)
+        else:
+            if task.cancelled and any(r[3] for r in results):
+                results = [(r, 0, self._error_bytes(self._cancelled_error(spec)), True, ())
+                           for r in spec.returns]
+            self._finish(task, results)
+        self._schedule()
+
+    def _should_retry(self, task, results) -> bool:
+        spec = task.spec
+        rex = spec.retry_exceptions
+        if not rex or not (spec.max_retries < 0 or task.attempt < spec.max_retries):
+            return False
+        if rex is True:
+            return True
+        import pickle
+        err = pickle.loads(results[0][2]).error
+        cause = getattr(err, "cause", err)
+        return isinstance(cause, tuple(rex))
+
+    def _retry(self, task) -> None:
+        task.attempt += 1
+        task.node = task.worker = None
+        self._event("retry", task=task.spec.name, id=task.spec.tid.hex(), attempt=task.attempt)
+        self._deps_ready(task)
+
+    def _finish(self, task, results) -> None:
+        """Store the task's results and drop what it pinned. Final: no more retries."""
+        task.done = True
+        spec = task.spec
+        self.tasks.pop(spec.tid, None)
+        node = task.node if task.node is not None else 0
+        for oid, kind, data, is_error, contained in results:
+            self._store(oid, kind, data, is_error, contained, node)
+        for oid in spec.deps:
+            self._decr(oid)
+        for oid in spec.contained:
+            self._decr(oid)
+        if spec.args[0] == 1:
+            self._decr(spec.args[2])
+        self._event("finish", task=spec.name, id=spec.tid.hex(), node=node,
+                    error=any(r[3] for r in results))
+
+    def _fail(self, task, error) -> None:
+        self._finish(task, [(r, 0, self._error_bytes(error), True, ()) for r in task.spec.returns])
+
+    @staticmethod
+    def _cancelled_error(spec):
+        return TaskCancelledError(f"task {spec.name} ({spec.tid.hex()}) was cancelled")
+
+    # --- failures -----------------------------------------------------------------
+    def _on_worker_death(self, worker) -> None:
+        if worker.dead:
+            return
+        worker.dead = True
+        self._unregister_worker(worker)
+        node = self.nodes[worker.node]
+        node.workers.discard(worker)
+        if worker in node.idle:
+            node.idle.remove(worker)
+        self.janitor.forget(worker.pid)
+        worker.proc.join(0.5)
+        code = worker.proc.exitcode
+        self._event("worker_exit", worker=worker.wid, node=worker.node, exitcode=code)
+        for oid in list(worker.held):
+            self._decr(oid)
+        worker.held.clear()
+        if worker.actor is not None:
+            self._actor_died(worker.actor, worker, code)
+        task = worker.task
+        if task is not None and not task.done:
+            self._release(task)
+            spec = task.spec
+            if task.cancelled:
+                self._fail(task, self._cancelled_error(spec))
+            elif spec.max_retries < 0 or task.attempt < spec.max_retries:
+                self._retry(task)
+            else:
+                self._fail(task, WorkerCrashedError(
+                    f"the worker running {spec.name} (pid {worker.pid}) died "
+                    f"({_describe_exit(code)}); retries used: {task.attempt} of "
+                    f"max_retries={spec.max_retries}"))
+        self._schedule()
+
+    def _cancel(self, oid, force, recursive) -> None:
+        obj = self.objects.get(oid)
+        task = obj.producer if obj is not None else None
+        if task is None or task.done:
+            return
+        if task.spec.kind != "task":
+            raise ValueError("minirt.cancel() cancels tasks; to stop an actor use minirt.kill(actor)")
+        task.cancelled = True
+        self._event("cancel", task=task.spec.name, id=task.spec.tid.hex(), force=force)
+        w = task.worker
+        if w is None:                       # still waiting: it will never run
+            self._fail(task, self._cancelled_error(task.spec))
+            return
+        try:
+            os.kill(w.pid, signal.SIGKILL if force else signal.SIGINT)
+        except OSError:
+            pass
+
+
+def _describe_exit(code) -> str:
+    if code is None:
+        return "exit status unknown"
+    if code < 0:
+        try:
+            return f"killed by signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"

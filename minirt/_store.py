@@ -1,0 +1,125 @@
+"""The object store of one node: shared-memory files, capacity, spilling.
+
+Each node owns a private directory on the shared-memory filesystem
+(``/dev/shm/minirt-<session>/n<i>``, mode 0700). A large object is one file
+there, written once by the process that made it (see ``_serial.py``) and
+mapped read-only by every reader on the node::
+
+    producer --write_file--> /dev/shm/minirt-<s>/n0/<id>   (counted in `used`)
+                                   |  over capacity?
+                                   v
+                             <session_dir>/spill/n0/<id>   (on disk, still mappable)
+
+Past ``capacity`` the oldest objects are *spilled*: copied to disk and
+removed from shared memory. Readers that already mapped an object keep their
+mapping (the kernel keeps the pages until they unmap), and later readers map
+the spilled file, so data read back is always the data written. If spilling
+fails too, :class:`~minirt.exceptions.ObjectStoreFullError` is raised.
+
+Only the head uses this class, always under its lock. Copies between
+simulated nodes (``init(num_nodes=3)``) go through :meth:`copy_in`.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import shutil
+
+from .exceptions import ObjectStoreFullError
+
+
+class _NodeStore:
+    """Book-keeping for the files of one node's store."""
+
+    def __init__(self, index: int, shm_dir: str, spill_dir: str, capacity: int):
+        self.index = index
+        self.shm_dir = shm_dir
+        self.spill_dir = spill_dir
+        self.capacity = capacity
+        self.used = 0
+        self.spilled_bytes = 0
+        # oid -> [size, spilled?]; insertion order = age, for spilling oldest first
+        self._files: collections.OrderedDict[bytes, list] = collections.OrderedDict()
+        os.makedirs(shm_dir, mode=0o700, exist_ok=True)
+
+    def shm_path(self, oid: bytes) -> str:
+        return os.path.join(self.shm_dir, oid.hex())
+
+    def locate(self, oid: bytes) -> tuple[str, str]:
+        """Where a reader should look: the shared-memory path first, then the spill path."""
+        shm, spill = self.shm_path(oid), os.path.join(self.spill_dir, oid.hex())
+        entry = self._files.get(oid)
+        return (spill, spill) if entry is not None and entry[1] else (shm, spill)
+
+    def __contains__(self, oid: bytes) -> bool:
+        return oid in self._files
+
+    def add(self, oid: bytes, size: int) -> None:
+        """Account for a file a producer wrote at ``shm_path(oid)``; spill if needed."""
+        self._files[oid] = [size, False]
+        self.used += size
+        if self.used > self.capacity:
+            self._make_room(keep=oid)
+
+    def copy_in(self, src_path: str, oid: bytes, size: int) -> str:
+        """Copy another node's file into this store (a simulated network transfer)."""
+        dst = self.shm_path(oid)
+        try:
+            shutil.copyfile(src_path, dst)
+            os.chmod(dst, 0o600)
+        except OSError as e:
+            raise ObjectStoreFullError(f"could not copy object {oid.hex()} into node {self.index}: {e}") from e
+        self.add(oid, size)
+        return dst
+
+    def remove(self, oid: bytes) -> None:
+        entry = self._files.pop(oid, None)
+        if entry is None:
+            return
+        size, spilled = entry
+        if spilled:
+            self.spilled_bytes -= size
+            _unlink(os.path.join(self.spill_dir, oid.hex()))
+        else:
+            self.used -= size
+            _unlink(self.shm_path(oid))
+
+    def _make_room(self, keep: bytes) -> None:
+        for oid, entry in list(self._files.items()):
+            if self.used <= self.capacity:
+                return
+            if entry[1]:
+                continue
+            self._spill(oid, entry)
+        if self.used > self.capacity:
+            raise ObjectStoreFullError(
+                f"node {self.index}'s object store is full ({self.used} of {self.capacity} bytes) "
+                "and nothing more could be spilled; drop references you no longer need "
+                "or pass a larger object_store_memory to minirt.init()")
+
+    def _spill(self, oid: bytes, entry: list) -> None:
+        os.makedirs(self.spill_dir, mode=0o700, exist_ok=True)
+        src, dst = self.shm_path(oid), os.path.join(self.spill_dir, oid.hex())
+        try:
+            shutil.copyfile(src, dst)
+        except OSError as e:
+            _unlink(dst)
+            raise ObjectStoreFullError(f"spilling object {oid.hex()} to {self.spill_dir} failed: {e}") from e
+        _unlink(src)
+        entry[1] = True
+        self.used -= entry[0]
+        self.spilled_bytes += entry[0]
+
+    def clear(self) -> None:
+        shutil.rmtree(self.shm_dir, ignore_errors=True)
+        shutil.rmtree(self.spill_dir, ignore_errors=True)
+        self._files.clear()
+        self.used = self.spilled_bytes = 0
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

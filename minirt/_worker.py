@@ -1,0 +1,396 @@
+"""The worker process: runs tasks and hosts actors.
+
+A worker is forked from the forkserver (see ``_procs.py``) with one end of a
+private pipe to the head. Its main thread loops: read a message, run it,
+send the result back::
+
+    head --("task", spec, fn, args, deps)--> worker: load args (zero-copy for
+    head <--("done", tid, results, t0, t1)-- large ones), call fn, store result
+
+While user code runs it may call the minirt API itself (nested tasks,
+``get``/``wait``/``put``): those calls become requests to the head over the
+same pipe (:class:`_WorkerCore`). Whichever thread is waiting for a reply
+reads the pipe on everyone's behalf ("leader/follower"); messages that are not
+replies (an actor's next calls, say) are kept in a backlog for the main loop.
+
+Cancelling a running task sends SIGINT: the handler raises
+``KeyboardInterrupt`` only while user code runs, never in the middle of
+reading or writing the pipe. What user code prints is forwarded to the
+driver, each line prefixed with the task name and pid.
+
+The lesson "How the runtime works" follows one task through this file.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import os
+import signal
+import sys
+import threading
+import time
+
+import cloudpickle  # noqa: F401  (preloaded by the forkserver)
+import numpy  # noqa: F401  (preloaded: most lessons' tasks use it)
+
+from . import _context, _refs, _serial
+from ._serial import FILE, INLINE
+
+
+class _DepSlot:
+    """Placeholder for the i-th top-level ObjectRef argument inside pickled args."""
+
+    __slots__ = ("i",)
+
+    def __init__(self, i: int):
+        self.i = i
+
+    def __reduce__(self):
+        return (_DepSlot, (self.i,))
+
+
+def _load_args(args, deps):
+    """Rebuild (args, kwargs), putting dependency values where their slots are."""
+    values = [_serial.load(kind, data) for kind, data in deps]
+    a, kw = _serial.load(args[0], args[1])
+    a = [values[x.i] if type(x) is _DepSlot else x for x in a]
+    kw = {k: values[v.i] if type(v) is _DepSlot else v for k, v in kw.items()}
+    return a, kw
+
+
+def _store_value(value, oid: bytes, shm_dir: str):
+    """Serialize one return value: inline bytes if small, else a file in the node store."""
+    s = _serial.serialize(value)
+    if s.size < _serial.INLINE_MAX:
+        return (oid, INLINE, _serial.to_inline(s), False, s.contained)
+    size = _serial.write_file(s, os.path.join(shm_dir, oid.hex()))
+    return (oid, FILE, size, False, s.contained)
+
+
+def _store_error(err, oid: bytes):
+    return (oid, INLINE, cloudpickle.dumps(_serial._Raised(err)), True, [])
+
+
+class _Reply:
+    __slots__ = ("event", "ok", "value")
+
+    def __init__(self):
+        self.event = threading.Event()
+        self.ok = self.value = None
+
+
+class _Forward:
+    """A text stream that sends complete lines to the driver, prefixed."""
+
+    def __init__(self, core: "_WorkerCore", name: str):
+        self._core, self.name, self._buf = core, name, ""
+        self._lock = threading.Lock()
+
+    def write(self, s: str) -> int:
+        with self._lock:
+            self._buf += s
+            if "\n" in self._buf:
+                text, _, self._buf = self._buf.rpartition("\n")
+                self._core.send(("log", None, self._core.log_prefix(), text))
+        return len(s)
+
+    def flush(self) -> None:
+        with self._lock:
+            if self._buf:
+                text, self._buf = self._buf, ""
+                self._core.send(("log", None, self._core.log_prefix(), text))
+
+    def isatty(self) -> bool:
+        return False
+
+    @property
+    def encoding(self) -> str:
+        return "utf-8"
+
+
+class _WorkerCore:
+    """The minirt API as seen from inside a worker: requests to the head."""
+
+    is_driver = False
+
+    def __init__(self, conn, cfg: dict):
+        self.conn = conn
+        self.cfg = cfg
+        self.node_index = cfg["node"]
+        self.shm_dir = cfg["shm_dir"]
+        self._send_lock = threading.Lock()
+        self._read_lock = threading.Lock()
+        self._replies: dict[int, _Reply] = {}
+        self._req_ids = itertools.count(1)
+        self.backlog: collections.deque = collections.deque()
+        self._known_fns: set = set()
+        self.fns: dict = {}
+        self.current_task = None        # TaskSpec being run by the main thread
+        self.actor = None               # the actor instance, in an actor's worker
+        self.actor_id = None
+        self.actor_name = None
+        self.pool = None                # thread pool for max_concurrency > 1
+        self.was_restarted = False
+
+    # --- sending and receiving -------------------------------------------
+    def send(self, msg) -> None:
+        with self._send_lock:
+            changes = _refs._local.take_changes()
+            if changes:
+                msg = (msg[0], changes) + msg[2:]
+            self.conn.send(msg)
+
+    def _recv(self):
+        try:
+            return self.conn.recv()
+        except (EOFError, OSError):
+            os._exit(0)  # the driver is gone: nothing left to do
+
+    def _dispatch(self, msg) -> None:
+        if msg[0] == "reply":
+            r = self._replies.pop(msg[2])
+            r.ok, r.value = msg[3], msg[4]
+            r.event.set()
+        elif msg[0] == "call" and self.pool is not None:
+            self.pool.submit(self.run_call, msg)
+        else:
+            self.backlog.append(msg)
+
+    def request(self, op: str, *args):
+        """Send a request to the head and wait for its reply (see module docstring)."""
+        rid = next(self._req_ids)
+        r = self._replies[rid] = _Reply()
+        self.send(("req", None, rid, op, args))
+        while not r.event.is_set():
+            if self._read_lock.acquire(blocking=False):
+                try:
+                    while not r.event.is_set():
+                        self._dispatch(self._recv())
+                finally:
+                    self._read_lock.release()
+            else:
+                r.event.wait(0.005)
+        if not r.ok:
+            raise r.value
+        return r.value
+
+    # --- the core interface used by api.py --------------------------------
+    def register_fn(self, fn_id, data: bytes) -> None:
+        if fn_id not in self._known_fns:
+            self.send(("fn", None, fn_id, data))
+            self._known_fns.add(fn_id)
+
+    def submit(self, spec):
+        if spec.kind == "actor":           # may fail (name taken): wait for the answer
+            return self.request("create_actor", spec)
+        self.send(("submit", None, spec))
+        return None
+
+    def put(self, oid, kind, data, contained) -> None:
+        self.send(("put", None, oid, kind, data, contained))
+
+    def get(self, ids, timeout):
+        with _unblocked_signals():
+            return self.request("get", ids, timeout)
+
+    def wait(self, ids, num_returns, timeout):
+        with _unblocked_signals():
+            return self.request("wait", ids, num_returns, timeout)
+
+    def cancel(self, oid, force, recursive) -> None:
+        self.send(("cancel", None, oid, force, recursive))
+
+    def kill_actor(self, aid, no_restart) -> None:
+        self.send(("kill", None, aid, no_restart))
+
+    def call(self, op, *args):
+        """Any other question for the head (get_actor, resources, nodes, ...)."""
+        return self.request(op, *args)
+
+    def drain_refs(self) -> None:
+        if _refs._local._dropped or _refs._local._changes:
+            self.send(("refs", None))
+
+    def log_prefix(self) -> str:
+        spec = self.current_task
+        name = self.actor_name or (spec.name if spec is not None else "worker")
+        return f"{name} pid={os.getpid()}"
+
+    # --- running work -----------------------------------------------------
+    def serve(self) -> None:
+        while True:
+            if self.backlog:
+                msg = self.backlog.popleft()
+            else:
+                self.drain_refs()
+                with self._read_lock:
+                    msg = self._recv()
+                if msg[0] == "reply" or (msg[0] == "call" and self.pool is not None):
+                    self._dispatch(msg)
+                    continue
+            kind = msg[0]
+            if kind == "task":
+                self.run_task(msg)
+            elif kind == "call":
+                self.run_call(msg)
+            elif kind == "actor":
+                self.create_actor(msg)
+            elif kind == "exit":
+                _flush_streams()
+                self.drain_refs()
+                return
+
+    def _function(self, fn_id, fn_bytes):
+        fn = self.fns.get(fn_id)
+        if fn is None:
+            fn = self.fns[fn_id] = cloudpickle.loads(fn_bytes)
+        return fn
+
+    def _execute(self, spec, fn, args, deps):
+        """Run user code; return (results, t0, t1) ready to send."""
+        t0 = time.time()
+        try:
+            a, kw = _load_args(args, deps)
+            with _user_code():
+                value = fn(*a, **kw)
+            results = self._store(spec, value)
+        except BaseException as e:  # noqa: BLE001 - everything goes back to the caller
+            err = _serial.describe_exception(e, spec.name, os.getpid())
+            results = [_store_error(err, oid) for oid in spec.returns]
+        _flush_streams()
+        return results, t0, time.time()
+
+    def _store(self, spec, value):
+        if spec.num_returns == 1:
+            values = [value]
+        else:
+            try:
+                values = list(value)
+            except TypeError:
+                values = None
+            if values is None or len(values) != spec.num_returns:
+                n = "a non-sequence" if values is None else f"{len(values)} values"
+                raise ValueError(f"{spec.name} was declared with num_returns={spec.num_returns} "
+                                 f"but returned {n}")
+        out = []
+        for oid, v in zip(spec.returns, values):
+            try:
+                out.append(_store_value(v, oid, self.shm_dir))
+            except Exception as e:
+                raise TypeError(f"the return value of {spec.name} could not be serialized "
+                                f"({type(v).__name__}): {e}") from e
+        return out
+
+    def run_task(self, msg) -> None:
+        _, _, spec, fn_bytes, args, deps = msg
+        fn = self._function(spec.fn_id, fn_bytes)
+        self.current_task = spec
+        results, t0, t1 = self._execute(spec, fn, args, deps)
+        self.current_task = None
+        self.send(("done", None, spec.tid, results, t0, t1))
+
+    def create_actor(self, msg) -> None:
+        _, _, spec, cls_bytes, args, deps = msg
+        cls = self._function(spec.fn_id, cls_bytes)
+        self.actor_id = spec.actor_id
+        self.actor_name = cls.__name__
+        self.was_restarted = spec.actor_opts.get("restarted", False)
+        self.current_task = spec
+        t0 = time.time()
+        error = None
+        try:
+            a, kw = _load_args(args, deps)
+            with _user_code():
+                self.actor = cls(*a, **kw)
+        except BaseException as e:  # noqa: BLE001
+            error = _serial.describe_exception(e, spec.name, os.getpid())
+        _flush_streams()
+        self.current_task = None
+        conc = spec.actor_opts.get("max_concurrency", 1)
+        if error is None and conc > 1:
+            from concurrent.futures import ThreadPoolExecutor
+            self.pool = ThreadPoolExecutor(conc, thread_name_prefix="minirt-actor")
+        payload = None if error is None else cloudpickle.dumps(error)
+        self.send(("actor_ready", None, spec.actor_id, payload, t0, time.time()))
+
+    def run_call(self, msg) -> None:
+        _, _, spec, args, deps = msg
+        if self.pool is None:
+            self.current_task = spec
+        method = getattr(self.actor, spec.method)
+        results, t0, t1 = self._execute(spec, method, args, deps)
+        if self.pool is None:
+            self.current_task = None
+        self.send(("done", None, spec.tid, results, t0, t1))
+
+
+# --- signals: cancellation by SIGINT, only while user code runs ----------
+_state = threading.local()
+_pending_interrupt = False
+_in_user_code = 0
+
+
+def _on_sigint(signum, frame) -> None:
+    global _pending_interrupt
+    if _in_user_code > 0:
+        raise KeyboardInterrupt("task cancelled")
+    _pending_interrupt = True
+
+
+class _user_code:
+    def __enter__(self):
+        global _in_user_code, _pending_interrupt
+        _pending_interrupt = False
+        if threading.current_thread() is threading.main_thread():
+            _in_user_code += 1
+
+    def __exit__(self, *exc):
+        global _in_user_code
+        if threading.current_thread() is threading.main_thread():
+            _in_user_code -= 1
+
+
+class _unblocked_signals:
+    """Inside a nested get/wait: defer SIGINT, then deliver it on return to user code."""
+
+    def __enter__(self):
+        global _in_user_code
+        self._main = threading.current_thread() is threading.main_thread() and _in_user_code > 0
+        if self._main:
+            _in_user_code -= 1
+
+    def __exit__(self, *exc):
+        global _in_user_code, _pending_interrupt
+        if self._main:
+            _in_user_code += 1
+            if _pending_interrupt:
+                _pending_interrupt = False
+                raise KeyboardInterrupt("task cancelled")
+
+
+def _flush_streams() -> None:
+    for s in (sys.stdout, sys.stderr):
+        try:
+            s.flush()
+        except Exception:
+            pass
+
+
+def main(conn, cfg: dict) -> None:
+    """Entry point of a worker process (started by ``_procs.start_process``)."""
+    _refs._reseed_ids()
+    signal.signal(signal.SIGINT, _on_sigint)
+    core = _WorkerCore(conn, cfg)
+    _context.set_worker_core(core)
+    if cfg.get("log_to_driver", True):
+        sys.stdout = _Forward(core, "stdout")
+        sys.stderr = _Forward(core, "stderr")
+    try:
+        core.serve()
+    finally:
+        try:
+            conn.close()
+        except OSError:
+            pass
+    os._exit(0)

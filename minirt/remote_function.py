@@ -1,0 +1,139 @@
+"""Remote functions: ``@minirt.remote`` on a function makes a task factory.
+
+``f.remote(*args)`` pickles the arguments (top-level ``ObjectRef`` arguments
+are replaced by slots the worker fills with their values), hands a
+:class:`~minirt._protocol.TaskSpec` to the head and returns ``ObjectRef``
+futures at once::
+
+    f.remote(x, ref) --> args pickled: (x, <slot 0>) + deps [ref]
+                     --> TaskSpec --> core.submit --> ObjectRef(s) returned now
+
+The function itself is pickled once (cloudpickle, so notebook functions,
+lambdas and closures work) and registered with the head under an id; each
+worker loads it the first time it runs it. Lesson: lessons/01_tasks.ipynb.
+"""
+
+from __future__ import annotations
+
+import os
+
+from . import _context, _options, _serial
+from ._protocol import TaskSpec
+from ._refs import ObjectRef, _new_id
+from ._serial import FILE, INLINE
+
+
+def _prepare_args(core, args, kwargs, name):
+    """Pickle call arguments; return (args descriptor, dep ids, contained ids)."""
+    from ._worker import _DepSlot
+    deps: list[bytes] = []
+
+    def slot(x):
+        if type(x) is ObjectRef:
+            deps.append(x._id)
+            return _DepSlot(len(deps) - 1)
+        return x
+
+    a = tuple(slot(x) for x in args)
+    kw = {k: slot(v) for k, v in kwargs.items()}
+    try:
+        s = _serial.serialize((a, kw))
+    except Exception as e:
+        raise _unpicklable_argument(args, kwargs, name, e) from e
+    if s.size < _serial.INLINE_MAX:
+        return (INLINE, _serial.to_inline(s), None), deps, s.contained
+    oid = _new_id()
+    size = _serial.write_file(s, os.path.join(core.shm_dir, oid.hex()))
+    return (FILE, size, oid), deps, s.contained
+
+
+def _unpicklable_argument(args, kwargs, name, error) -> TypeError:
+    import cloudpickle
+    for label, value in [(f"argument {i} (positional)", v) for i, v in enumerate(args)] + \
+                        [(f"keyword argument {k!r}", v) for k, v in kwargs.items()]:
+        try:
+            cloudpickle.dumps(value)
+        except Exception as e:
+            return TypeError(f"{label} of {name} cannot be sent to a worker: "
+                             f"{type(value).__name__} objects cannot be pickled ({e}). "
+                             "Create it inside the task instead, or pass what it is made from.")
+    return TypeError(f"the arguments of {name} cannot be pickled: {error}")
+
+
+def _max_node(core) -> dict:
+    return core.max_node if core.is_driver else core.cfg["max_node"]
+
+
+class RemoteFunction:
+    """A function turned into a task factory by ``@minirt.remote``.
+
+    Example:
+        >>> import minirt
+        >>> @minirt.remote
+        ... def square(x):
+        ...     return x * x
+        >>> minirt.get([square.remote(i) for i in range(4)])
+        [0, 1, 4, 9]
+
+    Lesson: lessons/01_tasks.ipynb; options in lessons/05_tasks_revisited.ipynb.
+    """
+
+    def __init__(self, fn, opts: dict, _fn_id: bytes | None = None, _pickled: bytes | None = None):
+        self._fn = fn
+        self._opts = opts
+        self._fn_id = _fn_id or os.urandom(16)
+        self._pickled = _pickled
+        self._name = opts.get("name") or getattr(fn, "__name__", "task")
+        self.__name__ = getattr(fn, "__name__", "task")
+        self.__qualname__ = getattr(fn, "__qualname__", self.__name__)
+        self.__doc__ = getattr(fn, "__doc__", None)
+        self.__module__ = getattr(fn, "__module__", None)
+        self.__wrapped__ = fn
+
+    def __call__(self, *args, **kwargs):
+        raise TypeError("Remote functions cannot be called directly. Instead of running "
+                        f"'{self.__module__}.{self.__name__}()', try "
+                        f"'{self.__module__}.{self.__name__}.remote()'.")
+
+    def __repr__(self) -> str:
+        return f"<minirt remote function {self.__qualname__}>"
+
+    def options(self, **opts) -> "RemoteFunction":
+        """Return a copy with some options changed; this function is unchanged.
+
+        Example:
+            >>> heavy = square.options(num_cpus=2)
+        """
+        if "max_calls" in opts:
+            raise ValueError("max_calls cannot be changed with .options() (as in Ray); "
+                             "set it in @minirt.remote(max_calls=...)")
+        _options.validate(opts, "task", where=".options()")
+        return RemoteFunction(self._fn, {**self._opts, **opts}, self._fn_id, self._pickled)
+
+    def remote(self, *args, **kwargs):
+        """Run the function as a task; return an ObjectRef (a list if num_returns > 1)."""
+        core = _context.current()
+        opts = self._opts
+        req = _options.resource_request(opts, 1.0)
+        _options.check_feasible(req, _max_node(core), self._name)
+        if self._pickled is None:
+            self._pickled = _serial.dumps_function(self._fn)
+        core.register_fn(self._fn_id, self._pickled)
+        n = opts.get("num_returns", 1)
+        returns = [_new_id() for _ in range(n)]
+        arg_desc, deps, contained = _prepare_args(core, args, kwargs, self._name)
+        spec = TaskSpec("task", _new_id(), self._fn_id, self._name, arg_desc, deps, returns, req,
+                        max_retries=opts.get("max_retries", 3),
+                        retry_exceptions=opts.get("retry_exceptions", False),
+                        max_calls=opts.get("max_calls", 0), num_returns=n,
+                        contained=contained)
+        refs = [ObjectRef(oid) for oid in returns]   # before submit: held from the start
+        core.submit(spec)
+        if n == 1:
+            return refs[0]
+        return refs if n else None
+
+    def __reduce__(self):
+        # The function goes into the same pickle (not pre-pickled bytes) so that
+        # a recursive task, whose globals name the task itself, pickles fine.
+        return (RemoteFunction, (self._fn, self._opts, self._fn_id))

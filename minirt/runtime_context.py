@@ -1,0 +1,59 @@
+"""``get_runtime_context()``: where am I running?
+
+Inside a task it names the node, worker and task; inside an actor also the
+actor, and whether it was restarted. In the driver the task and actor are
+``None``. Lesson: lessons/04_api_tour.ipynb.
+"""
+
+from __future__ import annotations
+
+from . import _context
+
+
+class RuntimeContext:
+    """A snapshot of where the calling code runs."""
+
+    def __init__(self, core):
+        self._core = core
+
+    def get_node_id(self) -> str:
+        c = self._core
+        return c.nodes[0].node_id if c.is_driver else c.cfg["node_id"]
+
+    def get_worker_id(self) -> str:
+        c = self._core
+        return "driver" if c.is_driver else f"worker-{c.cfg['wid']}"
+
+    def get_task_id(self):
+        c = self._core
+        spec = None if c.is_driver else c.current_task
+        return spec.tid.hex() if spec is not None else None
+
+    def get_actor_id(self):
+        c = self._core
+        return None if c.is_driver or c.actor_id is None else c.actor_id.hex()
+
+    @property
+    def namespace(self) -> str:
+        c = self._core
+        return c.namespace if c.is_driver else c.cfg["namespace"]
+
+    @property
+    def was_current_actor_reconstructed(self) -> bool:
+        c = self._core
+        return (not c.is_driver) and bool(c.was_restarted)
+
+    def get(self) -> dict:
+        return {"node_id": self.get_node_id(), "worker_id": self.get_worker_id(),
+                "task_id": self.get_task_id(), "actor_id": self.get_actor_id(),
+                "namespace": self.namespace}
+
+
+def get_runtime_context() -> RuntimeContext:
+    """Describe where the caller runs.
+
+    Example:
+        >>> minirt.get_runtime_context().get_task_id() is None   # in the driver
+        True
+    """
+    return RuntimeContext(_context.current())
