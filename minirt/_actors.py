@@ -111,6 +111,7 @@ class _Actors:
             self._acquire(self.nodes[worker.node], actor.opts.get("hold", {}))
             actor.held_on = worker.node
             task.node = None                        # resources are now the actor's, not the task's
+            self._schedule()                        # the placement CPU is free for others
         if error is not None:
             err = pickle.loads(error)
             self._actor_dead(actor, ActorDiedError(
@@ -166,11 +167,12 @@ class _Actors:
             size = 512 + sum(len(d[1]) for d in deps if d[0] == 0) + (len(args[1]) if args[0] == 0 else 0)
             if actor.inflight and w.inflight_bytes + size > _PIPE_BUDGET:
                 return
+            if not self._send(w, ("call", None, spec, args, deps)):
+                return      # the process is gone: the call was never delivered, keep it queued
             actor.order.popleft()
             actor.inflight[spec.tid] = (task, size)
             w.inflight_bytes += size
             task.worker, task.node = w, None
-            self._send(w, ("call", None, spec, args, deps))
 
     def _call_done(self, worker, task, results) -> None:
         actor = worker.actor

@@ -45,6 +45,7 @@ from .exceptions import GetTimeoutError
 
 TIMELINE_MAX = 200_000     # executions kept for timeline(); oldest dropped first
 EVENTS_MAX = 20_000        # events kept for events()
+_IDLE_TICK = 0.1           # seconds between control-loop wake-ups when nothing happens
 
 
 class Head(_ObjectTable, _Scheduler, _Actors):
@@ -71,7 +72,7 @@ class Head(_ObjectTable, _Scheduler, _Actors):
 
         self.session_dir = tempfile.mkdtemp(prefix="minirt-session-")
         shm_root = "/dev/shm" if os.path.isdir("/dev/shm") else self.session_dir
-        self.shm_root = tempfile.mkdtemp(prefix="minirt-", dir=shm_root)
+        self.shm_root = tempfile.mkdtemp(prefix=f"minirt-{os.getpid()}-", dir=shm_root)
         self.nodes: list[_Node] = []
         for i in range(num_nodes):
             store = _NodeStore(i, os.path.join(self.shm_root, f"n{i}"),
@@ -101,13 +102,15 @@ class Head(_ObjectTable, _Scheduler, _Actors):
                 node.idle.append(self._spawn(node))
 
     # --- plumbing -----------------------------------------------------------------
-    def _send(self, worker, msg) -> None:
+    def _send(self, worker, msg) -> bool:
+        """Send to a worker; False if it is gone (its sentinel will report the death)."""
         if worker.dead:
-            return
+            return False
         try:
             worker.conn.send(msg)
+            return True
         except OSError:
-            pass            # it died; its sentinel will tell us
+            return False
 
     def _wake(self) -> None:
         try:
@@ -148,9 +151,9 @@ class Head(_ObjectTable, _Scheduler, _Actors):
         sel = self._sel
         timeout = None
         while not self._closed:
-            wait = timeout
-            if self._logs:
-                wait = 0.2 if wait is None else min(wait, 0.2)
+            # Wake at least every _IDLE_TICK: references dropped in the driver (a
+            # deque filled by __del__, see _refs.py) are applied even when idle.
+            wait = _IDLE_TICK if timeout is None else min(timeout, _IDLE_TICK)
             try:
                 ready = sel.select(wait)
             except (OSError, ValueError):

@@ -1,0 +1,301 @@
+"""Actors: state, ordering, handles, names, lifetimes, failures, resources (spec: Actors)."""
+
+import os
+import signal
+import time
+
+import psutil
+import pytest
+
+import minirt
+from minirt.exceptions import ActorAlreadyExistsError, ActorDiedError
+from tests.conftest import wait_until
+
+
+@minirt.remote
+class Counter:
+    def __init__(self, start=0):
+        self.n = start
+
+    def incr(self, by=1):
+        self.n += by
+        return self.n
+
+    def pid(self):
+        return os.getpid()
+
+    def value(self):
+        return self.n
+
+    @minirt.method(num_returns=2)
+    def pair(self):
+        return self.n, -self.n
+
+
+def test_state_and_order_of_1000_calls(rt):
+    c = Counter.remote()
+    assert minirt.get([c.incr.remote() for _ in range(1000)]) == list(range(1, 1001))
+
+
+def test_constructor_args_and_num_returns(rt):
+    c = Counter.remote(start=5)
+    a, b = c.pair.remote()
+    assert minirt.get([a, b]) == [5, -5]
+    assert minirt.get(c.pair.options(num_returns=1).remote()) == (5, -5)
+
+
+def test_direct_instantiation_and_method_call_raise(rt):
+    with pytest.raises(TypeError, match=r"Actors cannot be instantiated directly.*Counter\.remote\(\)"):
+        Counter()
+    c = Counter.remote()
+    with pytest.raises(TypeError, match=r"Actor methods cannot be called directly.*incr\.remote\(\)"):
+        c.incr()
+    with pytest.raises(AttributeError):
+        c.missing
+    with pytest.raises(ValueError, match="valid options"):
+        Counter.options(max_calls=3)
+
+
+def test_handle_passed_to_tasks_and_actors(rt):
+    c = Counter.remote()
+
+    @minirt.remote
+    def bump(handle, k):
+        return minirt.get(handle.incr.remote(k))
+
+    minirt.get([bump.remote(c, 1) for _ in range(5)])
+    assert minirt.get(c.value.remote()) == 5
+
+
+def test_tree_of_actors_supervisor(rt):
+    @minirt.remote
+    class Worker:
+        def __init__(self):
+            self.done = 0
+
+        def work(self, n):
+            for _ in range(n):
+                time.sleep(0.01)
+                self.done += 1
+            return self.done
+
+        def state(self):
+            return self.done
+
+    @minirt.remote
+    class Supervisor:
+        def __init__(self, k):
+            self.workers = [Worker.remote() for _ in range(k)]
+
+        def run(self, n):
+            return minirt.get([w.work.remote(n) for w in self.workers])
+
+        def states(self):
+            return minirt.get([w.state.remote() for w in self.workers])
+
+    sup = Supervisor.remote(3)
+    assert minirt.get(sup.run.remote(10), timeout=30) == [10, 10, 10]
+    assert minirt.get(sup.states.remote()) == [10, 10, 10]
+
+
+def test_five_actors_fit_on_two_cpus():
+    minirt.init(num_cpus=2)
+    actors = [Counter.remote() for _ in range(5)]
+    assert minirt.get([a.incr.remote() for a in actors], timeout=20) == [1] * 5
+    assert minirt.available_resources()["CPU"] == 2.0
+
+
+def test_actor_with_num_cpus_holds_them():
+    minirt.init(num_cpus=2)
+    a = Counter.options(num_cpus=1).remote()
+    minirt.get(a.incr.remote())
+    assert minirt.available_resources()["CPU"] == 1.0
+    minirt.kill(a)
+    assert wait_until(lambda: minirt.available_resources().get("CPU") == 2.0)
+
+
+def test_named_actor_lookup_duplicate_and_get_if_exists(rt):
+    c = Counter.options(name="tally").remote()
+    minirt.get(c.incr.remote())
+    same = minirt.get_actor("tally")
+    assert minirt.get(same.incr.remote()) == 2
+    with pytest.raises(ActorAlreadyExistsError) as info:
+        Counter.options(name="tally").remote()
+    assert isinstance(info.value, ValueError)
+    again = Counter.options(name="tally", get_if_exists=True).remote()
+    assert minirt.get(again.value.remote()) == 2
+    other_ns = Counter.options(name="tally", namespace="elsewhere").remote()
+    assert minirt.get(other_ns.value.remote()) == 0
+    with pytest.raises(ValueError, match="Failed to look up actor"):
+        minirt.get_actor("nobody")
+    with pytest.raises(ValueError):
+        minirt.get_actor("tally", namespace="third")
+
+
+def test_init_namespace_scopes_names():
+    minirt.init(num_cpus=2, namespace="course")
+    Counter.options(name="c", lifetime="detached").remote()
+    assert minirt.get_actor("c", namespace="course") is not None
+    assert minirt.get_runtime_context().namespace == "course"
+
+
+def _gone(pid):
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_actor_exits_when_handles_are_gone(rt):
+    c = Counter.remote()
+    pid = minirt.get(c.pid.remote())
+    del c
+    assert wait_until(lambda: _gone(pid))
+
+
+def test_actor_finishes_in_flight_calls_before_exiting(rt):
+    @minirt.remote
+    class Slow:
+        def work(self):
+            time.sleep(0.5)
+            return "done"
+    s = Slow.remote()
+    ref = s.work.remote()
+    del s
+    assert minirt.get(ref, timeout=10) == "done"
+
+
+def test_detached_actor_outlives_its_handles(rt):
+    c = Counter.options(name="keeper", lifetime="detached").remote()
+    pid = minirt.get(c.pid.remote())
+    del c
+    time.sleep(0.5)
+    assert psutil.pid_exists(pid)
+    assert minirt.get(minirt.get_actor("keeper").pid.remote()) == pid
+
+
+def test_kill_fails_queued_and_later_calls(rt):
+    @minirt.remote
+    class Sleeper:
+        def nap(self, s):
+            time.sleep(s)
+            return s
+    s = Sleeper.remote()
+    running = s.nap.remote(5)
+    queued = s.nap.remote(0)
+    time.sleep(0.3)
+    minirt.kill(s)
+    for ref in (running, queued, s.nap.remote(0)):
+        with pytest.raises(ActorDiedError):
+            minirt.get(ref, timeout=10)
+
+
+def test_restart_after_sigkill_resets_state_and_changes_pid(rt):
+    c = Counter.options(max_restarts=1).remote()
+    assert minirt.get([c.incr.remote() for _ in range(3)]) == [1, 2, 3]
+    pid = minirt.get(c.pid.remote())
+    os.kill(pid, signal.SIGKILL)
+    assert wait_until(lambda: _gone(pid))
+    new_pid = minirt.get(c.pid.remote(), timeout=20)
+    assert new_pid != pid
+    assert minirt.get(c.incr.remote()) == 1           # __init__ re-ran: state reset
+    os.kill(new_pid, signal.SIGKILL)
+    assert wait_until(lambda: _gone(new_pid))
+    with pytest.raises(ActorDiedError, match="max_restarts=1"):
+        minirt.get(c.incr.remote(), timeout=20)
+
+
+def test_max_task_retries_reruns_interrupted_call(rt):
+    @minirt.remote(max_restarts=1, max_task_retries=1)
+    class Fragile:
+        def __init__(self):
+            self.calls = 0
+
+        def crash_once(self, marker):
+            if not os.path.exists(marker):
+                open(marker, "w").close()
+                os._exit(1)
+            return "survived"
+
+    f = Fragile.remote()
+    marker = os.path.join(minirt.get_runtime_context().get_node_id() and "/tmp",
+                          f"minirt-test-{os.getpid()}-{time.time_ns()}")
+    try:
+        assert minirt.get(f.crash_once.remote(marker), timeout=20) == "survived"
+    finally:
+        os.remove(marker)
+
+
+def test_interrupted_call_without_task_retries_fails(rt):
+    @minirt.remote(max_restarts=1)
+    class Fragile:
+        def die(self):
+            os._exit(1)
+
+        def ok(self):
+            return "ok"
+
+    f = Fragile.remote()
+    with pytest.raises(ActorDiedError):
+        minirt.get(f.die.remote(), timeout=20)
+    assert minirt.get(f.ok.remote(), timeout=20) == "ok"
+
+
+def test_failing_init_makes_every_call_raise_with_its_traceback(rt):
+    @minirt.remote
+    class Broken:
+        def __init__(self):
+            raise ZeroDivisionError("bad start")
+
+        def f(self):
+            return 1
+
+    b = Broken.remote()
+    for _ in range(2):
+        with pytest.raises(ActorDiedError, match="bad start") as info:
+            minirt.get(b.f.remote(), timeout=20)
+    assert "__init__" in str(info.value)
+
+
+def test_method_retry_exceptions(rt):
+    @minirt.remote
+    class Flaky:
+        def __init__(self):
+            self.tries = 0
+
+        @minirt.method(retry_exceptions=[ConnectionError], max_task_retries=3)
+        def call(self):
+            self.tries += 1
+            if self.tries < 3:
+                raise ConnectionError("try again")
+            return self.tries
+
+    assert minirt.get(Flaky.remote().call.remote(), timeout=20) == 3
+
+
+def test_max_concurrency_runs_calls_in_threads(rt):
+    @minirt.remote(max_concurrency=4)
+    class Parallel:
+        def nap(self):
+            time.sleep(0.5)
+            return 1
+
+    p = Parallel.remote()
+    minirt.get(p.nap.remote())
+    t0 = time.monotonic()
+    assert sum(minirt.get([p.nap.remote() for _ in range(4)])) == 4
+    assert time.monotonic() - t0 < 1.5
+
+
+def test_actor_calls_in_timeline(rt):
+    c = Counter.remote()
+    minirt.get([c.incr.remote() for _ in range(3)])
+    names = [e["name"] for e in minirt.timeline()]
+    assert names.count("Counter.incr") == 3
+
+
+def test_no_actor_process_left_after_kill(rt):
+    c = Counter.remote()
+    pid = minirt.get(c.pid.remote())
+    minirt.kill(c)
+    assert wait_until(lambda: _gone(pid))
