@@ -49,7 +49,8 @@ def validate(opts: dict, kind: str, where: str = "@minirt.remote") -> dict:
             other = {"task": ACTOR_OPTIONS, "actor": TASK_OPTIONS, "method": TASK_OPTIONS}[kind]
             extra = (f" ({key!r} is an option for {'actors' if kind != 'actor' else 'tasks'}, "
                      f"not {kind}s)") if key in other else ""
-            raise ValueError(f"invalid option {key!r} for a {kind} in {where}{extra}; "
+            article = "an" if kind == "actor" else "a"
+            raise ValueError(f"invalid option {key!r} for {article} {kind} in {where}{extra}; "
                              f"valid options are: {', '.join(sorted(valid))}")
     for key, v in opts.items():
         if key in ("num_cpus", "num_gpus"):

@@ -230,8 +230,6 @@ def remote(*args, **options):
 
     if args:
         return make(args[0])
-    # Validate now so mistakes show at the decorator, whatever it decorates next.
-    _options.validate(options, "task" if set(options) <= _options.TASK_OPTIONS else "actor")
     return make
 
 

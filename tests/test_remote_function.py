@@ -28,12 +28,14 @@ def test_decorator_misuse():
         minirt.remote()
     with pytest.raises(TypeError):
         minirt.remote(5)
-    with pytest.raises(ValueError, match="valid options are"):
-        minirt.remote(num_cpu=1)
+    with pytest.raises(ValueError, match="for a task.*valid options are"):
+        minirt.remote(num_cpu=1)(lambda: 1)
+    with pytest.raises(ValueError, match="for an actor"):
+        minirt.remote(max_calls=1)(type("A", (), {}))
     with pytest.raises(TypeError):
-        minirt.remote(num_cpus="one")
+        minirt.remote(num_cpus="one")(lambda: 1)
     with pytest.raises(ValueError):
-        minirt.remote(max_retries=-2)
+        minirt.remote(max_retries=-2)(lambda: 1)
 
 
 def test_calling_directly_raises():
