@@ -57,8 +57,13 @@ class Serialized:
         self.size = len(meta) + sum(b.nbytes for b in buffers)
 
 
+_PLAIN = frozenset({type(None), bool, int, float, complex, str})
+
+
 def serialize(value) -> Serialized:
     """Pickle ``value``; large contiguous buffers are returned separately."""
+    if type(value) in _PLAIN:          # fast path: nothing cloudpickle or buffers could add
+        return Serialized(pickle.dumps(value, protocol=5), [], [])
     buffers: list[memoryview] = []
 
     def keep(pb: pickle.PickleBuffer):

@@ -26,6 +26,8 @@ from ._serial import FILE, INLINE
 def _prepare_args(core, args, kwargs, name):
     """Pickle call arguments; return (args descriptor, dep ids, contained ids)."""
     from ._worker import _DepSlot
+    if not args and not kwargs:
+        return _NO_ARGS, [], []
     deps: list[bytes] = []
 
     def slot(x):
@@ -45,6 +47,9 @@ def _prepare_args(core, args, kwargs, name):
     oid = _new_id()
     size = _serial.write_file(s, os.path.join(core.shm_dir, oid.hex()))
     return (FILE, size, oid), deps, s.contained
+
+
+_NO_ARGS = (INLINE, _serial.serialize(((), {})).meta, None)
 
 
 def _unpicklable_argument(args, kwargs, name, error) -> TypeError:
