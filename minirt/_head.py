@@ -255,6 +255,10 @@ class Head(_ObjectTable, _Scheduler, _Actors):
             ids, timeout = args
             unique = list(dict.fromkeys(ids))
             need = len(unique)
+            lost = self._lost(unique)
+            if lost:
+                reply(False, self._lost_error(lost))
+                return
         else:
             ids, need, timeout = args
             unique = ids
@@ -325,6 +329,9 @@ class Head(_ObjectTable, _Scheduler, _Actors):
         with self._lock:
             self._check_open()
             self._drain_local()
+            lost = self._lost(unique)
+            if lost:
+                raise self._lost_error(lost)
             waiter = self._watch(unique, len(unique), lambda _t: ev.set(), None)
         if not waiter.fired:
             if not ev.wait(timeout):

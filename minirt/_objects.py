@@ -217,6 +217,22 @@ class _ObjectTable:
             heapq.heappop(timers).expire()
         return max(0.0, timers[0].deadline - now) if timers else None
 
+    def _lost(self, ids) -> list[bytes]:
+        """Ids that will never become ready: freed already, or never made by anyone.
+
+        Between two messages every pending object has a producer (a task), so a
+        pending one without a producer can only be a stale reference.
+        """
+        objs = self.objects
+        return [oid for oid in ids
+                if (o := objs.get(oid)) is None or (not o.ready and o.producer is None)]
+
+    def _lost_error(self, oids):
+        from .exceptions import ObjectLostError
+        return ObjectLostError(
+            f"object {oids[0].hex()} is gone: it was freed (no reference to it was left) or it "
+            "was never created in this runtime (a reference saved from an earlier session?)")
+
     def _ready_subset(self, ids) -> list[bytes]:
         objs = self.objects
         return [oid for oid in ids if (o := objs.get(oid)) is not None and o.ready]

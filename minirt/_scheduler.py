@@ -137,6 +137,10 @@ class _Scheduler:
         deps = set(task.spec.deps)
         if task.spec.args[0] == 1:
             deps.add(task.spec.args[2])
+        lost = self._lost(deps)
+        if lost:
+            self._fail(task, self._lost_error(lost))
+            return
         pending = [oid for oid in deps if not self.objects[oid].ready]
         if not pending:
             self._deps_ready(task)

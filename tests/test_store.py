@@ -116,3 +116,20 @@ def test_result_sizes_across_threshold(rt, size):
         return np.arange(n // 8, dtype=np.float64)
     out = minirt.get(make.remote(size))
     assert out.size == size // 8 and out[-1] == size // 8 - 1
+
+
+def test_get_of_a_freed_object_raises_object_lost(rt):
+    import pickle
+    ref = minirt.put(np.ones(10**6))
+    saved = pickle.dumps(ref)            # a copy the runtime cannot see (e.g. saved to a file)
+    del ref
+    assert wait_until(lambda: _used() == 0)
+    stale = pickle.loads(saved)
+    with pytest.raises(minirt.exceptions.ObjectLostError, match="freed"):
+        minirt.get(stale, timeout=5)
+
+    @minirt.remote
+    def use(a):
+        return 1
+    with pytest.raises(minirt.exceptions.ObjectLostError):
+        minirt.get(use.remote(stale), timeout=5)
