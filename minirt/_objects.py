@@ -123,7 +123,7 @@ class _ObjectTable:
             self._decr(c)
 
     # --- storing ----------------------------------------------------------
-    def _store(self, oid, kind, data, is_error, contained, node) -> None:
+    def _store(self, oid, kind, data, is_error, contained, node, producer="put") -> None:
         """Record a value that a producer on ``node`` has made (inline or as a file)."""
         obj = self.objects.get(oid)
         if obj is None or obj.ready:
@@ -149,7 +149,7 @@ class _ObjectTable:
             self._incr(c)
         obj.contained = tuple(contained)
         obj.ready = True
-        self._event("store", object=oid.hex(), node=node, bytes=obj.size,
+        self._event("store", object=oid.hex(), task=producer, node=node, bytes=obj.size,
                     where="shared memory" if kind == FILE else "inline", error=is_error)
         waiters, obj.waiters = obj.waiters, None
         if waiters:

@@ -257,7 +257,7 @@ class _Scheduler:
         self.workers[parent.fileno()] = w
         self._register_worker(w)
         self.janitor.watch(w.pid)
-        self._event("worker_start", worker=w.wid, node=node.index)
+        self._event("worker_start", worker=w.wid, node=node.index, pid=w.pid)
         return w
 
     def _return_worker(self, worker) -> None:
@@ -334,16 +334,16 @@ class _Scheduler:
         spec = task.spec
         self.tasks.pop(spec.tid, None)
         node = task.node if task.node is not None else 0
+        self._event("finish", task=spec.name, id=spec.tid.hex(), node=node,
+                    error=any(r[3] for r in results))
         for oid, kind, data, is_error, contained in results:
-            self._store(oid, kind, data, is_error, contained, node)
+            self._store(oid, kind, data, is_error, contained, node, spec.name)
         for oid in spec.deps:
             self._decr(oid)
         for oid in spec.contained:
             self._decr(oid)
         if spec.args[0] == 1:
             self._decr(spec.args[2])
-        self._event("finish", task=spec.name, id=spec.tid.hex(), node=node,
-                    error=any(r[3] for r in results))
 
     def _fail(self, task, error) -> None:
         self._finish(task, [(r, 0, self._error_bytes(error), True, ()) for r in task.spec.returns])
