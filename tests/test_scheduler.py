@@ -76,7 +76,7 @@ def test_events_record_task_lifecycle(rt):
         return 1
     minirt.get(f.remote())
     kinds = [e["kind"] for e in minirt.events() if e.get("task") == "f"]
-    assert kinds == ["submit", "place", "finish"]
+    assert kinds == ["submit", "place", "finish", "store"]
 
 
 def test_events_before_init_raise():
