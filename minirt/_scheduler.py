@@ -130,7 +130,7 @@ class _Scheduler:
         arg_oid = spec.args[2]
         node = from_worker.node if from_worker is not None else 0
         self._incr(arg_oid)
-        self._store(arg_oid, 1, spec.args[1], False, (), node)
+        self._store(arg_oid, 1, spec.args[1], False, (), node, f"{spec.name} (arguments)")
 
     def _resolve(self, task) -> None:
         """Wait for the task's dependencies, then queue it (or fail it)."""
