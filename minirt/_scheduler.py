@@ -80,7 +80,7 @@ class _Worker:
 
 class _Task:
     __slots__ = ("spec", "pending", "attempt", "node", "worker", "blocked", "cancelled",
-                 "force_cancel", "dispatched_at", "done")
+                 "force_cancel", "dispatched_at", "done", "children")
 
     def __init__(self, spec):
         self.spec = spec
@@ -93,6 +93,7 @@ class _Task:
         self.force_cancel = False
         self.dispatched_at = 0.0
         self.done = False
+        self.children = None      # tasks submitted while this one ran (for recursive cancel)
 
 
 class _Scheduler:
@@ -108,6 +109,11 @@ class _Scheduler:
     def _submit(self, spec, from_worker=None) -> None:
         task = _Task(spec)
         self.tasks[spec.tid] = task
+        parent = from_worker.task if from_worker is not None else None
+        if parent is not None and not parent.done:
+            if parent.children is None:
+                parent.children = []
+            parent.children.append(task)
         for oid in spec.returns:
             obj = self.objects.get(oid)
             if obj is None:
@@ -375,6 +381,10 @@ class _Scheduler:
         if task is not None and not task.done:
             self._release(task)
             spec = task.spec
+            # The dead attempt may have written result files before dying: remove them.
+            for oid in spec.returns:
+                if oid not in node.store:
+                    self._discard_file(oid, node.index)
             if task.cancelled:
                 self._fail(task, self._cancelled_error(spec))
             elif spec.max_retries < 0 or task.attempt < spec.max_retries:
@@ -393,8 +403,17 @@ class _Scheduler:
             return
         if task.spec.kind != "task":
             raise ValueError("minirt.cancel() cancels tasks; to stop an actor use minirt.kill(actor)")
+        self._cancel_task(task, force, recursive)
+
+    def _cancel_task(self, task, force, recursive) -> None:
+        if task.done or task.cancelled:
+            return
         task.cancelled = True
         self._event("cancel", task=task.spec.name, id=task.spec.tid.hex(), force=force)
+        if recursive and task.children:
+            for child in task.children:
+                if child.spec.kind == "task":
+                    self._cancel_task(child, force, recursive)
         w = task.worker
         if w is None:                       # still waiting: it will never run
             self._fail(task, self._cancelled_error(task.spec))

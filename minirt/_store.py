@@ -41,7 +41,7 @@ class _NodeStore:
         self.spilled_bytes = 0
         # oid -> [size, spilled?]; insertion order = age, for spilling oldest first
         self._files: collections.OrderedDict[bytes, list] = collections.OrderedDict()
-        os.makedirs(shm_dir, mode=0o700, exist_ok=True)
+        _private_dirs(shm_dir)
 
     def shm_path(self, oid: bytes) -> str:
         return os.path.join(self.shm_dir, oid.hex())
@@ -66,8 +66,7 @@ class _NodeStore:
         """Copy another node's file into this store (a simulated network transfer)."""
         dst = self.shm_path(oid)
         try:
-            shutil.copyfile(src_path, dst)
-            os.chmod(dst, 0o600)
+            _copy_private(src_path, dst)
         except OSError as e:
             raise ObjectStoreFullError(f"could not copy object {oid.hex()} into node {self.index}: {e}") from e
         self.add(oid, size)
@@ -99,10 +98,10 @@ class _NodeStore:
                 "or pass a larger object_store_memory to minirt.init()")
 
     def _spill(self, oid: bytes, entry: list) -> None:
-        os.makedirs(self.spill_dir, mode=0o700, exist_ok=True)
+        _private_dirs(self.spill_dir)
         src, dst = self.shm_path(oid), os.path.join(self.spill_dir, oid.hex())
         try:
-            shutil.copyfile(src, dst)
+            _copy_private(src, dst)
         except OSError as e:
             _unlink(dst)
             raise ObjectStoreFullError(f"spilling object {oid.hex()} to {self.spill_dir} failed: {e}") from e
@@ -116,6 +115,23 @@ class _NodeStore:
         shutil.rmtree(self.spill_dir, ignore_errors=True)
         self._files.clear()
         self.used = self.spilled_bytes = 0
+
+
+def _private_dirs(path: str) -> None:
+    """Create ``path`` and any missing parents with mode 0700 (makedirs' mode skips parents)."""
+    if not os.path.isdir(path):
+        _private_dirs(os.path.dirname(path))
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            pass
+
+
+def _copy_private(src: str, dst: str) -> None:
+    """Copy a file into a new file that only the user can read (mode 0600 from the start)."""
+    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with open(src, "rb") as fsrc, os.fdopen(fd, "wb") as fdst:
+        shutil.copyfileobj(fsrc, fdst, 1 << 22)
 
 
 def _unlink(path: str) -> None:

@@ -162,11 +162,19 @@ class _WorkerCore:
         rid = next(self._req_ids)
         r = self._replies[rid] = _Reply()
         self.send(("req", None, rid, op, args))
+        # A cancelled task blocked here must still get its KeyboardInterrupt, but
+        # never in the middle of reading a message: poll, then check the flag.
+        cancellable = threading.current_thread() is threading.main_thread()
         while not r.event.is_set():
+            if cancellable and _pending_interrupt:
+                raise KeyboardInterrupt("task cancelled")
             if self._read_lock.acquire(blocking=False):
                 try:
                     while not r.event.is_set():
-                        self._dispatch(self._recv())
+                        if cancellable and _pending_interrupt:
+                            raise KeyboardInterrupt("task cancelled")
+                        if self.conn.poll(0.05):
+                            self._dispatch(self._recv())
                 finally:
                     self._read_lock.release()
             else:
@@ -278,6 +286,9 @@ class _WorkerCore:
             try:
                 out.append(_store_value(v, oid, self.shm_dir))
             except Exception as e:
+                for done in out:            # don't leave files nobody will register
+                    if done[1] == FILE:
+                        _serial._unlink(os.path.join(self.shm_dir, done[0].hex()))
                 raise TypeError(f"the return value of {spec.name} could not be serialized "
                                 f"({type(v).__name__}): {e}") from e
         return out
