@@ -45,6 +45,7 @@ from .exceptions import GetTimeoutError
 
 TIMELINE_MAX = 200_000     # executions kept for timeline(); oldest dropped first
 EVENTS_MAX = 20_000        # events kept for events()
+_PRESTART_MAX = 8         # idle workers forked ahead of time per node, at most
 _IDLE_TICK = 0.1           # seconds between control-loop wake-ups when nothing happens
 
 
@@ -69,6 +70,7 @@ class Head(_ObjectTable, _Scheduler, _Actors):
         self._logs: list = []
         self._logs_since = 0.0
         self._closed = False
+        self._prestart = True      # fork idle workers ahead of time (see _prestart_one)
 
         self.session_dir = tempfile.mkdtemp(prefix="minirt-session-")
         shm_root = "/dev/shm" if os.path.isdir("/dev/shm") else self.session_dir
@@ -96,7 +98,8 @@ class Head(_ObjectTable, _Scheduler, _Actors):
         self._thread = threading.Thread(target=self._control_loop, name="minirt-control",
                                         daemon=True)
         self._thread.start()
-        # Warm up: fork one worker per node now, so the first task does not wait.
+        # Warm up: fork one worker per node now, so the first task does not wait;
+        # the control thread forks the rest (up to the CPU count) when it is idle.
         with self._lock:
             for node in self.nodes:
                 node.idle.append(self._spawn(node))
@@ -153,7 +156,8 @@ class Head(_ObjectTable, _Scheduler, _Actors):
         while not self._closed:
             # Wake at least every _IDLE_TICK: references dropped in the driver (a
             # deque filled by __del__, see _refs.py) are applied even when idle.
-            wait = _IDLE_TICK if timeout is None else min(timeout, _IDLE_TICK)
+            tick = 0.01 if self._prestart else _IDLE_TICK
+            wait = tick if timeout is None else min(timeout, tick)
             try:
                 ready = sel.select(wait)
             except (OSError, ValueError):
@@ -163,20 +167,33 @@ class Head(_ObjectTable, _Scheduler, _Actors):
             with self._lock:
                 if self._closed:
                     return
-                self._drain_local()
-                for key, _ in ready:
-                    if key.data is None:
-                        try:
-                            os.read(self._wake_r, 4096)
-                        except BlockingIOError:
-                            pass
-                    elif key.data[0] == "conn":
-                        self._read_worker(key.data[1])
-                    else:
-                        self._on_worker_death(key.data[1])
-                timeout = self._run_timers()
-                if self._logs and time.time() - self._logs_since > 0.2:
-                    self._print_logs()
+                try:
+                    timeout = self._handle(ready)
+                except Exception:  # noqa: BLE001 - a bug here must not stop the runtime
+                    import traceback
+                    sys.stderr.write("minirt: internal error in the control thread (please report):\n"
+                                     + traceback.format_exc())
+                    timeout = None
+
+    def _handle(self, ready):
+        """One round of the control loop (under the lock); returns the next timer timeout."""
+        self._drain_local()
+        for key, _ in ready:
+            if key.data is None:
+                try:
+                    os.read(self._wake_r, 4096)
+                except BlockingIOError:
+                    pass
+            elif key.data[0] == "conn":
+                self._read_worker(key.data[1])
+            else:
+                self._on_worker_death(key.data[1])
+        timeout = self._run_timers()
+        if self._logs and time.time() - self._logs_since > 0.2:
+            self._print_logs()
+        if not ready and self._prestart:
+            self._prestart_one()
+        return timeout
 
     def _read_worker(self, w) -> None:
         conn = w.conn
@@ -283,6 +300,15 @@ class Head(_ObjectTable, _Scheduler, _Actors):
             self._acquire(self.nodes[task.node], task.spec.resources, sign=-1)
             task.blocked = True
             self._schedule()
+
+    def _prestart_one(self) -> None:
+        """Fork one more idle worker on the first node that has fewer than its CPUs."""
+        for node in self.nodes:
+            want = min(int(node.total.get("CPU", 1)), _PRESTART_MAX)
+            if sum(1 for w in node.workers if w.actor is None and not w.retiring) < want:
+                node.idle.append(self._spawn(node))
+                return
+        self._prestart = False
 
     # --- output of tasks ------------------------------------------------------------
     def _print_logs(self) -> None:
