@@ -81,7 +81,7 @@ class Head(_ObjectTable, _Scheduler, _Actors):
                                os.path.join(self.session_dir, "spill", f"n{i}"),
                                object_store_memory)
             total = {"CPU": float(num_cpus), **{k: float(v) for k, v in resources.items()}}
-            self.nodes.append(_Node(i, os.urandom(14).hex(), total, store))
+            self.nodes.append(_Node(i, os.urandom(28).hex(), total, store))
         self.shm_dir = self.nodes[0].store.shm_dir
         self.object_store_memory = object_store_memory
         self.max_node = {k: max(n.total.get(k, 0.0) for n in self.nodes)
