@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Set up .venv, make sure headless Chromium is there, then run every test in ONE
+# pytest run:
+#   tests/                      unit tests (runtime, util), link checker, browser test
+#   lessons/ and solutions/     every notebook re-run and its outputs compared
+#                               strictly with nbval (timings, ids and pids are
+#                               masked by tests/nbval_sanitize.cfg; Bokeh's
+#                               random-id outputs are skipped by ./conftest.py)
+# Extra arguments go to pytest (e.g. -k links, -x, -m "not browser").
+# pytest's exit code is passed on as is: 5 ("no tests collected") fails too.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+bash scripts/setup.sh
+
+# The browser tests and util.plots.save_png use Debian's Chromium and ChromeDriver
+# (a browser download by Playwright or Selenium does not work offline).
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "test: installing chromium and chromium-driver with apt-get"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -q
+        apt-get install -y -q --no-install-recommends chromium chromium-driver
+    else
+        echo "test: /usr/bin/chromium or /usr/bin/chromedriver is missing and this is not root:" \
+             "browser tests will be skipped (install Debian's chromium and chromium-driver)" >&2
+    fi
+fi
+
+paths=(tests)
+for d in lessons solutions; do
+    # Both folders are in the repository; the check only keeps a partial checkout testable.
+    if compgen -G "$d/*.ipynb" >/dev/null; then
+        paths+=("$d")
+    fi
+done
+
+export JUPYTER_PLATFORM_DIRS=1   # the current Jupyter paths; silences a deprecation warning
+export PYTHONDONTWRITEBYTECODE=1
+
+exec "$ROOT/.venv/bin/python" -m pytest -p no:cacheprovider -ra \
+    --nbval --nbval-current-env \
+    --nbval-sanitize-with tests/nbval_sanitize.cfg \
+    "${paths[@]}" "$@"

@@ -1,0 +1,235 @@
+"""Tests for the course helpers in util/ (printing and Bokeh charts)."""
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from util import pd, pnd  # noqa: E402
+
+bokeh = pytest.importorskip("bokeh")
+
+from bokeh.models import FactorRange, GlyphRenderer, HoverTool, LogScale, Span  # noqa: E402
+from bokeh.plotting import figure as figure_fn  # noqa: E402
+
+from util import plots  # noqa: E402
+
+FigureType = type(figure_fn())
+
+
+# --- pd / pnd --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "duration, prefix, expected",
+    [
+        (4.0321, "make_array", "make_array duration:  4.032 seconds\n"),
+        (0.0004, "", " duration:  0.000 seconds\n"),
+        (12.3456, "tree", "tree duration: 12.346 seconds\n"),
+        (123.4, "long", "long duration: 123.400 seconds\n"),
+    ],
+)
+def test_pd_prints_exact_text(capsys, duration, prefix, expected):
+    assert pd(duration, prefix) is None
+    assert capsys.readouterr().out == expected
+
+
+def test_pd_prefix_is_keyword_too(capsys):
+    pd(1.5, prefix="serial")
+    assert capsys.readouterr().out == "serial duration:  1.500 seconds\n"
+
+
+def test_pnd_prints_number_then_duration(capsys):
+    assert pnd(35, 2.0114, "fib") is None
+    pnd(1000000, 0.25, prefix="sum")
+    assert capsys.readouterr().out == (
+        "fib n: 35, duration:  2.011 seconds\n"
+        "sum n: 1000000, duration:  0.250 seconds\n"
+    )
+
+
+# --- granularity chart -----------------------------------------------------
+
+SIZES = [i * 10**j for j in range(2, 5) for i in [1, 2, 3, 5, 8]]
+LOCAL = [1e-5 + 2e-7 * n for n in SIZES]
+REMOTE = [1e-3 + 2e-8 * n for n in SIZES]
+
+
+def glyph_renderers(fig):
+    return [r for r in fig.renderers if isinstance(r, GlyphRenderer)]
+
+
+def test_granularity_chart_is_a_log_log_figure():
+    fig = plots.granularity_chart(SIZES, LOCAL, REMOTE, title="Granularity")
+    assert isinstance(fig, FigureType)
+    assert isinstance(fig.x_scale, LogScale) and isinstance(fig.y_scale, LogScale)
+    assert fig.title.text == "Granularity"
+    assert fig.xaxis[0].axis_label == "array size (elements)"
+    assert fig.yaxis[0].axis_label == "time (seconds)"
+    assert fig.width > 0 and fig.height > 0
+
+
+def test_granularity_chart_has_two_series_with_a_legend():
+    fig = plots.granularity_chart(SIZES, LOCAL, REMOTE)
+    renderers = glyph_renderers(fig)
+    assert len(renderers) == 4  # a line and markers for each of local and remote
+    labels = sorted(item.label["value"] for item in fig.legend[0].items)
+    assert labels == ["local", "remote"]
+    for r in renderers:
+        assert list(r.data_source.data["size"]) == [float(s) for s in SIZES]
+    names = {r.data_source.data["name"][0] for r in renderers}
+    assert names == {"local", "remote"}
+
+
+def test_granularity_chart_hover_shows_name_size_time():
+    fig = plots.granularity_chart(SIZES, LOCAL, REMOTE)
+    hovers = [t for t in fig.tools if isinstance(t, HoverTool)]
+    assert len(hovers) == 1
+    fields = [label for label, _ in hovers[0].tooltips]
+    assert fields == ["name", "size", "time"]
+    assert len(hovers[0].renderers) == 2
+
+
+def test_granularity_chart_crossover_line():
+    fig = plots.granularity_chart(SIZES, LOCAL, REMOTE, crossover=5000)
+    spans = [m for m in fig.center if isinstance(m, Span)]
+    assert [s.location for s in spans] == [5000.0]
+    assert not [m for m in plots.granularity_chart(SIZES, LOCAL, REMOTE).center if isinstance(m, Span)]
+
+
+@pytest.mark.parametrize(
+    "sizes, local, remote",
+    [([1, 2], [1.0], [1.0, 2.0]), ([0, 1], [1.0, 1.0], [1.0, 1.0]), ([1, 2], [1.0, -1.0], [1.0, 1.0])],
+)
+def test_granularity_chart_rejects_bad_input(sizes, local, remote):
+    with pytest.raises(ValueError):
+        plots.granularity_chart(sizes, local, remote)
+
+
+# --- timeline chart --------------------------------------------------------
+
+
+def make_events():
+    """Six executions on three workers of two nodes, as minirt.timeline() reports them."""
+    t0 = 1_700_000_000_000_000
+    spec = [  # (pid, tid, name, start s, duration s)
+        (1, 11, "make_array", 0.0, 2.0),
+        (1, 12, "make_array", 0.1, 2.0),
+        (1, 11, "add_arrays", 2.1, 4.0),
+        (2, 21, "make_array", 0.2, 1.0),
+        (2, 21, "Counter.incr", 1.5, 0.5),
+        (2, 21, "Counter.incr", 2.5, 0.5),
+    ]
+    return [
+        {
+            "cat": "task",
+            "name": name,
+            "pid": pid,
+            "tid": tid,
+            "ts": t0 + int(start * 1e6),
+            "dur": int(dur * 1e6),
+            "ph": "X",
+            "args": {"task_id": "ab" * 16, "attempt": 0},
+        }
+        for pid, tid, name, start, dur in spec
+    ]
+
+
+def test_timeline_chart_one_row_per_worker():
+    fig = plots.timeline_chart(make_events())
+    assert isinstance(fig, FigureType)
+    assert isinstance(fig.y_range, FactorRange)
+    assert len(fig.y_range.factors) == 3
+    # the first worker is drawn at the top, i.e. last in the factor list
+    assert fig.y_range.factors[-1] == "pid 1 / tid 11"
+
+
+def test_timeline_chart_bars_span_ts_to_ts_plus_dur():
+    fig = plots.timeline_chart(make_events())
+    (bars,) = glyph_renderers(fig)
+    data = bars.data_source.data
+    assert len(data["name"]) == 6
+    assert data["start"][0] == 0.0 and data["end"][0] == pytest.approx(2.0)
+    assert data["start"][2] == pytest.approx(2.1) and data["end"][2] == pytest.approx(6.1)
+    assert data["duration"][3] == pytest.approx(1.0)
+    # coloured by name: one legend entry per distinct name
+    assert fig.legend[0].items[0].label.field == "name"
+    assert sorted(bars.glyph.fill_color.transform.factors) == ["Counter.incr", "add_arrays", "make_array"]
+
+
+def test_timeline_chart_hover_shows_name_duration_args():
+    fig = plots.timeline_chart(make_events())
+    (hover,) = [t for t in fig.tools if isinstance(t, HoverTool)]
+    fields = [label for label, _ in hover.tooltips]
+    for field in ("name", "duration", "args"):
+        assert field in fields
+    (bars,) = glyph_renderers(fig)
+    assert "attempt=0" in bars.data_source.data["args"][0]
+
+
+def test_timeline_chart_reads_a_trace_file_and_skips_other_phases(tmp_path):
+    events = make_events() + [{"name": "meta", "ph": "M", "pid": 1, "tid": 11, "ts": 0}]
+    path = tmp_path / "trace.json"
+    path.write_text(json.dumps(events))
+    fig = plots.timeline_chart(path)
+    (bars,) = glyph_renderers(fig)
+    assert len(bars.data_source.data["name"]) == 6
+    fig2 = plots.timeline_chart({"traceEvents": events})
+    assert len(glyph_renderers(fig2)[0].data_source.data["name"]) == 6
+
+
+def test_timeline_chart_without_events_says_why():
+    with pytest.raises(ValueError, match="no complete"):
+        plots.timeline_chart([])
+
+
+# --- show / save_png -------------------------------------------------------
+
+
+def test_show_loads_bokehjs_inline_once(monkeypatch):
+    import bokeh.io
+
+    calls = []
+    monkeypatch.setattr(plots, "_notebook_ready", False)
+    monkeypatch.setattr(bokeh.io, "output_notebook", lambda **kw: calls.append(("load", kw)))
+    monkeypatch.setattr(bokeh.io, "show", lambda fig: calls.append(("show", fig)))
+    fig = plots.granularity_chart(SIZES, LOCAL, REMOTE)
+    plots.show(fig)
+    plots.show(fig)
+    assert [c[0] for c in calls] == ["load", "show", "show"]
+    load_kwargs = calls[0][1]
+    assert load_kwargs["resources"].mode == "inline"
+    assert load_kwargs["hide_banner"] is True
+
+
+def chromium_missing():
+    return not (os.path.exists(plots.CHROMIUM) and os.path.exists(plots.CHROMEDRIVER))
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(
+    chromium_missing(),
+    reason=f"needs {plots.CHROMIUM} and {plots.CHROMEDRIVER} (Debian packages chromium, chromium-driver)",
+)
+@pytest.mark.parametrize("kind", ["granularity", "timeline"])
+def test_save_png_writes_a_real_image(tmp_path, kind):
+    if kind == "granularity":
+        fig = plots.granularity_chart(SIZES, LOCAL, REMOTE, width=600, height=350)
+    else:
+        fig = plots.timeline_chart(make_events(), width=600)
+    out = plots.save_png(fig, tmp_path / "sub" / f"{kind}.png")
+    data = Path(out).read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    assert width >= 600 and height >= 250
+    assert len(data) > 5000  # a blank canvas compresses to far less
+    keep = os.environ.get("UTIL_PNG_DIR")  # set it to look at the pictures afterwards
+    if keep:
+        shutil.copy(out, Path(keep) / f"{kind}.png")

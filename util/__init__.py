@@ -1,0 +1,27 @@
+"""Small helpers shared by the course notebooks.
+
+The notebooks are not run from an installed package: their first code cell does
+``import sys; sys.path.append("..")`` so that this folder, one level above
+``lessons/`` and ``solutions/``, can be imported as ``util``.
+
+The plotting helpers live in :mod:`util.plots` (imported on demand, so that
+``from util import pd`` works without Bokeh installed).
+"""
+
+__all__ = ["pd", "pnd"]
+
+
+# The number is right-aligned in 7 characters (a space, then 6 for the value), so
+# "duration:  4.032" and "duration: 12.345" line up; 100 s and more still keep a space.
+
+
+def pd(duration, prefix=""):
+    """Print a duration in seconds, e.g. ``pd(4.0321, "make")`` prints
+    ``make duration:  4.032 seconds``. Returns nothing."""
+    print(f"{prefix} duration: {duration:6.3f} seconds")
+
+
+def pnd(n, duration, prefix=""):
+    """Print a number followed by a duration, e.g. ``pnd(35, 2.0114, "fib")``
+    prints ``fib n: 35, duration:  2.011 seconds``. Returns nothing."""
+    print(f"{prefix} n: {n}, duration: {duration:6.3f} seconds")
