@@ -253,7 +253,12 @@ class _Actors:
         self._event("actor_restart", actor=actor.class_name, id=actor.aid.hex(),
                     restarts=actor.restarts)
         node = self.nodes[worker.node]
-        new = self._spawn(node)
+        try:
+            new = self._spawn(node)
+        except Exception as e:
+            self._actor_dead(actor, ActorDiedError(
+                f"the actor {actor.class_name} died and could not be restarted: {e}"))
+            return
         creation = actor.creation
         creation.spec.actor_opts = dict(creation.spec.actor_opts, restarted=True)
         deps = [self._descriptor(oid, node.index) for oid in creation.spec.deps]

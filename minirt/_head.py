@@ -306,7 +306,10 @@ class Head(_ObjectTable, _Scheduler, _Actors):
         for node in self.nodes:
             want = min(int(node.total.get("CPU", 1)), _PRESTART_MAX)
             if sum(1 for w in node.workers if w.actor is None and not w.retiring) < want:
-                node.idle.append(self._spawn(node))
+                try:
+                    node.idle.append(self._spawn(node))
+                except Exception:     # warming up is optional: tasks fork on demand
+                    self._prestart = False
                 return
         self._prestart = False
 

@@ -35,6 +35,7 @@ from . import _procs, _worker
 from .exceptions import TaskCancelledError, WorkerCrashedError
 
 _EPS = 1e-9
+_SPAWN_TRIES = 3
 
 
 class _Node:
@@ -222,7 +223,15 @@ class _Scheduler:
         spec = task.spec
         self._acquire(node, spec.resources)
         task.node = node.index
-        worker = node.idle.pop() if (spec.kind == "task" and node.idle) else self._spawn(node)
+        try:
+            worker = node.idle.pop() if (spec.kind == "task" and node.idle) else self._spawn(node)
+        except WorkerCrashedError as e:
+            self._release(task)
+            if spec.kind == "actor":
+                self._actor_dead(self.actors[spec.actor_id], e)
+            if not task.done:
+                self._fail(task, e)
+            return
         task.worker = worker
         task.dispatched_at = time.time()
         self._event("place", task=spec.name, id=spec.tid.hex(), node=node.index,
@@ -252,12 +261,24 @@ class _Scheduler:
 
     # --- workers --------------------------------------------------------------
     def _spawn(self, node):
-        self._wids += 1
-        parent, child = _procs.new_pipe()
-        cfg = dict(self.worker_cfg, node=node.index, shm_dir=node.store.shm_dir,
-                   node_id=node.node_id, wid=self._wids)
-        proc = _procs.start_process(_worker.main, (child, cfg), f"minirt-worker-{self._wids}")
-        child.close()
+        """Fork a worker on ``node``. Raises WorkerCrashedError if that keeps failing."""
+        for attempt in range(_SPAWN_TRIES):
+            self._wids += 1
+            parent, child = _procs.new_pipe()
+            cfg = dict(self.worker_cfg, node=node.index, shm_dir=node.store.shm_dir,
+                       node_id=node.node_id, wid=self._wids)
+            try:
+                proc = _procs.start_process(_worker.main, (child, cfg),
+                                            f"minirt-worker-{self._wids}")
+                break
+            except OSError as e:   # the newborn died before it read its start-up data
+                parent.close()
+                error = e
+            finally:
+                child.close()
+        else:
+            raise WorkerCrashedError(f"could not start a worker process on node {node.index} "
+                                     f"({_SPAWN_TRIES} tries; last error: {error})")
         w = _Worker(self._wids, node.index, proc, parent)
         node.workers.add(w)
         self.workers[parent.fileno()] = w
