@@ -9,13 +9,16 @@ thousands of tasks run; run them with ``-s`` to see the figures they print.
 from __future__ import annotations
 
 import collections
+import contextlib
 import ctypes
 import os
 import random
 import signal
+import sys
 import threading
 import time
 
+import cloudpickle
 import numpy as np
 import psutil
 import pytest
@@ -24,6 +27,11 @@ import minirt
 from minirt.exceptions import (ActorDiedError, TaskCancelledError, TaskError,
                                WorkerCrashedError)
 from tests.conftest import wait_until
+
+# Ship this module's functions and classes by value, as for a notebook's: otherwise every
+# fresh worker (each actor restart in the chaos tests) would import this module, and
+# with it pytest, which takes longer than the 50 ms between outside kills.
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
 # --- helpers ------------------------------------------------------------------------
@@ -355,6 +363,48 @@ def test_cancelled_task_is_not_retried_even_with_retry_exceptions(rt, tmp_path):
     assert not [e for e in minirt.events() if e["kind"] == "retry"]
 
 
+@minirt.remote
+def outer_waiting(gate, started, interrupted):
+    open(started, "w").close()
+    try:
+        return minirt.get(gate_task.remote(gate))        # blocked in a nested get
+    except KeyboardInterrupt:
+        open(interrupted, "w").close()
+        raise
+
+
+def test_cancel_task_blocked_in_nested_get(rt, tmp_path):
+    gate = str(tmp_path / "gate")
+    started, interrupted = str(tmp_path / "started"), str(tmp_path / "interrupted")
+    ref = outer_waiting.remote(gate, started, interrupted)
+    assert wait_until(lambda: os.path.exists(started), 15)
+    time.sleep(0.2)                                       # let it reach the nested get
+    minirt.cancel(ref)
+    try:
+        with pytest.raises(TaskCancelledError):
+            minirt.get(ref, timeout=5)
+        assert os.path.exists(interrupted)
+    finally:
+        open(gate, "w").close()                           # never leave the inner task waiting
+    _still_works()
+
+
+@minirt.remote
+def outer_of_interruptible(started, interrupted):
+    return minirt.get(interruptible.remote(started, interrupted))
+
+
+def test_cancel_is_recursive_by_default(rt, tmp_path):
+    started, interrupted = str(tmp_path / "inner_started"), str(tmp_path / "inner_interrupted")
+    ref = outer_of_interruptible.remote(started, interrupted)
+    assert wait_until(lambda: os.path.exists(started), 15)
+    minirt.cancel(ref)
+    with pytest.raises(TaskCancelledError):
+        minirt.get(ref, timeout=10)
+    assert wait_until(lambda: os.path.exists(interrupted), 5), "the child task kept running"
+    _still_works()
+
+
 def test_cancel_finished_task_keeps_its_value(rt):
     ref = inc.remote(1)
     assert minirt.get(ref, timeout=30) == 2
@@ -414,6 +464,28 @@ def test_downstream_of_cancelled_task_raises_cancelled(rt, tmp_path):
     assert _runs(marker) == 0
 
 
+@minirt.remote
+class Tally:
+    def __init__(self):
+        self.calls = 0
+
+    def add(self, x):
+        self.calls += 1
+        return x
+
+    def count(self):
+        return self.calls
+
+
+def test_actor_call_with_failed_argument_never_runs(rt):
+    t = Tally.remote()
+    with pytest.raises(PipelineError) as ei:
+        minirt.get(t.add.remote(fail_upstream.remote("for the actor")), timeout=30)
+    assert "for the actor" in str(ei.value)
+    assert minirt.get(t.add.remote(5), timeout=30) == 5
+    assert minirt.get(t.count.remote(), timeout=30) == 1      # only the good call ran
+
+
 def test_one_failed_argument_among_many_fails_the_task(rt, tmp_path):
     @minirt.remote
     def total(*xs):
@@ -429,6 +501,37 @@ def test_one_failed_argument_among_many_fails_the_task(rt, tmp_path):
 
 
 # --- tasks that misbehave ---------------------------------------------------------------------
+class _DieWhilePickled:
+    """Kills its worker while the task's results are being stored (first time only)."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        if not os.path.exists(self.marker):
+            open(self.marker, "w").close()
+            os.kill(os.getpid(), signal.SIGKILL)
+        return (str, ("second",))
+
+
+@minirt.remote(num_returns=2)
+def big_then_die(marker):
+    return np.arange(2**20, dtype=np.float64), _DieWhilePickled(marker)
+
+
+def test_worker_killed_after_writing_a_large_result_is_retried_cleanly(rt, tmp_path):
+    # The first attempt writes the 8 MB result file, then dies before reporting it.
+    store_dir = minirt.nodes()[0]["ObjectStoreDir"]
+    a, b = big_then_die.remote(str(tmp_path / "marker"))
+    x = minirt.get(a, timeout=30)
+    assert x[12345] == 12345.0 and x[-1] == 2**20 - 1
+    assert minirt.get(b, timeout=30) == "second"
+    del a, b, x
+    assert wait_until(lambda: not os.listdir(store_dir), 5), os.listdir(store_dir)
+    _still_works()
+
+
+
 def test_task_calling_os_exit_3(rt):
     @minirt.remote(max_retries=0)
     def leave():
@@ -499,23 +602,24 @@ def _forkserver() -> psutil.Process:
     return found[0]
 
 
-@minirt.remote
-def _getpid():
-    return os.getpid()
+def _janitor_pid(fs: psutil.Process) -> int:
+    """The janitor: the forkserver's one child that is not a worker.
+
+    Every worker shows up in events() as "worker_start" with its pid (a child
+    may be seen a moment before its event is logged, hence the polling).
+    """
+    def candidates():
+        kids = {c.pid for c in fs.children()}
+        workers = {e["pid"] for e in minirt.events() if e["kind"] == "worker_start"}
+        return kids - workers
+    assert wait_until(lambda: len(candidates()) == 1, 5), candidates()
+    return candidates().pop()
 
 
 def _worker_finder():
-    """Return a function listing the runtime's worker pids (the janitor left out).
-
-    Workers and the janitor are all children of the forkserver (see _procs.py).
-    Right after init there are exactly two: the janitor and the warm-up worker,
-    which is the one that runs the first task.
-    """
+    """Return a function listing the runtime's worker pids (the janitor left out)."""
     fs = _forkserver()
-    warm = minirt.get(_getpid.remote(), timeout=30)
-    first = {c.pid for c in fs.children()}
-    assert warm in first and len(first) == 2, first
-    janitor = (first - {warm}).pop()
+    janitor = _janitor_pid(fs)
 
     def workers():
         try:
@@ -549,6 +653,7 @@ class _Killer(threading.Thread):
 
 CHAOS_N = 2000
 CHAOS_P = 0.05
+CHAOS_WORK = 0.01          # seconds of work per call: ~10 s under fire on 2 CPUs
 
 
 def _self_destructs(i) -> bool:
@@ -572,7 +677,7 @@ def _expected(i):
 @minirt.remote(max_retries=-1)
 def chaos_task(i, marker_dir):
     _maybe_self_kill(i, marker_dir)
-    time.sleep(0.002)
+    time.sleep(CHAOS_WORK)
     return _expected(i)
 
 
@@ -583,8 +688,20 @@ class ChaosActor:
 
     def compute(self, i):                  # a pure function of i: restarts cannot change it
         _maybe_self_kill(i, self.marker_dir)
-        time.sleep(0.002)
+        time.sleep(CHAOS_WORK)
         return _expected(i)
+
+
+def _explain_hang(refs, killer):
+    """Print what a stuck chaos run looks like, for the bug report."""
+    killer.stop.set()
+    killer.join()
+    time.sleep(5)                              # no more kills: does it recover?
+    ready, rest = minirt.wait(refs, num_returns=len(refs), timeout=0)
+    print(f"\nHANG: {len(rest)} of {len(refs)} not ready 5 s after the killer stopped; "
+          f"first: {[refs.index(r) for r in rest[:10]]}")
+    for e in minirt.events()[-25:]:
+        print("   ", e)
 
 
 def _run_chaos(submit, tmp_path, label):
@@ -596,7 +713,11 @@ def _run_chaos(submit, tmp_path, label):
     killer.start()
     try:
         refs = submit(str(markers))
-        results = minirt.get(refs, timeout=100)
+        try:
+            results = minirt.get(refs, timeout=100)
+        except minirt.exceptions.GetTimeoutError:
+            _explain_hang(refs, killer)
+            raise
     finally:
         killer.stop.set()
         killer.join()
@@ -611,6 +732,87 @@ def _run_chaos(submit, tmp_path, label):
     assert killer.kills > 0
     assert _alive(janitor)
     _still_works()
+
+
+def test_runtime_recovers_when_the_forkserver_dies(rt):
+    before = minirt.get(pid_once.remote(), timeout=30)
+    fs = _forkserver()
+    fs.kill()
+    # don't reap it here (psutil's wait would): the standard library notices the dead
+    # child and starts a new one; it may already have reaped it
+    assert wait_until(lambda: not _alive(fs.pid), 5)
+    pids = minirt.get([pid_once.remote() for _ in range(3)], timeout=30)   # fresh workers
+    assert len(set(pids) | {before}) == 4
+    _still_works()
+
+
+@contextlib.contextmanager
+def _next_worker_dies_at_birth():
+    """SIGKILL the next process the forkserver forks before it reads its start-up data.
+
+    This is the window an outside kill (OOM killer, the chaos killer) can hit by chance;
+    here it is hit on purpose, by wrapping the standard library's forkserver client.
+    """
+    import multiprocessing.forkserver as forkserver
+    fs = _forkserver()
+    known = {c.pid for c in fs.children()}
+    orig = forkserver.connect_to_new_process
+
+    def connect(fds):
+        forkserver.connect_to_new_process = orig             # only once
+        sentinel, w = orig(fds)
+
+        def newborn():
+            return [c for c in fs.children() if c.pid not in known]
+        wait_until(newborn, 2, 0.001)
+        for c in newborn():
+            c.kill()
+        wait_until(lambda: not [c for c in newborn() if _alive(c.pid)], 2, 0.005)
+        return sentinel, w
+
+    forkserver.connect_to_new_process = connect
+    try:
+        yield
+    finally:
+        forkserver.connect_to_new_process = orig
+
+
+def _settled(n_children, fs):
+    """Wait until the forkserver has exactly n children (prestarted workers included)."""
+    assert wait_until(lambda: len(fs.children()) == n_children, 10), fs.children()
+
+
+def test_actor_restart_survives_a_worker_killed_at_birth():
+    minirt.init(num_cpus=1)
+
+    @minirt.remote(max_restarts=3)
+    class Pid:
+        def pid(self):
+            return os.getpid()
+
+    a = Pid.remote()
+    first = minirt.get(a.pid.remote(), timeout=30)
+    _settled(3, _forkserver())                      # janitor, one idle worker, the actor
+    with _next_worker_dies_at_birth():
+        os.kill(first, signal.SIGKILL)              # the restart forks the doomed worker
+        assert wait_until(lambda: not _alive(first), 5)
+        time.sleep(0.5)
+    again = minirt.get(a.pid.remote(), timeout=15)  # restarted (again) and answering
+    assert again != first
+    _still_works()
+
+
+def test_task_survives_a_worker_killed_at_birth():
+    minirt.init(num_cpus=1)
+    _settled(2, _forkserver())                      # janitor and the one idle worker
+    with _next_worker_dies_at_birth():
+        # max_calls=1 retires the worker: the next fork (a replacement, or for the
+        # next task) is killed at birth
+        first = minirt.get(pid_once.remote(), timeout=30)
+        second = minirt.get(pid_once.remote(), timeout=15)
+    assert first != second
+    _still_works()
+    assert wait_until(lambda: minirt.available_resources().get("CPU") == 1.0, 5)
 
 
 @pytest.mark.slow
@@ -632,3 +834,44 @@ def test_chaos_actor_calls_with_restarts(tmp_path):
     _run_chaos(submit, tmp_path, "actors")
     kinds = collections.Counter(e["kind"] for e in minirt.events())
     assert kinds["actor_restart"] >= sum(_self_destructs(i) for i in range(CHAOS_N))
+
+
+@minirt.remote(max_retries=-1)
+def chaos_array(i):
+    time.sleep(CHAOS_WORK)
+    return np.full(40_000, float(i))          # 320 KB: a file in shared memory, not inline
+
+
+@pytest.mark.slow
+def test_chaos_large_results_are_correct_and_nothing_leaks(tmp_path):
+    """Workers killed while making or writing large results: no wrong data, no stale file."""
+    minirt.init(num_cpus=2)
+    store_dir = minirt.nodes()[0]["ObjectStoreDir"]
+    workers, janitor = _worker_finder()
+    killer = _Killer(workers)
+    t0 = time.monotonic()
+    killer.start()
+    n = 1000
+    try:
+        refs = [chaos_array.remote(i) for i in range(n)]
+        wrong = 0
+        for i, ref in enumerate(refs):
+            try:
+                a = minirt.get(ref, timeout=60)
+            except minirt.exceptions.GetTimeoutError:
+                print(f"\nHANG at result {i}")
+                _explain_hang(refs, killer)
+                raise
+            wrong += not (a.shape == (40_000,) and a[0] == i and a[-1] == i)
+    finally:
+        killer.stop.set()
+        killer.join()
+    print(f"\nchaos[large results]: {n} tasks, {killer.kills} outside kills, "
+          f"{time.monotonic() - t0:.1f} s")
+    assert wrong == 0
+    assert killer.kills > 0
+    assert len(os.listdir(store_dir)) == n           # exactly one file per live result
+    del refs, ref, a
+    assert wait_until(lambda: not os.listdir(store_dir), 5), os.listdir(store_dir)[:5]
+    assert minirt.nodes()[0]["ObjectStoreUsed"] == 0
+    _still_works()

@@ -1,0 +1,330 @@
+"""Nothing is left behind: after shutdown(), after the driver dies, and no open doors.
+
+The driver-death tests run a real driver as a subprocess (``python -c``) that
+holds a 50 MB object and has tasks running, then end it the hard way. Every
+process it started carries a unique environment variable, so the test finds
+all of them (workers are grandchildren, re-parented when the driver dies) and
+checks that they are gone within 5 s, together with the driver's /dev/shm
+directory and its session directory. The janitor in ``minirt/_procs.py`` is
+what cleans up when the driver cannot.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+
+import numpy as np
+import psutil
+import pytest
+
+import minirt
+from tests.conftest import wait_until
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _alive(p: psutil.Process) -> bool:
+    try:
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _tagged(tag: str) -> list[psutil.Process]:
+    """Live processes whose environment holds MINIRT_TEST_TAG=tag."""
+    found = []
+    for p in psutil.process_iter():
+        try:
+            if p.environ().get("MINIRT_TEST_TAG") == tag and _alive(p):
+                found.append(p)
+        except psutil.Error:
+            continue
+    return found
+
+
+@minirt.remote
+def inc(x):
+    return x + 1
+
+
+# --- shutdown() ---------------------------------------------------------------------------
+@minirt.remote
+def hold_cpu(seconds):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.01)
+    return seconds
+
+
+@minirt.remote
+class Keeper:
+    def __init__(self, arr):
+        self.arr = arr
+
+    def total(self):
+        return float(self.arr.sum())
+
+
+def test_shutdown_stops_every_process_and_frees_all_memory():
+    info = minirt.init(num_cpus=2)
+    big = minirt.put(np.ones(50 * 2**20 // 8))
+    keeper = Keeper.remote(big)
+    assert minirt.get(keeper.total.remote(), timeout=30) == 50 * 2**20 // 8
+    running = [hold_cpu.remote(30) for _ in range(3)]      # two running, one queued
+    assert wait_until(lambda: len(psutil.Process().children(recursive=True)) >= 6, 10)
+    procs = psutil.Process().children(recursive=True)
+    shm_root = os.path.dirname(minirt.nodes()[0]["ObjectStoreDir"])
+    assert os.path.isdir(shm_root) and os.listdir(os.path.join(shm_root, "n0"))
+    t0 = time.monotonic()
+    minirt.shutdown()
+    took = time.monotonic() - t0
+    assert took < 5, f"shutdown() took {took:.1f} s"
+    assert not minirt.is_initialized()
+    assert wait_until(lambda: not [p for p in procs if _alive(p)], 5), \
+        [p.pid for p in procs if _alive(p)]
+    assert not os.path.exists(shm_root)
+    assert not os.path.exists(info["session_dir"])
+    minirt.shutdown()                                       # twice: harmless
+    del running, keeper, big
+
+
+def test_shutdown_before_init_and_twice_is_harmless():
+    minirt.shutdown()
+    minirt.shutdown()
+    assert not minirt.is_initialized()
+    minirt.init(num_cpus=1)
+    assert minirt.get(inc.remote(1), timeout=30) == 2
+    minirt.shutdown()
+    minirt.shutdown()
+
+
+def test_init_after_shutdown_works_again(tmp_path):
+    for _ in range(3):
+        minirt.init(num_cpus=1)
+        assert minirt.get(inc.remote(1), timeout=30) == 2
+        minirt.shutdown()
+
+
+def test_context_manager_shuts_down():
+    with minirt.init(num_cpus=1) as info:
+        assert minirt.get(inc.remote(2), timeout=30) == 3
+        session = info["session_dir"]
+    assert not minirt.is_initialized()
+    assert not os.path.exists(session)
+
+
+# --- the driver dies --------------------------------------------------------------------------
+DRIVER = textwrap.dedent("""
+    import json, os, signal, sys, time
+    import numpy as np
+    import minirt
+
+    info = minirt.init(num_cpus=2)
+    big = minirt.put(np.zeros(50 * 2**20 // 8))          # 50 MB in shared memory
+
+    @minirt.remote
+    def getpid():
+        return os.getpid()
+
+    @minirt.remote
+    def work(arr, i):
+        time.sleep(0.2)
+        return arr.shape[0] + i
+
+    @minirt.remote
+    class Holder:
+        def __init__(self, arr):
+            self.n = arr.shape[0]
+        def n_items(self):
+            return self.n
+
+    warm = minirt.get(getpid.remote())
+    import psutil                    # the janitor: the forkserver's one child that is not
+    fs = [p for p in psutil.Process().children()      # a worker (workers are in events())
+          if "multiprocessing.forkserver" in " ".join(p.cmdline())][0]
+    for _ in range(100):
+        workers = {e["pid"] for e in minirt.events() if e["kind"] == "worker_start"}
+        janitor = [p.pid for p in fs.children() if p.pid not in workers]
+        if len(janitor) == 1:
+            break
+        time.sleep(0.05)
+    assert len(janitor) == 1, janitor
+    holder = Holder.remote(big)
+    assert minirt.get(holder.n_items.remote()) == 50 * 2**20 // 8
+    refs = [work.remote(big, i) for i in range(50)]        # tasks in flight
+    assert minirt.get(refs[0]) == 50 * 2**20 // 8
+    print(json.dumps({
+        "session_dir": info["session_dir"],
+        "shm_root": os.path.dirname(minirt.nodes()[0]["ObjectStoreDir"]),
+        "warm_worker": warm,
+        "janitor": janitor[0],
+    }), flush=True)
+    mode = sys.argv[1]
+    if mode == "exit":
+        sys.exit(0)                  # no shutdown(): the atexit path (a kernel that quits)
+    time.sleep(120)                  # wait to be killed
+""")
+
+
+def _run_driver(tmp_path, mode: str):
+    tag = uuid.uuid4().hex
+    env = dict(os.environ, MINIRT_TEST_TAG=tag,
+               PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen([sys.executable, "-c", DRIVER, mode], cwd=str(tmp_path), env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    if not line:
+        proc.wait(10)
+        pytest.fail(f"driver failed to start: {proc.stderr.read()[-3000:]}")
+    return proc, tag, json.loads(line)
+
+
+def _check_all_gone(proc, tag, info, procs_before):
+    t0 = time.monotonic()
+    ok = wait_until(lambda: not _tagged(tag) and not os.path.exists(info["shm_root"])
+                    and not os.path.exists(info["session_dir"]), 5.0, 0.1)
+    left = _tagged(tag)
+    for p in left:                       # don't leave them running if the test fails
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
+    assert ok, (f"after {time.monotonic() - t0:.1f} s: processes "
+                f"{[(p.pid, ' '.join(p.cmdline())[:60]) for p in left]}, "
+                f"shm left: {os.path.exists(info['shm_root'])}, "
+                f"session dir left: {os.path.exists(info['session_dir'])}")
+    assert not [p for p in procs_before if _alive(p)]
+
+
+def _driver_tree(proc) -> list[psutil.Process]:
+    tree = psutil.Process(proc.pid).children(recursive=True)
+    # forkserver, resource tracker, janitor, workers, actor: at least 5
+    assert len(tree) >= 5, [(p.pid, p.cmdline()) for p in tree]
+    return tree
+
+
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM"])
+def test_killed_driver_leaves_nothing(tmp_path, how):
+    proc, tag, info = _run_driver(tmp_path, "wait")
+    try:
+        tree = _driver_tree(proc)
+        assert os.path.isdir(info["shm_root"])
+        assert {p.pid for p in tree} | {proc.pid} <= {p.pid for p in _tagged(tag)}  # the tag finds them
+        proc.send_signal(getattr(signal, how))
+        assert proc.wait(10) == -getattr(signal, how)
+        _check_all_gone(proc, tag, info, tree)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
+def test_driver_exiting_without_shutdown_leaves_nothing(tmp_path):
+    """A notebook kernel that quits: the atexit path."""
+    proc, tag, info = _run_driver(tmp_path, "exit")
+    try:
+        assert proc.wait(30) == 0, proc.stderr.read()[-3000:]
+        _check_all_gone(proc, tag, info, [])
+        assert "Traceback" not in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
+def test_workers_exit_even_when_driver_and_janitor_are_killed(tmp_path):
+    """Workers notice by themselves that their pipe to the driver closed."""
+    proc, tag, info = _run_driver(tmp_path, "wait")
+    try:
+        tree = _driver_tree(proc)
+        janitor = psutil.Process(info["janitor"])
+        assert janitor in tree
+        janitor.kill()
+        janitor.wait(5)
+        proc.kill()
+        proc.wait(10)
+        assert wait_until(lambda: not _tagged(tag), 5.0, 0.1), \
+            [(p.pid, p.cmdline()[-1][:40]) for p in _tagged(tag)]
+    finally:
+        for p in _tagged(tag):
+            try:
+                p.kill()
+            except psutil.Error:
+                pass
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        import shutil
+        shutil.rmtree(info["shm_root"], ignore_errors=True)     # the janitor was killed
+        shutil.rmtree(info["session_dir"], ignore_errors=True)
+
+
+# --- security ----------------------------------------------------------------------------------
+def test_no_network_listening_sockets(rt):
+    big = minirt.put(np.ones(2**20))
+    keeper = Keeper.remote(big)
+    assert minirt.get(keeper.total.remote(), timeout=30) == 2**20
+    assert minirt.get([inc.remote(i) for i in range(4)], timeout=30) == [1, 2, 3, 4]
+    procs = [psutil.Process()] + psutil.Process().children(recursive=True)
+    assert len(procs) >= 5
+    found = []
+    for p in procs:
+        for c in p.net_connections(kind="inet"):
+            if c.type == socket.SOCK_DGRAM or c.status == psutil.CONN_LISTEN:       # any UDP, or TCP listening
+                found.append((p.pid, c))
+    assert not found, found
+
+
+def _check_private(path, want_dir=0o700, want_file=0o600):
+    uid = os.getuid()
+    problems = []
+    for root, dirs, files in os.walk(path):
+        st = os.stat(root)
+        if stat.S_IMODE(st.st_mode) != want_dir or st.st_uid != uid:
+            problems.append((root, oct(stat.S_IMODE(st.st_mode)), st.st_uid))
+        for f in files:
+            st = os.stat(os.path.join(root, f))
+            if stat.S_IMODE(st.st_mode) != want_file or st.st_uid != uid:
+                problems.append((os.path.join(root, f), oct(stat.S_IMODE(st.st_mode)), st.st_uid))
+    return problems
+
+
+@minirt.remote
+def make_array(n):
+    return np.full(n, 3.0)
+
+
+def test_shared_memory_is_private_to_the_user():
+    minirt.init(num_cpus=2, num_nodes=2)
+    a = minirt.put(np.ones(2**18))
+    made = [make_array.remote(2**18) for _ in range(2)]     # spread over both nodes
+    assert [x[0] for x in minirt.get(made, timeout=30)] == [3.0, 3.0]
+    # one was made on node 1 and copied into node 0 for the driver
+    assert any(e["kind"] == "copy" for e in minirt.events())
+    shm_root = os.path.dirname(minirt.nodes()[0]["ObjectStoreDir"])
+    assert {os.path.dirname(n["ObjectStoreDir"]) for n in minirt.nodes()} == {shm_root}
+    files = [os.path.join(r, f) for r, _, fs in os.walk(shm_root) for f in fs]
+    assert len(files) >= 4, files
+    assert shm_root.startswith("/dev/shm/")
+    assert _check_private(shm_root) == []
+    del a, made
+
+
+def test_session_dir_and_spilled_objects_are_private_to_the_user():
+    info = minirt.init(num_cpus=1, object_store_memory=2**21)
+    refs = [minirt.put(np.full(2**17, float(i))) for i in range(4)]    # 4 MiB into a 2 MiB store
+    assert minirt.nodes()[0]["ObjectStoreSpilled"] > 0
+    spilled = [os.path.join(r, f) for r, _, fs in os.walk(info["session_dir"]) for f in fs]
+    assert spilled
+    assert stat.S_IMODE(os.stat(info["session_dir"]).st_mode) == 0o700
+    assert _check_private(info["session_dir"]) == []
+    assert [minirt.get(r)[0] for r in refs] == [0.0, 1.0, 2.0, 3.0]
