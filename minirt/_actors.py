@@ -179,23 +179,13 @@ class _Actors:
         _, size = actor.inflight.pop(task.spec.tid, (None, 0))
         worker.inflight_bytes -= size
         spec = task.spec
-        if any(r[3] for r in results) and self._should_retry_call(task, results):
+        if any(r[3] for r in results) and self._should_retry(task, results):
             task.attempt += 1
             actor.order.appendleft(task)
         else:
             self._finish(task, results)
         self._pump_actor(actor)
         self._maybe_exit_actor(actor)
-
-    def _should_retry_call(self, task, results) -> bool:
-        spec = task.spec
-        rex = spec.retry_exceptions
-        if not rex or not (spec.max_retries < 0 or task.attempt < spec.max_retries):
-            return False
-        if rex is True:
-            return True
-        cause = getattr(pickle.loads(results[0][2]).error, "cause", None)
-        return isinstance(cause, tuple(rex))
 
     # --- endings -------------------------------------------------------------------
     def _actor_out_of_scope(self, actor) -> None:

@@ -338,6 +338,8 @@ class _Scheduler:
         self._schedule()
 
     def _should_retry(self, task, results) -> bool:
+        """Retry an application error? (``retry_exceptions``; for actor calls the limit
+        in ``spec.max_retries`` is the method's ``max_task_retries``)."""
         spec = task.spec
         rex = spec.retry_exceptions
         if not rex or not (spec.max_retries < 0 or task.attempt < spec.max_retries):

@@ -32,18 +32,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 LESSON = "05_tasks_revisited.ipynb"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--no-first-run",
-]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+from util.plots import CHROMIUM, CHROMIUM_FLAGS  # noqa: E402  (one list of flags for the repo)
+
 RUN_TIMEOUT = 420  # seconds for the whole lesson to run (it takes about 90 s alone)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(RUN_TIMEOUT + 180)]
@@ -196,7 +188,7 @@ def test_lesson_05_runs_in_jupyterlab_and_draws_its_charts(tmp_path):
                     str(tmp_path / "chromium-profile"),
                     executable_path=CHROMIUM,
                     headless=True,
-                    args=CHROMIUM_FLAGS,
+                    args=list(CHROMIUM_FLAGS),
                     viewport={"width": 1400, "height": 1000},
                 )
                 try:
