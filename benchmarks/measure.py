@@ -1,0 +1,571 @@
+"""One round of the benchmark for one system, in a process of its own.
+
+``bench.py`` starts this file once per system per round, with the Python that
+can import that system (the project's venv for minirt and the process pool,
+a separate venv for Ray)::
+
+    python benchmarks/measure.py --system minirt --config '{...}' --out result.json
+
+It needs only the standard library and NumPy (the Ray venv has no psutil, so
+memory is read from /proc). Results are written to ``--out`` after every
+figure, so a crash or a time-out still leaves what was measured before it.
+
+Systems:
+    minirt  the runtime in this repository (``import minirt``)
+    ray     Ray Core (``import ray``); same API, so the same code measures both
+    ppe     ``concurrent.futures.ProcessPoolExecutor`` (no actors, no object store)
+"""
+
+from __future__ import annotations
+
+import argparse
+import faulthandler
+import gc
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import traceback
+
+import numpy as np
+
+# --------------------------------------------------------------------------------------
+# The work. Plain module-level functions: Ray and minirt pickle them by value
+# (this file runs as __main__); the process pool reaches them through fork or
+# by re-importing this file in its workers (the __main__ guard below).
+
+
+def noop(x=None):
+    return x
+
+
+def make_array(n):
+    # The same CPU work as the granularity part of lessons/05_tasks_revisited.ipynb.
+    return np.random.standard_normal(n)
+
+
+def head_tail(a):
+    # Reads the array it was given (both ends), without scanning all of it: the
+    # figure is the cost of handing a large object to a task, not of summing it.
+    return float(a[0]) + float(a[-1])
+
+
+def blocker(release_path, started_path, limit_s=600.0):
+    """Hold a CPU until ``release_path`` exists (so later tasks stay pending)."""
+    with open(started_path, "w"):
+        pass
+    deadline = time.monotonic() + limit_s
+    while not os.path.exists(release_path) and time.monotonic() < deadline:
+        time.sleep(0.002)
+    return os.getpid()
+
+
+class Counter:
+    def __init__(self):
+        self.n = 0
+
+    def inc(self):
+        self.n += 1
+        return self.n
+
+
+# --------------------------------------------------------------------------------------
+# Helpers
+
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def rss_bytes() -> int:
+    """This process's resident set size, from /proc (no psutil needed)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * _PAGE
+
+
+class Interference:
+    """CPU time other people's processes used while we measured, from /proc.
+
+    ``snap()`` reads the machine's busy and total time (/proc/stat) and the CPU
+    time of this process and all its descendants (workers, Ray's raylet...).
+    ``cores(a, b)`` is how many cores *others* kept busy on average between two
+    snapshots: about 0 on a quiet machine, 1 when someone runs a CPU-bound job.
+    Resolution is one clock tick (10 ms), so it means little for spans < 0.1 s.
+    """
+
+    def __init__(self):
+        self.tick = os.sysconf("SC_CLK_TCK")
+        self.ncpu = os.cpu_count() or 1
+        self.me = os.getpid()
+
+    def _tree(self):
+        parent, cpu = {}, {}
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    x = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            pid = int(d)
+            parent[pid] = int(x[1])
+            cpu[pid] = sum(int(v) for v in x[11:15])    # utime stime cutime cstime
+        mine, total = {self.me}, 0
+        changed = True
+        while changed:
+            changed = False
+            for pid, pp in parent.items():
+                if pp in mine and pid not in mine:
+                    mine.add(pid)
+                    changed = True
+        for pid in mine:
+            total += cpu.get(pid, 0)
+        return total
+
+    def snap(self):
+        try:
+            with open("/proc/stat") as f:
+                xs = [int(v) for v in f.readline().split()[1:]]
+            return (sum(xs[:8]) - xs[3] - xs[4], sum(xs[:8]), self._tree(), time.perf_counter())
+        except (OSError, ValueError):
+            return None
+
+    def cores(self, a, b):
+        if not a or not b or b[1] <= a[1]:
+            return None
+        busy, total, mine = b[0] - a[0], b[1] - a[1], b[2] - a[2]
+        return max(0.0, (busy - mine) / total * self.ncpu)
+
+
+def loadavg():
+    try:
+        return list(os.getloadavg())
+    except OSError:
+        return None
+
+
+def median(xs):
+    return statistics.median(xs) if xs else None
+
+
+def timed(fn):
+    t = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t, out
+
+
+def wait_for_files(paths, limit_s=120.0):
+    deadline = time.monotonic() + limit_s
+    while not all(os.path.exists(p) for p in paths):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"blockers did not start within {limit_s} s")
+        time.sleep(0.002)
+
+
+# --------------------------------------------------------------------------------------
+# Adapters: a small common surface over the three systems.
+
+
+class RayLike:
+    """minirt and Ray share the API, so one adapter measures both."""
+
+    has_objects = True
+    has_actors = True
+
+    def __init__(self, name):
+        self.name = name
+        t = time.perf_counter()
+        if name == "ray":
+            import ray as rt
+        else:
+            import minirt as rt
+        self.import_s = time.perf_counter() - t
+        self.rt = rt
+        self.version = getattr(rt, "__version__", "?")
+        self.module_file = getattr(rt, "__file__", None)
+        self.f_noop = rt.remote(noop)
+        self.f_make = rt.remote(make_array)
+        self.f_head_tail = rt.remote(head_tail)
+        self.f_blocker = rt.remote(blocker)
+        self.Counter = rt.remote(Counter)
+
+    def init(self, k):
+        if self.name == "ray":
+            # No dashboard: minirt has none either, and it costs seconds of start-up.
+            self.rt.init(num_cpus=k, include_dashboard=False)
+        else:
+            self.rt.init(num_cpus=k)
+
+    def shutdown(self):
+        self.rt.shutdown()
+
+    def call(self, fn, *args):
+        return self.rt.get(fn.remote(*args))
+
+    def submit(self, fn, *args):
+        return fn.remote(*args)
+
+    def gather(self, refs):
+        return self.rt.get(refs)
+
+    def put(self, value):
+        return self.rt.put(value)
+
+    def get(self, ref):
+        return self.rt.get(ref)
+
+
+class PoolExecutor:
+    has_objects = False
+    has_actors = False
+
+    def __init__(self, name):
+        t = time.perf_counter()
+        import concurrent.futures
+        import multiprocessing
+        self.import_s = time.perf_counter() - t
+        self.cf = concurrent.futures
+        self.version = f"Python {sys.version.split()[0]}, start method {multiprocessing.get_start_method()}"
+        self.ex = None
+        self.f_noop, self.f_make, self.f_blocker = noop, make_array, blocker
+
+    def init(self, k):
+        self.ex = self.cf.ProcessPoolExecutor(max_workers=k)
+
+    def shutdown(self):
+        if self.ex is not None:
+            self.ex.shutdown(wait=True)
+            self.ex = None
+
+    def call(self, fn, *args):
+        return self.ex.submit(fn, *args).result()
+
+    def submit(self, fn, *args):
+        return self.ex.submit(fn, *args)
+
+    def gather(self, futures):
+        return [f.result() for f in futures]
+
+
+# --------------------------------------------------------------------------------------
+# The round
+
+
+class Round:
+    def __init__(self, system, cfg, out):
+        self.system = system
+        self.cfg = cfg
+        self.out = out
+        self.res = {"system": system, "pid": os.getpid(), "python": sys.version.split()[0],
+                    "loadavg_start": loadavg(), "figures": {}, "errors": {}}
+        self.started = time.perf_counter()
+        self.noise = Interference()
+        self.first_snap = self.noise.snap()
+
+    # -- bookkeeping
+    def arm_watchdog(self):
+        """No progress for `stall_s` seconds: print every thread's stack and exit.
+
+        A hung runtime then shows where it hung (the stacks land in the log that
+        bench.py keeps), and the round ends long before bench.py's own time-out.
+        """
+        stall = self.cfg.get("stall_s")
+        if stall:
+            faulthandler.dump_traceback_later(stall, exit=True)
+
+    def save(self):
+        self.arm_watchdog()
+        self.res["others_cores_round"] = self.noise.cores(self.first_snap, self.noise.snap())
+        self.res["wall_s"] = time.perf_counter() - self.started
+        self.res["loadavg_end"] = loadavg()
+        tmp = self.out + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(self.res, f)
+        os.replace(tmp, self.out)
+
+    def record(self, key, value, samples=None, **extra):
+        entry = {"value": value}
+        if samples is not None:
+            entry["samples"] = samples
+        entry.update(extra)
+        self.res["figures"][key] = entry
+        self.save()
+
+    def attempt(self, key, fn):
+        """Run one measurement; an error is recorded and the round goes on."""
+        if key in self.cfg.get("skip", []):
+            self.res["errors"][key] = "skipped"
+            self.save()
+            return
+        a = self.noise.snap()
+        try:
+            fn()
+            self.res.setdefault("others_cores", {})[key] = self.noise.cores(a, self.noise.snap())
+        except Exception as e:   # noqa: BLE001 - any failure is a result here
+            self.res["errors"][key] = f"{type(e).__name__}: {e}"
+            self.res.setdefault("tracebacks", {})[key] = traceback.format_exc()
+            self.save()
+
+    # -- measurements
+    def run(self):
+        cfg = self.cfg
+        cls = PoolExecutor if self.system == "ppe" else RayLike
+        s = self.s = cls(self.system)
+        self.res["version"] = s.version
+        self.res["module_file"] = getattr(s, "module_file", None)
+        self.record("import_s", s.import_s)
+        k = cfg["num_cpus"]
+
+        def init_first():
+            t0 = time.perf_counter()
+            s.init(k)
+            s.call(s.f_noop, 1)
+            self.record("init_first_s", time.perf_counter() - t0)
+        self.attempt("init_first_s", init_first)
+
+        self.attempt("sync_task_us", self.sync_task)
+        self.attempt("tasks_per_s", self.throughput)
+        self.attempt("granularity", self.granularity)
+        if s.has_objects:
+            self.attempt("put_get_big", self.put_get_big)
+            self.attempt("task_big_ref_ms", self.task_big_ref)
+        if s.has_actors:
+            self.attempt("actor", self.actor)
+        self.attempt("pending_task_bytes", self.pending_memory)
+
+        def shut():
+            # After a typical session (tasks, objects, actors): what a notebook's last cell costs.
+            dt, _ = timed(s.shutdown)
+            self.record("shutdown_s", dt)
+        self.attempt("shutdown_s", shut)
+        if self.system != "ppe":
+            self.attempt("many_tasks_s", self.many_tasks)
+        self.attempt("scaling", self.scaling)
+        self.res["done"] = True
+        self.save()
+
+    def sync_task(self):
+        s, n = self.s, self.cfg["sync_samples"]
+        for _ in range(20):
+            s.call(s.f_noop, 1)
+        xs = []
+        for _ in range(n):
+            t = time.perf_counter()
+            s.call(s.f_noop, 1)
+            xs.append((time.perf_counter() - t) * 1e6)
+        self.record("sync_task_us", median(xs), xs)
+
+    def _rate(self, n):
+        s = self.s
+        t = time.perf_counter()
+        s.gather([s.submit(s.f_noop, i) for i in range(n)])
+        return n / (time.perf_counter() - t)
+
+    def throughput(self):
+        s, n = self.s, self.cfg["n_tasks"]
+        s.gather([s.submit(s.f_noop, i) for i in range(min(n, 200))])   # every worker up
+        xs = [self._rate(n) for _ in range(self.cfg["reps"])]
+        self.record("tasks_per_s", median(xs), xs, n=n)
+
+    def granularity(self):
+        """Local vs remote make_array(n) over the grid, in `gran_sweeps` interleaved sweeps.
+
+        Each n keeps the fastest of its sweeps (interference from other work on a
+        shared machine only ever adds time); every sweep's times are kept as samples.
+        """
+        s, trials = self.s, self.cfg["trials"]
+        grid, sweeps = self.cfg["grid"], self.cfg.get("gran_sweeps", 1)
+        # Warm up both sides (NumPy's first call, each worker's first load of the function).
+        for _ in range(3):
+            make_array(grid[0])
+        s.gather([s.submit(s.f_make, grid[0]) for _ in range(trials)])
+        local = [[] for _ in grid]
+        remote = [[] for _ in grid]
+        others = [[] for _ in grid]
+        noise, retries = Interference(), self.cfg.get("gran_retries", 0)
+        for _ in range(sweeps):
+            for i, n in enumerate(grid):
+                for attempt in range(retries + 1):
+                    a = noise.snap()
+                    # Both sides keep their `trials` arrays until the end, as the lesson's
+                    # list comprehensions do (so both pay for fresh memory, not just remote).
+                    t = time.perf_counter()
+                    out = [make_array(n) for _ in range(trials)]
+                    lo = time.perf_counter() - t
+                    del out
+                    t = time.perf_counter()
+                    out = s.gather([s.submit(s.f_make, n) for _ in range(trials)])
+                    re = time.perf_counter() - t
+                    assert len(out) == trials and out[-1].shape == (n,)
+                    del out
+                    gc.collect()
+                    busy = noise.cores(a, noise.snap())
+                    # Someone else took a core meanwhile (and the span is long enough to
+                    # tell): wait a little and measure this n again.
+                    if busy is None or busy <= 0.3 or lo + re < 0.1 or attempt == retries:
+                        break
+                    time.sleep(2.0)
+                local[i].append(lo)
+                remote[i].append(re)
+                others[i].append(busy)
+        lo = [min(x) for x in local]
+        re = [min(x) for x in remote]
+        self.record("granularity_crossover_n", crossover(grid, lo, re), grid=grid, local_s=lo,
+                    remote_s=re, local_samples=local, remote_samples=remote, trials=trials,
+                    sweeps=sweeps, others_cores=others)
+
+    def _big(self):
+        n = self.cfg["big_bytes"] // 8
+        a = np.empty(n)
+        a.fill(1.5)            # touch every page, so put copies real memory
+        return a
+
+    def put_get_big(self):
+        s, a = self.s, self._big()
+        puts, gets = [], []
+        for _ in range(self.cfg["big_samples"]):
+            t = time.perf_counter()
+            ref = s.put(a)
+            puts.append((time.perf_counter() - t) * 1e3)
+            t = time.perf_counter()
+            v = s.get(ref)
+            gets.append((time.perf_counter() - t) * 1e3)
+            assert v.shape == a.shape
+            del v, ref
+            gc.collect()
+        self.record("put_big_ms", median(puts), puts, bytes=a.nbytes)
+        self.record("get_big_ms", median(gets), gets, bytes=a.nbytes)
+
+    def task_big_ref(self):
+        s, a = self.s, self._big()
+        s.call(s.f_head_tail, s.put(np.ones(4)))      # the function is loaded everywhere
+        xs = []
+        for _ in range(self.cfg["big_samples"]):
+            ref = s.put(a)                   # a fresh object each time: no cached mapping
+            t = time.perf_counter()
+            v = s.call(s.f_head_tail, ref)
+            xs.append((time.perf_counter() - t) * 1e3)
+            assert v == 3.0
+            del ref
+            gc.collect()
+        self.record("task_big_ref_ms", median(xs), xs, bytes=a.nbytes)
+
+    def actor(self):
+        s = self.s
+        c = s.Counter.remote()
+        for _ in range(20):
+            s.get(c.inc.remote())
+        xs = []
+        for _ in range(self.cfg["sync_samples"]):
+            t = time.perf_counter()
+            s.get(c.inc.remote())
+            xs.append((time.perf_counter() - t) * 1e6)
+        self.record("actor_sync_us", median(xs), xs)
+        n, rates = self.cfg["n_tasks"], []
+        for _ in range(self.cfg["reps"]):
+            t = time.perf_counter()
+            s.gather([c.inc.remote() for _ in range(n)])
+            rates.append(n / (time.perf_counter() - t))
+        self.record("actor_calls_per_s", median(rates), rates, n=n)
+        del c
+
+    def pending_memory(self):
+        """Driver RSS growth per task that is submitted but cannot start yet."""
+        s, k, n = self.s, self.cfg["num_cpus"], self.cfg["n_pending"]
+        d = tempfile.mkdtemp(prefix="bench-block-")
+        release = os.path.join(d, "release")
+        started = [os.path.join(d, f"started-{i}") for i in range(k)]
+        blockers = [s.submit(s.f_blocker, release, p) for p in started]
+        try:
+            wait_for_files(started)          # every CPU is held: what follows stays pending
+            gc.collect()
+            before = rss_bytes()
+            refs = [s.submit(s.f_noop, i) for i in range(n)]
+            gc.collect()
+            after = rss_bytes()
+        finally:
+            open(release, "w").close()
+        s.gather(blockers)
+        s.gather(refs)
+        self.record("pending_task_bytes", (after - before) / n, rss_before=before, rss_after=after,
+                    n=n)
+        for p in started + [release]:
+            os.unlink(p)
+        os.rmdir(d)
+
+    def many_tasks(self):
+        """A fresh runtime, n tasks submitted in one go, then one get of them all."""
+        s, n, k = self.s, self.cfg["n_many"], self.cfg["num_cpus"]
+        s.init(k)
+        try:
+            self._many(n, k)
+        except BaseException:
+            s.shutdown()
+            raise
+
+    def _many(self, n, k):
+        s = self.s
+        s.gather([s.submit(s.f_noop, i) for i in range(max(200, 50 * k))])   # k workers up
+        rss0 = rss_bytes()
+        t = time.perf_counter()
+        refs = [s.submit(s.f_noop, i) for i in range(n)]
+        submitted = time.perf_counter() - t
+        rss1 = rss_bytes()
+        s.gather(refs)
+        total = time.perf_counter() - t
+        del refs
+        dt, _ = timed(s.shutdown)      # includes dropping n refs: kept apart from shutdown_s
+        self.record("many_tasks_s", total, n=n, submit_s=submitted, rss_growth=rss1 - rss0,
+                    shutdown_after_s=dt)
+
+    def scaling(self):
+        s = self.s
+        for k in self.cfg["scaling"]:
+            t = time.perf_counter()
+            s.init(k)
+            try:
+                s.gather([s.submit(s.f_noop, i) for i in range(max(200, 50 * k))])   # k workers up
+                ready = time.perf_counter() - t
+                xs = [self._rate(self.cfg["n_tasks"]) for _ in range(self.cfg["reps"])]
+            except BaseException:
+                s.shutdown()
+                raise
+            dt, _ = timed(s.shutdown)
+            self.record(f"scaling_{k}cpu_per_s", median(xs), xs, init_s=ready, shutdown_s=dt)
+
+
+def crossover(grid, local, remote):
+    """Smallest n from which remote stays faster than local for every larger n (or None)."""
+    best = None
+    for n, lo, re in reversed(list(zip(grid, local, remote))):
+        if re < lo:
+            best = n
+        else:
+            break
+    return best
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--system", required=True, choices=["minirt", "ray", "ppe"])
+    p.add_argument("--config", required=True, help="JSON with the sizes (see bench.py)")
+    p.add_argument("--out", required=True)
+    a = p.parse_args(argv)
+    cfg = json.loads(a.config)
+    if a.system == "minirt" and cfg.get("repo_root"):
+        # Import the runtime from this checkout, whatever the venv's install looks like.
+        sys.path.insert(0, cfg["repo_root"])
+    r = Round(a.system, cfg, a.out)
+    try:
+        r.run()
+    except Exception as e:     # noqa: BLE001 - e.g. the system cannot be imported
+        r.res["fatal"] = f"{type(e).__name__}: {e}"
+        r.res["traceback"] = traceback.format_exc()
+        r.save()
+        return 3
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
