@@ -119,7 +119,7 @@ class _Actors:
             self._retire(worker)
             return
         actor.state = ALIVE
-        self._event("actor_alive", actor=actor.class_name, id=aid.hex(), node=worker.node,
+        self._event("actor_alive", actor=actor.class_name, id=aid, node=worker.node,
                     worker=worker.wid, restarts=actor.restarts)
         self._pump_actor(actor)
         self._maybe_exit_actor(actor)
@@ -207,7 +207,7 @@ class _Actors:
             return
         if no_restart:
             actor.no_restart = True
-        self._event("kill", actor=actor.class_name, id=aid.hex(), no_restart=no_restart)
+        self._event("kill", actor=actor.class_name, id=aid, no_restart=no_restart)
         if actor.worker is None or actor.worker.dead:
             if no_restart:
                 self._actor_dead(actor, ActorDiedError(
@@ -240,7 +240,7 @@ class _Actors:
                     f"(pid {worker.pid}, {_describe_exit(code)}); it is restarting, but this "
                     f"call is not retried (max_task_retries={retry_limit})"))
         actor.inflight.clear()
-        self._event("actor_restart", actor=actor.class_name, id=actor.aid.hex(),
+        self._event("actor_restart", actor=actor.class_name, id=actor.aid,
                     restarts=actor.restarts)
         node = self.nodes[worker.node]
         try:
@@ -274,7 +274,7 @@ class _Actors:
         if actor.held_on is not None:
             self._acquire(self.nodes[actor.held_on], actor.opts.get("hold", {}), sign=-1)
             actor.held_on = None
-        self._event("actor_dead", actor=actor.class_name, id=actor.aid.hex())
+        self._event("actor_dead", actor=actor.class_name, id=actor.aid)
         self._schedule()
 
     def _dead_error(self, actor, spec):

@@ -374,7 +374,7 @@ class Head(_ObjectTable, _Scheduler, _Actors):
         with self._lock:
             self._check_open()
             descs = [self._descriptor(oid, 0) for oid in ids]
-            self._event("get", object=ids[0].hex(), objects=len(ids), node=0)
+            self._event("get", object=ids[0], objects=len(ids), node=0)
             self._print_logs()
         return descs
 

@@ -149,7 +149,7 @@ class _ObjectTable:
             self._incr(c)
         obj.contained = tuple(contained)
         obj.ready = True
-        self._event("store", object=oid.hex(), task=producer, node=node, bytes=obj.size,
+        self._event("store", object=oid, task=producer, node=node, bytes=obj.size,
                     where="shared memory" if kind == FILE else "inline", error=is_error)
         waiters, obj.waiters = obj.waiters, None
         if waiters:
@@ -183,7 +183,7 @@ class _ObjectTable:
             t0 = time.time()
             self.nodes[node].store.copy_in(self.nodes[src].store.locate(oid)[0], oid, obj.size)
             obj.locs = obj.locs + (node,)
-            self._event("copy", object=oid.hex(), src=src, dst=node, bytes=obj.size,
+            self._event("copy", object=oid, src=src, dst=node, bytes=obj.size,
                         seconds=time.time() - t0)
         return (FILE, self.nodes[node].store.locate(oid))
 

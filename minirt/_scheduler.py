@@ -127,7 +127,7 @@ class _Scheduler:
             self._incr(oid)
         if spec.args[0] == 1:          # arguments large enough to be a file
             self._store_args(spec, from_worker)
-        self._event("submit", task=spec.name, id=spec.tid.hex(), type=spec.kind)
+        self._event("submit", task=spec.name, id=spec.tid, type=spec.kind)
         if spec.kind == "call":
             self._enqueue_call(task)
         if not task.done:
@@ -234,7 +234,7 @@ class _Scheduler:
             return
         task.worker = worker
         task.dispatched_at = time.time()
-        self._event("place", task=spec.name, id=spec.tid.hex(), node=node.index,
+        self._event("place", task=spec.name, id=spec.tid, node=node.index,
                     worker=worker.wid, attempt=task.attempt)
         try:
             deps = [self._descriptor(oid, node.index) for oid in spec.deps]
@@ -354,7 +354,7 @@ class _Scheduler:
     def _retry(self, task) -> None:
         task.attempt += 1
         task.node = task.worker = None
-        self._event("retry", task=task.spec.name, id=task.spec.tid.hex(), attempt=task.attempt)
+        self._event("retry", task=task.spec.name, id=task.spec.tid, attempt=task.attempt)
         self._deps_ready(task)
 
     def _finish(self, task, results) -> None:
@@ -363,7 +363,7 @@ class _Scheduler:
         spec = task.spec
         self.tasks.pop(spec.tid, None)
         node = task.node if task.node is not None else 0
-        self._event("finish", task=spec.name, id=spec.tid.hex(), node=node,
+        self._event("finish", task=spec.name, id=spec.tid, node=node,
                     error=any(r[3] for r in results))
         for oid, kind, data, is_error, contained in results:
             self._store(oid, kind, data, is_error, contained, node, spec.name)
@@ -432,7 +432,7 @@ class _Scheduler:
         if task.done or task.cancelled:
             return
         task.cancelled = True
-        self._event("cancel", task=task.spec.name, id=task.spec.tid.hex(), force=force)
+        self._event("cancel", task=task.spec.name, id=task.spec.tid, force=force)
         if recursive and task.children:
             for child in task.children:
                 if child.spec.kind == "task":

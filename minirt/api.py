@@ -521,7 +521,10 @@ def events() -> list:
     """
     core = _require_running("events")
     start = core.started_at if core.is_driver else 0.0
-    return [dict(time=t - start, kind=kind, **fields) for t, kind, fields in core.call("events")]
+    # Ids are kept as bytes while recording (cheap) and shown as hex here.
+    return [dict(time=t - start, kind=kind,
+                 **{k: v.hex() if isinstance(v, bytes) else v for k, v in fields.items()})
+            for t, kind, fields in core.call("events")]
 
 
 def _flush_logs() -> None:

@@ -16,6 +16,7 @@ worker loads it the first time it runs it. Lesson: lessons/01_tasks.ipynb.
 from __future__ import annotations
 
 import os
+import pickle
 
 from . import _context, _options, _serial
 from ._protocol import TaskSpec
@@ -36,6 +37,10 @@ def _prepare_args(core, args, kwargs, name):
             return _DepSlot(len(deps) - 1)
         return x
 
+    plain = _serial._PLAIN
+    if all(type(x) in plain for x in args) and all(type(v) in plain for v in kwargs.values()):
+        # Only ints, strings, floats...: the C pickler does it 5-7x faster than cloudpickle.
+        return (INLINE, pickle.dumps((args, kwargs), protocol=5), None), [], []
     a = tuple(slot(x) for x in args)
     kw = {k: slot(v) for k, v in kwargs.items()}
     try:
