@@ -57,7 +57,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
-from figures import ALL, BY_KEY, FIGURES, NAMES, expected  # noqa: E402
+from figures import ALL, BY_KEY, FIGURES, NAMES, crossover, expected  # noqa: E402
 
 DEFAULT_RAY_PYTHON = "/tmp/rayvenv/bin/python"
 FULL_GRID = [i * 10 ** j for j in range(2, 6) for i in (1, 2, 3, 5, 8)]
@@ -225,14 +225,6 @@ def _stop_group(proc):
 # ------------------------------------------------------------------------------ summary
 
 
-def crossover(grid, local, remote):
-    best = None
-    for n, lo, re in reversed(list(zip(grid, local, remote))):
-        if re < lo:
-            best = n
-        else:
-            break
-    return best
 
 
 def summarize(runs: list[dict], systems: list[str], cfg: dict) -> dict:

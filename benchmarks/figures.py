@@ -77,3 +77,14 @@ def expected(system: str, cfg: dict) -> list[Figure]:
             continue
         out.append(f)
     return out
+
+
+def crossover(grid, local, remote):
+    """Smallest n from which remote stays faster than local for every larger n (or None)."""
+    best = None
+    for n, lo, re in reversed(list(zip(grid, local, remote))):
+        if re < lo:
+            best = n
+        else:
+            break
+    return best

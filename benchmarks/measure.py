@@ -31,6 +31,8 @@ import traceback
 
 import numpy as np
 
+from figures import crossover  # noqa: E402  (shared with bench.py)
+
 # --------------------------------------------------------------------------------------
 # The work. Plain module-level functions: Ray and minirt pickle them by value
 # (this file runs as __main__); the process pool reaches them through fork or
@@ -535,15 +537,6 @@ class Round:
             self.record(f"scaling_{k}cpu_per_s", median(xs), xs, init_s=ready, shutdown_s=dt)
 
 
-def crossover(grid, local, remote):
-    """Smallest n from which remote stays faster than local for every larger n (or None)."""
-    best = None
-    for n, lo, re in reversed(list(zip(grid, local, remote))):
-        if re < lo:
-            best = n
-        else:
-            break
-    return best
 
 
 def main(argv=None):

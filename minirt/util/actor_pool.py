@@ -84,11 +84,8 @@ class ActorPool:
             ready, _ = api.wait([ref], timeout=timeout)
             if not ready:
                 raise TimeoutError("timed out waiting for the next result")
-        del self._index_to_future[self._next_return_index]
         self._next_return_index += 1
-        _, actor = self._future_to_actor.pop(ref)
-        self._return_actor(actor)
-        return api.get(ref)
+        return self._take(ref)
 
     def get_next_unordered(self, timeout=None):
         """The next result to finish, whatever its position.
@@ -103,9 +100,14 @@ class ActorPool:
         if not ready:
             raise TimeoutError("timed out waiting for a result")
         ref = ready[0]
+        index = self._future_to_actor[ref][0]
+        self._next_return_index = max(self._next_return_index, index + 1)
+        return self._take(ref)
+
+    def _take(self, ref):
+        """Forget a finished ref, free its actor for queued work, return its value."""
         index, actor = self._future_to_actor.pop(ref)
         self._index_to_future.pop(index, None)
-        self._next_return_index = max(self._next_return_index, index + 1)
         self._return_actor(actor)
         return api.get(ref)
 
