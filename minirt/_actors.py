@@ -178,7 +178,6 @@ class _Actors:
         actor = worker.actor
         _, size = actor.inflight.pop(task.spec.tid, (None, 0))
         worker.inflight_bytes -= size
-        spec = task.spec
         if any(r[3] for r in results) and self._should_retry(task, results):
             task.attempt += 1
             actor.order.appendleft(task)

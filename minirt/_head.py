@@ -53,7 +53,6 @@ class Head(_ObjectTable, _Scheduler, _Actors):
     """The control plane. One per driver; see the module docstring."""
 
     is_driver = True
-    node_index = 0
 
     def __init__(self, *, num_cpus: float, num_nodes: int, resources: dict,
                  object_store_memory: int, namespace: str, log_to_driver: bool):
@@ -324,11 +323,6 @@ class Head(_ObjectTable, _Scheduler, _Actors):
             out.flush()
         except Exception:
             pass
-
-    def flush_logs(self) -> None:
-        if self._logs:
-            with self._lock:
-                self._print_logs()
 
     # --- the core interface (see _context.py) -------------------------------------
     def register_fn(self, fn_id, data: bytes) -> None:

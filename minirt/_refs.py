@@ -80,10 +80,6 @@ class _LocalRefs:
             self._changes = []
             return changes
 
-    def held(self) -> list[bytes]:
-        with self._lock:
-            return list(self._counts)
-
 
 _local = _LocalRefs()
 _collector = threading.local()

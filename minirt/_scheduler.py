@@ -29,7 +29,6 @@ from __future__ import annotations
 import collections
 import os
 import signal
-import time
 
 from . import _procs, _worker
 from .exceptions import TaskCancelledError, WorkerCrashedError
@@ -81,7 +80,7 @@ class _Worker:
 
 class _Task:
     __slots__ = ("spec", "pending", "attempt", "node", "worker", "blocked", "cancelled",
-                 "force_cancel", "dispatched_at", "done", "children")
+                 "done", "children")
 
     def __init__(self, spec):
         self.spec = spec
@@ -91,8 +90,6 @@ class _Task:
         self.worker = None
         self.blocked = False
         self.cancelled = False
-        self.force_cancel = False
-        self.dispatched_at = 0.0
         self.done = False
         self.children = None      # tasks submitted while this one ran (for recursive cancel)
 
@@ -233,7 +230,6 @@ class _Scheduler:
                 self._fail(task, e)
             return
         task.worker = worker
-        task.dispatched_at = time.time()
         self._event("place", task=spec.name, id=spec.tid, node=node.index,
                     worker=worker.wid, attempt=task.attempt)
         try:

@@ -117,7 +117,6 @@ class _WorkerCore:
     def __init__(self, conn, cfg: dict):
         self.conn = conn
         self.cfg = cfg
-        self.node_index = cfg["node"]
         self.shm_dir = cfg["shm_dir"]
         self._send_lock = threading.Lock()
         self._read_lock = threading.Lock()
@@ -337,7 +336,6 @@ class _WorkerCore:
 
 
 # --- signals: cancellation by SIGINT, only while user code runs ----------
-_state = threading.local()
 _pending_interrupt = False
 _in_user_code = 0
 

@@ -525,11 +525,3 @@ def events() -> list:
     return [dict(time=t - start, kind=kind,
                  **{k: v.hex() if isinstance(v, bytes) else v for k, v in fields.items()})
             for t, kind, fields in core.call("events")]
-
-
-def _flush_logs() -> None:
-    core = _context.peek()
-    if core is not None and core.is_driver:
-        core.flush_logs()
-
-

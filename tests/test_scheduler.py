@@ -49,13 +49,15 @@ def test_locality_prefers_node_holding_large_args():
     def where(a):
         return minirt.get_runtime_context().get_node_id()
 
-    node1 = minirt.nodes()[1]["NodeID"]
-    ref = make_array.options(resources={}).remote(10**6)
-    minirt.get(ref)
-    producer = [e for e in minirt.events() if e["kind"] == "place"][-1]["node"]
-    expected = minirt.nodes()[producer]["NodeID"]
-    assert minirt.get(where.remote(ref)) == expected
-    assert node1  # both nodes exist
+    # Fill node 0 so the producer lands on node 1, then free it: the reader must follow the data.
+    blockers = [make_array.options(num_cpus=2).remote(10)]      # takes all of node 0
+    ref = make_array.remote(10**6)
+    minirt.get(blockers + [ref])
+    producer = [e for e in minirt.events() if e["kind"] == "place" and
+                e["task"] == "make_array"][-1]["node"]
+    assert producer == 1
+    assert minirt.get(where.remote(ref)) == minirt.nodes()[1]["NodeID"]
+    assert not [e for e in minirt.events() if e["kind"] == "copy"]
 
 
 def test_work_spreads_when_head_node_busy():
