@@ -52,7 +52,7 @@ def test_locality_prefers_node_holding_large_args():
     # Fill node 0 so the producer lands on node 1, then free it: the reader must follow the data.
     blockers = [make_array.options(num_cpus=2).remote(10)]      # takes all of node 0
     ref = make_array.remote(10**6)
-    minirt.get(blockers + [ref])
+    minirt.wait(blockers + [ref], num_returns=2)    # wait, not get: get would copy it to node 0
     producer = [e for e in minirt.events() if e["kind"] == "place" and
                 e["task"] == "make_array"][-1]["node"]
     assert producer == 1
