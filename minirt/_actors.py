@@ -78,14 +78,12 @@ class _Actors:
                     f"an actor named {key[1]!r} already exists in namespace {key[0]!r}; "
                     "choose another name, use get_if_exists=True, or minirt.get_actor() it")
             self.named[key] = spec.actor_id
-        from ._scheduler import _Task
         actor = _Actor(spec.actor_id, None, opts)
         placeholder = self.objects.pop(spec.actor_id, None)   # handle refs counted before creation
         if placeholder is not None:
             actor.refs += placeholder.refs
         self.actors[spec.actor_id] = actor
-        self._submit(spec, from_worker)
-        actor.creation = self.tasks.get(spec.tid) or _Task(spec)
+        self._submit(spec, from_worker)      # sets actor.creation (see _Scheduler._submit)
         return None
 
     def _send_actor_create(self, task, worker, args, deps) -> None:

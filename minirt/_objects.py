@@ -21,6 +21,7 @@ under the head's lock.
 from __future__ import annotations
 
 import heapq
+import os
 import time
 
 from ._serial import FILE, INLINE
@@ -157,7 +158,6 @@ class _ObjectTable:
                 w.hit()
 
     def _discard_file(self, oid, node) -> None:
-        import os
         try:
             os.unlink(self.nodes[node].store.shm_path(oid))
         except OSError:

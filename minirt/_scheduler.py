@@ -31,7 +31,7 @@ import os
 import signal
 
 from . import _procs, _worker
-from .exceptions import TaskCancelledError, WorkerCrashedError
+from .exceptions import ActorDiedError, TaskCancelledError, WorkerCrashedError
 
 _EPS = 1e-9
 _SPAWN_TRIES = 3
@@ -107,6 +107,8 @@ class _Scheduler:
     def _submit(self, spec, from_worker=None) -> None:
         task = _Task(spec)
         self.tasks[spec.tid] = task
+        if spec.kind == "actor":        # known before placement, which may happen right below
+            self.actors[spec.actor_id].creation = task
         parent = from_worker.task if from_worker is not None else None
         if parent is not None and not parent.done:
             if parent.children is None:
@@ -223,10 +225,11 @@ class _Scheduler:
         try:
             worker = node.idle.pop() if (spec.kind == "task" and node.idle) else self._spawn(node)
         except WorkerCrashedError as e:
-            self._release(task)
-            if spec.kind == "actor":
-                self._actor_dead(self.actors[spec.actor_id], e)
-            if not task.done:
+            if spec.kind == "actor":     # releases the resources and finishes `task`
+                self._actor_dead(self.actors[spec.actor_id], ActorDiedError(
+                    f"the actor {spec.actor_opts.get('class_name')} could not be started: {e}"))
+            else:
+                self._release(task)
                 self._fail(task, e)
             return
         task.worker = worker

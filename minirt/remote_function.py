@@ -94,6 +94,7 @@ class RemoteFunction:
         self._fn_id = _fn_id or os.urandom(16)
         self._pickled = _pickled
         self._name = opts.get("name") or getattr(fn, "__name__", "task")
+        self._req = _options.resource_request(opts, 1.0)     # fixed per wrapper: not per call
         self.__name__ = getattr(fn, "__name__", "task")
         self.__qualname__ = getattr(fn, "__qualname__", self.__name__)
         self.__doc__ = getattr(fn, "__doc__", None)
@@ -124,7 +125,7 @@ class RemoteFunction:
         """Run the function as a task; return an ObjectRef (a list if num_returns > 1)."""
         core = _context.current()
         opts = self._opts
-        req = _options.resource_request(opts, 1.0)
+        req = self._req
         _options.check_feasible(req, _max_node(core), self._name)
         if self._pickled is None:
             self._pickled = _serial.dumps_function(self._fn)

@@ -299,3 +299,19 @@ def test_no_actor_process_left_after_kill(rt):
     pid = minirt.get(c.pid.remote())
     minirt.kill(c)
     assert wait_until(lambda: _gone(pid))
+
+
+def test_actor_whose_worker_cannot_start_is_dead_and_frees_its_cpu(monkeypatch):
+    minirt.init(num_cpus=2)
+    assert wait_until(lambda: minirt.nodes()[0]["Workers"] == 2)   # prestart done
+    from minirt import _procs
+
+    def refuse(*args, **kwargs):
+        raise BrokenPipeError("the new process died at birth")
+    monkeypatch.setattr(_procs, "start_process", refuse)
+    c = Counter.remote()
+    with pytest.raises(ActorDiedError, match="could not start a worker"):
+        minirt.get(c.incr.remote(), timeout=10)
+    assert minirt.available_resources()["CPU"] == 2.0
+    monkeypatch.undo()
+    assert minirt.get(Counter.remote().incr.remote(), timeout=20) == 1
