@@ -1,18 +1,40 @@
 #!/usr/bin/env bash
-# Create (or refresh) the project's virtualenv at <repo>/.venv and install minirt
-# in editable mode with the course and test extras.
-# Idempotent: an existing .venv is reused, and the pip step is skipped when
-# pyproject.toml has not changed since the last successful install and minirt
-# imports from the venv. Set SETUP_FORCE=1 to reinstall anyway.
-# Nothing is installed outside the repository (no global Jupyter kernel:
-# JupyterLab started from .venv runs notebooks with .venv's own python3 kernel).
+# Create (or refresh) the project's virtualenv and install minirt in editable mode
+# with the course and test extras.
+#
+# Pinned by default: pip installs with `-c constraints.txt`, the exact versions of
+# every package with which CI was last green, so a new upstream release cannot
+# turn main red overnight. Two switches:
+#
+#   MINIRT_LATEST=1   use the newest versions instead (no constraints), in a
+#                     separate venv, .venv-latest, so the pinned one is untouched.
+#                     `MINIRT_LATEST=1 bash scripts/test.sh` runs every test
+#                     against them: drift is seen early, not by learners.
+#   SETUP_FORCE=1     reinstall even if nothing changed.
+#
+# Refreshing the pins (README, "Keeping the pins fresh"):
+#   bash scripts/refresh-constraints.sh
+#
+# Idempotent: an existing venv is reused, and the pip step is skipped when
+# pyproject.toml and constraints.txt have not changed since the last successful
+# install and minirt imports from the venv. Nothing is installed outside the
+# repository (no global Jupyter kernel: JupyterLab started from the venv runs
+# notebooks with the venv's own python3 kernel).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 PYTHON="${PYTHON:-python3}"
-VENV="$ROOT/.venv"
+if [ "${MINIRT_LATEST:-0}" = 1 ]; then
+    VENV="$ROOT/.venv-latest"
+    constraints=()
+    mode="newest versions, no constraints"
+else
+    VENV="$ROOT/.venv"
+    constraints=(-c "$ROOT/constraints.txt")
+    mode="versions pinned by constraints.txt"
+fi
 STAMP="$VENV/.minirt-setup-stamp"
 
 if [ ! -x "$VENV/bin/python" ]; then
@@ -20,7 +42,7 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV"
 fi
 
-want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+want="$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)-${MINIRT_LATEST:-0}"
 have="$(cat "$STAMP" 2>/dev/null || true)"
 installed_ok() {
     # Run from / so that the repo folder on sys.path cannot fake the import.
@@ -31,12 +53,16 @@ installed_ok() {
 }
 
 if [ "${SETUP_FORCE:-0}" != 1 ] && [ "$want" = "$have" ] && installed_ok; then
-    echo "setup: .venv is up to date"
+    echo "setup: $VENV is up to date ($mode)"
 else
-    echo "setup: installing minirt (editable) with the course and test extras"
+    echo "setup: installing minirt (editable) with the course and test extras ($mode)"
     rm -f "$STAMP"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e '.[course,test]'
+    pip_install=("$VENV/bin/python" -m pip install --quiet --disable-pip-version-check)
+    if [ "${MINIRT_LATEST:-0}" = 1 ]; then
+        pip_install+=(--upgrade --upgrade-strategy eager)
+    fi
+    "${pip_install[@]}" "${constraints[@]}" --upgrade pip
+    "${pip_install[@]}" "${constraints[@]}" -e '.[course,test]'
     echo "$want" > "$STAMP"
 fi
 echo "setup: ready ($("$VENV/bin/python" --version) in $VENV)"

@@ -7,6 +7,8 @@
 #                               masked by tests/nbval_sanitize.cfg; Bokeh's
 #                               random-id outputs are skipped by ./conftest.py)
 # Extra arguments go to pytest (e.g. -k links, -x, -m "not browser").
+# MINIRT_LATEST=1 runs everything against the newest versions of every dependency
+# (in .venv-latest) instead of the pinned ones in constraints.txt.
 # pytest's exit code is passed on as is: 5 ("no tests collected") fails too.
 set -euo pipefail
 
@@ -14,6 +16,10 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 bash scripts/setup.sh
+VENV="$ROOT/.venv"
+if [ "${MINIRT_LATEST:-0}" = 1 ]; then
+    VENV="$ROOT/.venv-latest"
+fi
 
 # The browser tests and util.plots.save_png use Debian's Chromium and ChromeDriver
 # (a browser download by Playwright or Selenium does not work offline).
@@ -40,7 +46,7 @@ done
 export JUPYTER_PLATFORM_DIRS=1   # the current Jupyter paths; silences a deprecation warning
 export PYTHONDONTWRITEBYTECODE=1
 
-exec "$ROOT/.venv/bin/python" -m pytest -p no:cacheprovider -ra \
+exec "$VENV/bin/python" -m pytest -p no:cacheprovider -ra \
     --nbval --nbval-current-env \
     --nbval-sanitize-with tests/nbval_sanitize.cfg \
     "${paths[@]}" "$@"
