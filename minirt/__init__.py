@@ -23,7 +23,7 @@ Map of the modules (one concept each)::
     _procs.py           forkserver-started processes and the janitor
     runtime_context.py  get_runtime_context()
     exceptions.py       the errors, under minirt's and Ray's names
-    util/               ActorPool, and multiprocessing.Pool on actors
+    util/               ActorPool, queue.Queue, and multiprocessing.Pool on actors
 
 How data flows::
 
