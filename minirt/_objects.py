@@ -168,9 +168,8 @@ class _ObjectTable:
 
     @staticmethod
     def _error_bytes(error: BaseException) -> bytes:
-        import cloudpickle
-        from ._serial import _Raised
-        return cloudpickle.dumps(_Raised(error))
+        from ._serial import error_bytes
+        return error_bytes(error)
 
     # --- reading ----------------------------------------------------------
     def _descriptor(self, oid: bytes, node: int):
