@@ -15,6 +15,7 @@ import atexit
 import inspect
 import json
 import os
+import sys
 import threading
 
 from . import _context, _serial
@@ -121,13 +122,43 @@ def init(address=None, *, num_cpus=None, num_nodes=1, resources=None, namespace=
                 return _info(core)
             raise RuntimeError("minirt is already running. Pass ignore_reinit_error=True to "
                                "minirt.init() to reuse it, or call minirt.shutdown() first.")
-        from ._head import Head
-        head = Head(num_cpus=num_cpus, num_nodes=num_nodes, resources=resources,
-                    object_store_memory=object_store_memory,
-                    namespace=namespace or "default", log_to_driver=log_to_driver)
-        _context.set_head(head)
-        atexit.register(shutdown)
-        return _info(head)
+        return _info(_start(num_cpus=num_cpus, num_nodes=num_nodes, resources=resources,
+                            object_store_memory=object_store_memory,
+                            namespace=namespace or "default", log_to_driver=log_to_driver))
+
+
+def _start(**config):
+    """Start a head and make it current (the caller holds ``_init_lock``)."""
+    from ._head import Head
+    head = Head(**config)
+    _context.set_head(head)
+    atexit.register(shutdown)
+    return head
+
+
+def _auto_init():
+    """Start a runtime with the defaults unless one runs; return the current core.
+
+    Called by the first API call that needs a runtime (as Ray does). It says
+    in one line what it started, since a learner who meant to call
+    ``init(num_cpus=8)`` first would otherwise not know. Safe against a
+    concurrent ``init()`` or ``shutdown()``: all of them hold ``_init_lock``.
+    """
+    with _init_lock:
+        core = _context.peek()
+        if core is not None:
+            return core
+        num_cpus = os.cpu_count() or 1
+        head = _start(num_cpus=num_cpus, num_nodes=1, resources={},
+                      object_store_memory=_default_store_memory(), namespace="default",
+                      log_to_driver=True)
+    try:
+        sys.stderr.write(f"minirt: started a local runtime with {num_cpus} CPUs (auto-init; "
+                         "call minirt.init(...) first to choose)\n")
+        sys.stderr.flush()
+    except Exception:  # noqa: BLE001 - a closed or odd stderr must not fail the call
+        pass
+    return head
 
 
 def _default_store_memory() -> int:
@@ -166,10 +197,10 @@ def shutdown() -> None:
         >>> minirt.is_initialized()
         False
     """
-    core = _context.peek()
-    if core is None or not core.is_driver:
-        return
-    with _init_lock:
+    with _init_lock:         # peek under the lock: never clear a runtime another thread started
+        core = _context.peek()
+        if core is None or not core.is_driver:
+            return
         _context.set_head(None)
         core.shutdown()
         try:

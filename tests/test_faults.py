@@ -975,3 +975,47 @@ def test_uncaught_sys_exit_error_makes_the_driver_fail_loudly(tmp_path):
                           timeout=120, cwd=os.getcwd())
     assert proc.returncode == 1 and "not reached" not in proc.stdout
     assert "WorkerCrashedError" in proc.stderr and "exit code 3" in proc.stderr
+
+
+# --- an internal error breaks the runtime loudly -------------------------------------------
+def test_internal_error_in_the_control_thread_fails_every_caller(monkeypatch, capfd):
+    import threading
+    from minirt.exceptions import RuntimeBrokenError
+    minirt.init(num_cpus=2)
+    head = minirt._context.peek()
+
+    @minirt.remote
+    def slow():
+        time.sleep(60)
+
+    waiting = slow.remote()
+    errors = {}
+
+    def blocked_wait():
+        try:
+            minirt.wait([waiting])
+        except BaseException as e:  # noqa: BLE001
+            errors["wait"] = e
+
+    t = threading.Thread(target=blocked_wait)
+    t.start()
+
+    def boom(*args, **kwargs):
+        raise ZeroDivisionError("injected fault")
+
+    monkeypatch.setattr(head, "_on_done", boom)     # the next finished task breaks the head
+    with pytest.raises(RuntimeBrokenError) as info:
+        minirt.get(inc.remote(1), timeout=30)
+    t.join(10)
+    assert not t.is_alive() and isinstance(errors.get("wait"), RuntimeBrokenError)
+    err = info.value
+    assert isinstance(err.__cause__, ZeroDivisionError)
+    assert "injected fault" in str(err) and "shutdown()" in str(err) and "init()" in str(err)
+    for later in (lambda: inc.remote(1), lambda: minirt.put(1), lambda: minirt.wait([waiting]),
+                  lambda: minirt.available_resources()):
+        with pytest.raises(RuntimeBrokenError):
+            later()
+    assert "internal error in the control thread" in capfd.readouterr().err
+    minirt.shutdown()
+    minirt.init(num_cpus=1)
+    _still_works()
