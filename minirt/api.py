@@ -287,16 +287,6 @@ def _check_timeout(timeout) -> None:
         raise ValueError(f"timeout must be 0 or more seconds (or None to wait forever); got {timeout}")
 
 
-def _value(desc):
-    value = _serial.load(desc[0], desc[1])
-    if type(value) is _Raised:
-        err = value.error
-        if isinstance(err, TaskError):
-            raise err.as_instanceof_cause() from err.cause
-        raise err
-    return value
-
-
 def get(object_refs, *, timeout=None):
     """Wait for the value(s) behind ``object_refs`` and return them.
 
@@ -326,7 +316,15 @@ def get(object_refs, *, timeout=None):
         return []
     core = _context.current()
     descs = core.get([r._id for r in refs], timeout)
-    values = [_value(d) for d in descs]
+    values = []
+    for kind, data in descs:
+        value = _serial.load(kind, data)
+        if type(value) is _Raised:
+            err = value.error
+            if isinstance(err, TaskError):
+                raise err.as_instanceof_cause() from err.cause
+            raise err
+        values.append(value)
     return values[0] if single else values
 
 

@@ -325,3 +325,29 @@ def test_init_and_shutdown_racing_in_threads_leave_no_orphan_runtime():
     minirt.shutdown()
     # every runtime that was ever current got shut down (no_leaks checks the processes)
     assert all(h is None or h._closed for h in heads)
+
+
+def test_shutdown_never_clears_a_runtime_started_while_it_waited_for_the_lock():
+    import threading
+    from minirt import _context, api
+    from minirt._head import Head
+    first = minirt.init(num_cpus=1)
+    old = _context.peek()
+    with api._init_lock:                 # another thread is inside init()/shutdown()
+        t = threading.Thread(target=minirt.shutdown)
+        t.start()
+        time.sleep(0.5)                  # the shutdown thread is now waiting for the lock
+        _context.set_head(None)          # ... that other thread replaces the runtime
+        old.shutdown()
+        new = Head(num_cpus=1, num_nodes=1, resources={}, object_store_memory=64 << 20,
+                   namespace="default", log_to_driver=True)
+        _context.set_head(new)
+    t.join(30)
+    try:
+        # shutdown() may stop the new runtime, but must not forget it while it runs
+        assert (_context.peek() is new and not new._closed) or \
+            (_context.peek() is None and new._closed), "a running runtime was orphaned"
+    finally:
+        new.shutdown()
+        _context.set_head(None)
+    assert first["num_cpus"] == 1
