@@ -15,6 +15,7 @@ import atexit
 import inspect
 import json
 import os
+import sys
 import threading
 
 from . import _context, _serial
@@ -121,13 +122,43 @@ def init(address=None, *, num_cpus=None, num_nodes=1, resources=None, namespace=
                 return _info(core)
             raise RuntimeError("minirt is already running. Pass ignore_reinit_error=True to "
                                "minirt.init() to reuse it, or call minirt.shutdown() first.")
-        from ._head import Head
-        head = Head(num_cpus=num_cpus, num_nodes=num_nodes, resources=resources,
-                    object_store_memory=object_store_memory,
-                    namespace=namespace or "default", log_to_driver=log_to_driver)
-        _context.set_head(head)
-        atexit.register(shutdown)
-        return _info(head)
+        return _info(_start(num_cpus=num_cpus, num_nodes=num_nodes, resources=resources,
+                            object_store_memory=object_store_memory,
+                            namespace=namespace or "default", log_to_driver=log_to_driver))
+
+
+def _start(**config):
+    """Start a head and make it current (the caller holds ``_init_lock``)."""
+    from ._head import Head
+    head = Head(**config)
+    _context.set_head(head)
+    atexit.register(shutdown)
+    return head
+
+
+def _auto_init():
+    """Start a runtime with the defaults unless one runs; return the current core.
+
+    Called by the first API call that needs a runtime (as Ray does). It says
+    in one line what it started, since a learner who meant to call
+    ``init(num_cpus=8)`` first would otherwise not know. Safe against a
+    concurrent ``init()`` or ``shutdown()``: all of them hold ``_init_lock``.
+    """
+    with _init_lock:
+        core = _context.peek()
+        if core is not None:
+            return core
+        num_cpus = os.cpu_count() or 1
+        head = _start(num_cpus=num_cpus, num_nodes=1, resources={},
+                      object_store_memory=_default_store_memory(), namespace="default",
+                      log_to_driver=True)
+    try:
+        sys.stderr.write(f"minirt: started a local runtime with {num_cpus} CPUs (auto-init; "
+                         "call minirt.init(...) first to choose)\n")
+        sys.stderr.flush()
+    except Exception:  # noqa: BLE001 - a closed or odd stderr must not fail the call
+        pass
+    return head
 
 
 def _default_store_memory() -> int:
@@ -166,10 +197,10 @@ def shutdown() -> None:
         >>> minirt.is_initialized()
         False
     """
-    core = _context.peek()
-    if core is None or not core.is_driver:
-        return
-    with _init_lock:
+    with _init_lock:         # peek under the lock: never clear a runtime another thread started
+        core = _context.peek()
+        if core is None or not core.is_driver:
+            return
         _context.set_head(None)
         core.shutdown()
         try:
@@ -256,16 +287,6 @@ def _check_timeout(timeout) -> None:
         raise ValueError(f"timeout must be 0 or more seconds (or None to wait forever); got {timeout}")
 
 
-def _value(desc):
-    value = _serial.load(desc[0], desc[1])
-    if type(value) is _Raised:
-        err = value.error
-        if isinstance(err, TaskError):
-            raise err.as_instanceof_cause() from err.cause
-        raise err
-    return value
-
-
 def get(object_refs, *, timeout=None):
     """Wait for the value(s) behind ``object_refs`` and return them.
 
@@ -295,7 +316,15 @@ def get(object_refs, *, timeout=None):
         return []
     core = _context.current()
     descs = core.get([r._id for r in refs], timeout)
-    values = [_value(d) for d in descs]
+    values = []
+    for kind, data in descs:
+        value = _serial.load(kind, data)
+        if type(value) is _Raised:
+            err = value.error
+            if isinstance(err, TaskError):
+                raise err.as_instanceof_cause() from err.cause
+            raise err
+        values.append(value)
     return values[0] if single else values
 
 
