@@ -223,3 +223,9 @@ def test_schema_matches_installed_ray():
     import typing
     for key, values in SCHEMA["values"].items():
         assert list(typing.get_args(getattr(common, key))) == values, key
+
+
+def test_docstring_examples_run():
+    import doctest
+    result = doctest.testmod(state, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 8 and result.failed == 0
