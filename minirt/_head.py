@@ -196,6 +196,8 @@ class Head(_ObjectTable, _Scheduler, _Actors, _Nodes):
         return timeout
 
     def _read_worker(self, w) -> None:
+        if w.dead:          # handled already (e.g. its node was removed): a stale event
+            return
         conn = w.conn
         try:
             while True:

@@ -90,7 +90,7 @@ def test_add_node_after_init_joins_the_running_runtime(cluster):
         {cluster.head_node.node_id, node.node_id}
 
 
-def test_removed_node_loses_the_objects_only_it_held(cluster):
+def test_removed_node_loses_the_objects_only_it_held(cluster, capfd):
     node = cluster.add_node(num_cpus=1, resources={"w": 1})
     minirt.init(address=cluster.address)
     on_w = dict(resources={"w": 1})
@@ -110,6 +110,8 @@ def test_removed_node_loses_the_objects_only_it_held(cluster):
     assert minirt.get(small) == 42                     # inline values live in the head
     assert [n["Alive"] for n in minirt.nodes()] == [True, False]
     assert minirt.cluster_resources()["CPU"] == 1.0 and "w" not in minirt.cluster_resources()
+    time.sleep(0.3)                # the control thread has seen the killed workers' pipes
+    assert "internal error" not in capfd.readouterr().err
 
 
 def _busy_head():
@@ -122,7 +124,7 @@ def _busy_head():
     return blocker
 
 
-def test_running_task_is_retried_on_another_node(cluster):
+def test_running_task_is_retried_on_another_node(cluster, capfd):
     node = cluster.add_node(num_cpus=1)
     minirt.init(address=cluster.address)
     blocker = _busy_head()
@@ -138,6 +140,7 @@ def test_running_task_is_retried_on_another_node(cluster):
     assert minirt.get(blocker) == cluster.head_node.node_id
     assert [e["attempt"] for e in minirt.events() if e["kind"] == "retry"] == [1]
     assert minirt.util.state.get_task(running.task_id).attempt_number == 1
+    assert "internal error" not in capfd.readouterr().err
 
 
 def test_task_without_retries_fails_with_its_node():
