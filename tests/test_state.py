@@ -229,3 +229,45 @@ def test_docstring_examples_run():
     import doctest
     result = doctest.testmod(state, optionflags=doctest.ELLIPSIS)
     assert result.attempted >= 8 and result.failed == 0
+
+
+def _kill_tagged(tmp: str) -> None:
+    """Kill every process started with RAY_TMPDIR=tmp (Ray's daemons, should any survive)."""
+    import psutil
+    procs = []
+    for p in psutil.process_iter():
+        try:
+            if p.environ().get("RAY_TMPDIR") == tmp:
+                procs.append(p)
+                p.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(procs, timeout=10)
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_same_answers_as_ray_on_the_same_workload():
+    """tests/data/state_workload.py on minirt and on the installed Ray: the same records."""
+    pytest.importorskip("ray")
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+    script = os.path.join(os.path.dirname(__file__), "data", "state_workload.py")
+    results = {}
+    for backend in ("minirt", "ray"):
+        tmp = tempfile.mkdtemp(prefix="rt-", dir="/tmp")     # short: Ray puts sockets there
+        env = dict(os.environ, RAY_TMPDIR=tmp, RAY_USAGE_STATS_ENABLED="0")
+        env.pop("RAY_ADDRESS", None)
+        try:
+            out = subprocess.run([sys.executable, script, backend], env=env, timeout=240,
+                                 capture_output=True, text=True)
+        finally:
+            _kill_tagged(tmp)
+            shutil.rmtree(tmp, ignore_errors=True)
+        lines = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")]
+        assert lines, f"{backend} printed no result:\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}"
+        results[backend] = json.loads(lines[0][len("RESULT "):])
+    for key in results["ray"]:
+        assert results["minirt"][key] == results["ray"][key], key
