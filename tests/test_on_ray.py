@@ -164,6 +164,21 @@ def missing_in_ray(names) -> list[str]:
     return missing
 
 
+def _kill_tagged(tmp) -> None:
+    """Kill what was started with RAY_TMPDIR=tmp and escaped the kernel's process tree."""
+    if not tmp:
+        return
+    procs = []
+    for p in psutil.process_iter():
+        try:
+            if p.environ().get("RAY_TMPDIR") == tmp:
+                procs.append(p)
+                p.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(procs, timeout=10)
+
+
 def _descendants(pid: int) -> list:
     try:
         return psutil.Process(pid).children(recursive=True)
@@ -194,6 +209,7 @@ def run_on_ray(path: str) -> tuple[Prepared, float]:
             except psutil.Error:
                 pass
         psutil.wait_procs(leftovers, timeout=10)
+        _kill_tagged(os.environ.get("RAY_TMPDIR"))
     return prepared, time.monotonic() - t0
 
 
