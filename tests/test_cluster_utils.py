@@ -116,7 +116,7 @@ def test_removed_node_loses_the_objects_only_it_held(cluster, capfd):
 
 def _busy_head():
     """Fill the head node's only CPU, so the next tasks and actors go to the other node."""
-    blocker = nap.remote(2.0)
+    blocker = nap.remote(4.0)         # long enough for what follows on a busy machine
     deadline = time.monotonic() + 5
     while not minirt.util.state.list_tasks(filters=[("state", "=", "RUNNING")]):
         assert time.monotonic() < deadline, "the blocker never started"
@@ -149,7 +149,10 @@ def test_task_without_retries_fails_with_its_node():
         node = c.add_node(num_cpus=1)
         minirt.init(address=c.address)
         ref = nap.options(max_retries=0).remote(5)       # only node 1 has a CPU
-        time.sleep(0.3)
+        deadline = time.monotonic() + 10
+        while not minirt.util.state.list_tasks(filters=[("state", "=", "RUNNING")]):
+            assert time.monotonic() < deadline, "the task never started"
+            time.sleep(0.02)
         c.remove_node(node)
         with pytest.raises(WorkerCrashedError, match="max_retries=0"):
             minirt.get(ref, timeout=10)
@@ -176,7 +179,7 @@ def test_actor_restarts_on_another_node_or_dies(cluster):
         minirt.get(dies.node.remote(), timeout=20)
     states = {a.actor_id: a.state for a in minirt.util.state.list_actors()}
     assert sorted(states.values()) == ["ALIVE", "DEAD"]
-    minirt.get(blocker)
+    del blocker                       # shutdown stops it
 
 
 def test_cluster_shutdown_stops_the_runtime_and_nodes_can_start_again():
