@@ -240,6 +240,24 @@ def _ray_env(monkeypatch, tmp_path_factory):
     shutil.rmtree(tmp, ignore_errors=True)
 
 
+_TIMES: dict[str, float] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _report_times(request):
+    """At the end, one line per notebook run: its time on Ray (shown even without -s)."""
+    yield
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or capture is None or not _TIMES:
+        return
+    with capture.global_and_fixture_disabled():
+        reporter.write_line("")
+        reporter.write_line("time of each notebook on Ray:")
+        for rel, seconds in _TIMES.items():
+            reporter.write_line(f"  {seconds:6.1f} s  {rel}")
+
+
 # --- the harness itself, on a small notebook (runs without the new lessons) ----------------
 def test_harness_rejects_a_notebook_without_the_marked_line():
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import minirt\nminirt.init()")])
@@ -270,6 +288,7 @@ def test_harness_swaps_lines_and_skips_minirt_only_cells():
 @pytest.mark.slow
 def test_sample_notebook_on_ray():
     prepared, seconds = run_on_ray(SAMPLE)
+    _TIMES[os.path.relpath(SAMPLE, ROOT)] = seconds
     print(f"\n{os.path.relpath(SAMPLE, ROOT)}: {seconds:.1f} s on Ray")
     assert compare_markers(SAMPLE, prepared) == []
     assert "✗" in "".join(markers(c) for c in prepared.nb.cells)   # the unsolved exercise
@@ -287,6 +306,7 @@ def test_notebook_on_ray(path):
     missing = missing_in_ray(ray_names(prepared))
     assert not missing, f"{rel} uses names Ray does not have: {missing} (tag those cells minirt-only)"
     prepared, seconds = run_on_ray(path)
+    _TIMES[rel] = seconds
     print(f"\n{rel}: {seconds:.1f} s on Ray")
     diffs = compare_markers(path, prepared)
     assert not diffs, f"{rel}: ✓/✗ on Ray differ from the saved outputs:\n" + "\n".join(diffs)
