@@ -93,8 +93,36 @@ class _Nodes:
                 w.proc.join(2)
                 self._on_worker_death(w)     # retries and actor restarts happen here
             node.idle.clear()
+            self._fail_unschedulable(node)
             self._schedule()
         self._wake()
+
+    def _fail_unschedulable(self, removed) -> None:
+        """Fail what no live node could ever run now, rather than let its callers wait forever.
+
+        (minirt refuses such tasks at submission too; Ray would keep them pending.)
+        """
+        from .exceptions import ActorDiedError, TaskUnschedulableError
+        live = [n for n in self.nodes if n.alive]
+
+        def feasible(req):
+            return any(all(n.total.get(k, 0.0) + 1e-9 >= v for k, v in req.items())
+                       for n in live)
+        why = (f"node {removed.index} ({removed.node_id[:8]}...) was removed and no live node "
+               "has {req}; add_node() one that has, before submitting")
+        for task in list(self.tasks.values()):
+            spec = task.spec
+            if task.done or task.worker is not None or feasible(spec.resources):
+                continue
+            if spec.kind == "task":
+                self._fail(task, TaskUnschedulableError(
+                    f"task {spec.name} cannot run: " + why.format(req=spec.resources)))
+            elif spec.kind == "actor":
+                actor = self.actors.get(spec.actor_id)
+                if actor is not None and actor.state != "DEAD":
+                    self._actor_dead(actor, ActorDiedError(
+                        f"the actor {actor.class_name} cannot be placed: "
+                        + why.format(req=spec.resources)))
 
     def _lose_objects(self, index: int) -> None:
         """Objects whose only copy was on node ``index`` become ObjectLostError values."""

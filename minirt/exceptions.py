@@ -16,7 +16,7 @@ __all__ = [
     "MinirtError", "TaskError", "WorkerCrashedError", "ActorError",
     "ActorDiedError", "GetTimeoutError", "TaskCancelledError",
     "ObjectLostError", "ObjectStoreFullError", "ActorAlreadyExistsError",
-    "RayError", "RayTaskError", "RayActorError",
+    "TaskUnschedulableError", "RayError", "RayTaskError", "RayActorError",
 ]
 
 
@@ -116,6 +116,10 @@ class ObjectLostError(MinirtError):
 
 class ObjectStoreFullError(MinirtError):
     """The object store is full and spilling to disk failed too."""
+
+
+class TaskUnschedulableError(MinirtError):
+    """No live node can ever run the task (the nodes that could were removed)."""
 
 
 class ActorAlreadyExistsError(MinirtError, ValueError):

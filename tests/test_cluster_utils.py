@@ -11,7 +11,8 @@ import pytest
 
 import minirt
 from minirt.cluster_utils import Cluster, ClusterNode
-from minirt.exceptions import ActorDiedError, ObjectLostError, WorkerCrashedError
+from minirt.exceptions import (ActorDiedError, ObjectLostError, TaskUnschedulableError,
+                               WorkerCrashedError)
 
 SCHEMA = json.load(open(os.path.join(os.path.dirname(__file__), "data", "ray_state_schema.json")))
 
@@ -158,6 +159,26 @@ def test_task_without_retries_fails_with_its_node():
             minirt.get(ref, timeout=10)
     finally:
         c.shutdown()
+
+
+def test_tasks_no_live_node_can_run_fail_instead_of_waiting(cluster):
+    node = cluster.add_node(num_cpus=1, resources={"w": 1})
+    minirt.init(address=cluster.address)
+    on_w = nap.options(resources={"w": 1})
+    running, queued = on_w.remote(5), on_w.remote(5)          # w=1: one at a time
+    waiting_for_arg = nap.options(resources={"w": 1}).remote(running)
+    sleeper = Where.options(resources={"w": 1}).remote()      # cannot be placed either
+    deadline = time.monotonic() + 10
+    while not minirt.util.state.list_tasks(filters=[("state", "=", "RUNNING")]):
+        assert time.monotonic() < deadline, "the first task never started"
+        time.sleep(0.02)
+    cluster.remove_node(node)
+    for ref in (running, queued, waiting_for_arg):
+        with pytest.raises(TaskUnschedulableError, match="was removed"):
+            minirt.get(ref, timeout=10)
+    with pytest.raises(ActorDiedError, match="cannot be placed"):
+        minirt.get(sleeper.node.remote(), timeout=10)
+    assert minirt.get(where.remote()) == cluster.head_node.node_id      # the rest still runs
 
 
 @minirt.remote
