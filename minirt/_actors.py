@@ -237,7 +237,12 @@ class _Actors:
         actor.inflight.clear()
         self._event("actor_restart", actor=actor.class_name, id=actor.aid,
                     restarts=actor.restarts)
-        node = self.nodes[worker.node]
+        node = self._node_for_restart(actor, worker.node)   # another one if it was removed
+        if node is None:
+            self._actor_dead(actor, ActorDiedError(
+                f"the actor {actor.class_name} died with its node and no live node has room "
+                "to restart it"))
+            return
         try:
             new = self._spawn(node)
         except Exception as e:

@@ -45,9 +45,9 @@ import time
 
 from . import _procs, _refs
 from ._actors import _Actors
+from ._nodes import NodeSpec, _Nodes
 from ._objects import _ObjectTable
 from ._scheduler import _Node, _Scheduler
-from ._store import _NodeStore
 from .exceptions import GetTimeoutError, RuntimeBrokenError, RuntimeShutdownError
 
 TIMELINE_MAX = 200_000     # executions kept for timeline(); oldest dropped first
@@ -56,13 +56,14 @@ _PRESTART_MAX = 8         # idle workers forked ahead of time per node, at most
 _IDLE_TICK = 0.1           # seconds between control-loop wake-ups when nothing happens
 
 
-class Head(_ObjectTable, _Scheduler, _Actors):
+class Head(_ObjectTable, _Scheduler, _Actors, _Nodes):
     """The control plane. One per driver; see the module docstring."""
 
     is_driver = True
 
     def __init__(self, *, num_cpus: float, num_nodes: int, resources: dict,
-                 object_store_memory: int, namespace: str, log_to_driver: bool):
+                 object_store_memory: int, namespace: str, log_to_driver: bool,
+                 node_specs: list | None = None):
         self._lock = threading.RLock()
         self.namespace = namespace
         self.log_to_driver = log_to_driver
@@ -84,16 +85,16 @@ class Head(_ObjectTable, _Scheduler, _Actors):
         shm_root = "/dev/shm" if os.path.isdir("/dev/shm") else self.session_dir
         self.shm_root = tempfile.mkdtemp(prefix=f"minirt-{os.getpid()}-", dir=shm_root)
         self.nodes: list[_Node] = []
-        for i in range(num_nodes):
-            store = _NodeStore(i, os.path.join(self.shm_root, f"n{i}"),
-                               os.path.join(self.session_dir, "spill", f"n{i}"),
-                               object_store_memory)
+        if node_specs is None:      # num_nodes alike nodes (a Cluster gives its own specs)
             total = {"CPU": float(num_cpus), **{k: float(v) for k, v in resources.items()}}
-            self.nodes.append(_Node(i, os.urandom(28).hex(), total, store))
+            node_specs = [NodeSpec(os.urandom(28).hex(), total, object_store_memory)
+                          for _ in range(num_nodes)]
+        for spec in node_specs:
+            self._make_node(spec)
         self.shm_dir = self.nodes[0].store.shm_dir
         self.object_store_memory = object_store_memory
-        self.max_node = {k: max(n.total.get(k, 0.0) for n in self.nodes)
-                         for k in set().union(*(n.total for n in self.nodes))}
+        self.max_node: dict[str, float] = {}
+        self._update_max_node()
         self.worker_cfg = dict(log_to_driver=log_to_driver, namespace=namespace,
                                max_node=self.max_node, session_dir=self.session_dir)
 
@@ -216,6 +217,8 @@ class Head(_ObjectTable, _Scheduler, _Actors):
         return timeout
 
     def _read_worker(self, w) -> None:
+        if w.dead:          # handled already (e.g. its node was removed): a stale event
+            return
         conn = w.conn
         try:
             while True:
@@ -283,6 +286,9 @@ class Head(_ObjectTable, _Scheduler, _Actors):
             return list(self.timeline_rows)
         if op == "events":
             return list(self.event_log)
+        if op == "state":
+            from .util.state import _snapshot
+            return _snapshot(self, *args)
         raise ValueError(f"unknown request {op!r}")
 
     def _blocking_request(self, w, op, args, reply) -> None:
@@ -328,6 +334,8 @@ class Head(_ObjectTable, _Scheduler, _Actors):
     def _prestart_one(self) -> None:
         """Fork one more idle worker on the first node that has fewer than its CPUs."""
         for node in self.nodes:
+            if not node.alive:
+                continue
             want = min(int(node.total.get("CPU", 1)), _PRESTART_MAX)
             if sum(1 for w in node.workers if w.actor is None and not w.retiring) < want:
                 try:
@@ -460,6 +468,8 @@ class Head(_ObjectTable, _Scheduler, _Actors):
     def _resources(self, available: bool) -> dict:
         out: dict[str, float] = {}
         for n in self.nodes:
+            if not n.alive:
+                continue
             for k, v in (n.avail if available else n.total).items():
                 out[k] = out.get(k, 0.0) + v
             mem = n.store.capacity - (n.store.used if available else 0)
@@ -469,7 +479,7 @@ class Head(_ObjectTable, _Scheduler, _Actors):
         return out
 
     def _nodes(self) -> list:
-        return [{"NodeID": n.node_id, "Alive": True, "NodeIndex": n.index,
+        return [{"NodeID": n.node_id, "Alive": n.alive, "NodeIndex": n.index,
                  "Resources": dict(n.total, object_store_memory=float(n.store.capacity)),
                  "ObjectStoreUsed": n.store.used, "ObjectStoreSpilled": n.store.spilled_bytes,
                  "Workers": len(n.workers), "IsHead": n.index == 0,

@@ -38,7 +38,7 @@ _SPAWN_TRIES = 3
 
 
 class _Node:
-    __slots__ = ("index", "node_id", "total", "avail", "idle", "workers", "store")
+    __slots__ = ("index", "node_id", "total", "avail", "idle", "workers", "store", "alive")
 
     def __init__(self, index, node_id, total, store):
         self.index = index
@@ -48,10 +48,11 @@ class _Node:
         self.idle: list = []
         self.workers: set = set()
         self.store = store
+        self.alive = True         # False once removed (cluster_utils.Cluster.remove_node)
 
     def fits(self, req) -> bool:
         avail = self.avail
-        return all(avail.get(k, 0.0) + _EPS >= v for k, v in req.items())
+        return self.alive and all(avail.get(k, 0.0) + _EPS >= v for k, v in req.items())
 
     def load(self) -> float:
         cpu = self.total.get("CPU", 0.0)

@@ -18,7 +18,7 @@ __all__ = [
     "MinirtError", "TaskError", "WorkerCrashedError", "ActorError",
     "ActorDiedError", "GetTimeoutError", "TaskCancelledError",
     "ObjectLostError", "OwnerDiedError", "ObjectStoreFullError", "ActorAlreadyExistsError",
-    "RuntimeShutdownError", "RuntimeBrokenError",
+    "RuntimeShutdownError", "RuntimeBrokenError", "TaskUnschedulableError",
     "RayError", "RayTaskError", "RayActorError",
 ]
 
@@ -184,6 +184,10 @@ class RuntimeBrokenError(MinirtError, RuntimeError):
 
 class ObjectStoreFullError(MinirtError):
     """The object store is full and spilling to disk failed too."""
+
+
+class TaskUnschedulableError(MinirtError):
+    """No live node can ever run the task (the nodes that could were removed)."""
 
 
 class ActorAlreadyExistsError(MinirtError, ValueError):

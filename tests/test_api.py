@@ -24,10 +24,13 @@ def nap(s):
 def test_init_returns_context_and_shutdown_twice():
     info = minirt.init(num_cpus=3)
     assert minirt.is_initialized()
-    assert info["num_cpus"] == 3 and info.num_cpus == 3
-    assert info["dashboard_url"] is None
+    assert minirt.cluster_resources()["CPU"] == 3.0
+    assert info.dashboard_url is None                   # Ray's context: attributes...
+    assert info["session_dir"] == info.address_info["session_dir"]  # ...and address_info keys
     assert os.path.isdir(info["session_dir"])
     assert isinstance(info["node_id"], str) and len(info["node_id"]) > 10
+    with pytest.raises(KeyError):
+        info["num_cpus"]                                # not in Ray's context: not here either
     minirt.shutdown()
     minirt.shutdown()
     assert not minirt.is_initialized()
@@ -44,7 +47,7 @@ def test_init_twice_raises_and_ignore_reinit_returns_current():
     with pytest.raises(RuntimeError, match="ignore_reinit_error=True"):
         minirt.init(num_cpus=2)
     again = minirt.init(num_cpus=5, ignore_reinit_error=True)
-    assert again["node_id"] == first["node_id"] and again["num_cpus"] == 2
+    assert again["node_id"] == first["node_id"] and minirt.cluster_resources()["CPU"] == 2.0
 
 
 def test_init_as_context_manager():
@@ -350,4 +353,4 @@ def test_shutdown_never_clears_a_runtime_started_while_it_waited_for_the_lock():
     finally:
         new.shutdown()
         _context.set_head(None)
-    assert first["num_cpus"] == 1
+    assert os.path.basename(first["session_dir"]).startswith("minirt-session-")
