@@ -98,7 +98,7 @@ def test_timeline_helpers_on_synthetic_events():
         return {"name": name, "pid": "node 0", "tid": tid, "ts": t0 * 1e6,
                 "dur": (t1 - t0) * 1e6, "ph": "X"}
     tl = [ev("cube", "w1", 10, 11), ev("cube", "w2", 10.5, 11.5), ev("cube", "w1", 11, 12),
-          ev("Counter.add", "w3", 10, 10.1), ev("task::cube", "w4", 20, 21),
+          ev("Counter.add", "w3", 10, 10.1), dict(ev("cube", "w4", 20, 21), cat="task"),
           ev("cubed", "w5", 10, 30)]
     found = calls(tl, "cube")
     assert [c.worker for c in found] == ["node 0/w1", "node 0/w2", "node 0/w1", "node 0/w4"]
@@ -110,6 +110,33 @@ def test_timeline_helpers_on_synthetic_events():
     assert isinstance(found[0], Call) and found[0].end == pytest.approx(11)
     with pytest.raises(TypeError):
         calls({}, "cube")
+
+
+def test_timeline_helpers_accept_rays_event_shapes():
+    def ev(cat, name, tid, t0, t1):
+        return {"cat": cat, "name": name, "pid": "10.0.0.1", "tid": tid, "ts": t0 * 1e6,
+                "dur": (t1 - t0) * 1e6, "ph": "X"}
+    tl = [ev("task::sq", "__main__.sq", "worker:ab", 1, 2),
+          ev("task:execute", "__main__.sq", "worker:ab", 1, 2),      # helper events: ignored
+          ev("submit_task", "sq", "driver", 0.9, 0.91),
+          ev("task::Thumbnailer.make", "make", "worker:cd", 1, 2),
+          ev("task::Thumbnailer.make", "make", "worker:ef", 1.5, 2.5)]
+    assert len(calls(tl, "sq")) == 1
+    made = calls(tl, "make")
+    assert len(made) == 2 and workers(made) == {"10.0.0.1/worker:cd", "10.0.0.1/worker:ef"}
+    assert len(calls(tl, "Thumbnailer.make")) == 2 and max_overlap(made) == 2
+
+
+def test_calls_polls_a_callable_timeline_until_enough_are_found():
+    batches = iter([[], [{"cat": "task", "name": "f", "pid": "node 0", "tid": "w", "ts": 5e6,
+                          "dur": 1e6, "ph": "X"}]])
+    last = []
+
+    def timeline():
+        last[:] = next(batches, last)
+        return list(last)
+    assert len(calls(timeline, "f", expect=1, timeout=5)) == 1
+    assert calls(lambda: [], "f", expect=1, timeout=0.3) == []  # gives up after the timeout
 
 
 def test_with_a_real_runtime():

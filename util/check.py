@@ -18,9 +18,9 @@ Every outcome is recorded in :data:`RESULTS` (the course's tests read it).
 ("✓ the 4 tasks ran in parallel") instead of a bare ``assert`` cell.
 
 The timeline helpers (:func:`calls`, :func:`max_overlap`, :func:`workers`) read
-the Chrome trace events returned by ``ray.timeline()``, using only fields Ray's
-timeline has too (``name``, ``pid``, ``tid``, ``ts``, ``dur``), so checks built on
-them also hold when a lesson runs on Ray.
+the Chrome trace events returned by ``ray.timeline()`` in both shapes, minirt's
+and Ray's (see :func:`_label`), so checks built on them also hold when a lesson
+runs on Ray.
 
 Printed numbers keep a form that ``tests/nbval_sanitize.cfg`` masks (a float
 followed by a unit, e.g. ``3.0 s``), so stored outputs compare equal run to run.
@@ -181,40 +181,59 @@ class Call(NamedTuple):
     end: float
 
 
-def _matches(event_name: str, name: str) -> bool:
-    # minirt names a task "f" and an actor call "Class.method"; Ray's trace
-    # names may carry a prefix such as "task::f". Accept those spellings.
-    return (event_name == name or event_name.endswith("." + name)
-            or event_name.endswith("::" + name))
+def _label(event: dict):
+    """The function or ``Class.method`` an execution event is about, or None."""
+    # minirt: cat "task" or "actor", name "f" or "Class.method".
+    # Ray 2.x: cat "task::f" / "task::Class.method", name "__main__.f" / "method"; Ray also
+    # logs helper events ("task:execute", "submit_task", ...) that are skipped here.
+    cat, ev_name = str(event.get("cat", "")), str(event.get("name", ""))
+    if cat.startswith("task::"):
+        return cat[len("task::"):]
+    if cat in ("task", "actor", ""):
+        return ev_name
+    return None
 
 
-def calls(timeline, name: str, since: float = 0.0) -> list:
+def calls(timeline, name: str, since: float = 0.0, expect: int = 0, timeout: float = 3.0) -> list:
     """The executions of one function or actor method in a timeline.
 
     Args:
-        timeline: the list returned by ``ray.timeline()``.
+        timeline: the list returned by ``ray.timeline()``, or the function
+            ``ray.timeline`` itself: then it is called again (for up to ``timeout``
+            seconds) until ``expect`` executions are found, since Ray records its
+            timeline with a delay of about a second.
         name: a function name (``"cube"``), an actor method (``"Counter.add"``) or a
             bare method name (``"add"``).
         since: a ``time.time()`` value; executions that started earlier are left out.
+        expect: with a callable ``timeline``, how many executions to wait for.
+        timeout: with a callable ``timeline``, how long to wait for them, in seconds.
 
     Returns:
         A list of :class:`Call`, sorted by start time.
 
     Raises:
-        TypeError: ``timeline`` is not a list or ``name`` is not a string.
+        TypeError: ``timeline`` is neither a list nor callable, or ``name`` is not a string.
     """
-    if not isinstance(timeline, list):
-        raise TypeError("timeline must be the list returned by ray.timeline()")
     if not isinstance(name, str):
         raise TypeError(f"name must be a string; got {name!r}")
+    if callable(timeline):
+        deadline = time.monotonic() + timeout
+        while True:
+            found = calls(timeline(), name, since)
+            if len(found) >= expect or time.monotonic() >= deadline:
+                return found
+            time.sleep(0.1)
+    if not isinstance(timeline, list):
+        raise TypeError("timeline must be the list returned by ray.timeline(), or ray.timeline")
     found = []
     for event in timeline:
-        if event.get("ph") != "X" or not _matches(str(event.get("name", "")), name):
+        label = _label(event) if event.get("ph") == "X" else None
+        if label is None or not (label == name or label.endswith("." + name)):
             continue
         start = event["ts"] / 1e6
         if start < since:
             continue
-        found.append(Call(event["name"], f"{event.get('pid')}/{event.get('tid')}",
+        found.append(Call(label, f"{event.get('pid')}/{event.get('tid')}",
                           start, start + event.get("dur", 0) / 1e6))
     return sorted(found, key=lambda c: c.start)
 
