@@ -261,7 +261,7 @@ def test_show_sends_bokehjs_then_drops_it_from_the_saved_output(shell):
     [(event, hook)] = shell.hooks
     assert event == "post_run_cell"
     hook(None)
-    assert shell.published[-1] == ("update", {"text/plain": ""}, loader_id)
+    assert shell.published[-1] == ("update", {"text/html": ""}, loader_id)
     kept = [data for kind, data, _ in shell.published[1:3]] + [shell.published[-1][1]]
     assert sum(len(json.dumps(d)) for d in kept) < 200_000  # what the notebook file keeps
     # a second chart loads BokehJS again (the page may have been reloaded), one hook only

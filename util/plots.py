@@ -232,7 +232,7 @@ def _ipython():
 
 
 def _forget_loaders(*_args):
-    """After the cell: replace each BokehJS loader output with an empty one.
+    """After the cell: replace each BokehJS loader output with an empty HTML one.
 
     The page has run BokehJS by then, so the chart stays; the notebook file is
     spared the 1.3 MB bundle.
@@ -240,7 +240,7 @@ def _forget_loaders(*_args):
     from IPython.display import update_display
 
     while _pending_loaders:
-        update_display({"text/plain": ""}, raw=True, display_id=_pending_loaders.pop())
+        update_display({"text/html": ""}, raw=True, display_id=_pending_loaders.pop())
 
 
 def _publish_loader(shell):
