@@ -255,10 +255,15 @@ def run_all_and_wait(page, above: int, shot: Path):
         idle = page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').count() > 0
         if idle and numbers and all(n is not None and n > above for n in numbers):
             return cells
+        errors = {i: c["errors"] for i, c in enumerate(cells) if c["errors"]}
+        if idle and errors and not all(n is not None and n > above for n in numbers):
+            time.sleep(5)  # give Run All a moment: is it still going, or stopped at the error?
+            if _numbers(page.evaluate(CELL_STATE_JS)) == numbers:
+                page.screenshot(path=str(shot), full_page=True)
+                pytest.fail(f"Run All stopped at an error: {errors}; screenshot: {shot}")
         if time.monotonic() > deadline:
             page.screenshot(path=str(shot), full_page=True)
             stuck = [i for i, n in enumerate(numbers) if n is None or n <= above]
-            errors = {i: c["errors"] for i, c in enumerate(cells) if c["errors"]}
             pytest.fail(f"Run All did not reach the end within {RUN_TIMEOUT} s: code cells not run "
                         f"{stuck}; errors shown: {errors}; screenshot: {shot}")
 
