@@ -308,3 +308,68 @@ def test_save_png_writes_a_real_image(tmp_path, kind):
     keep = os.environ.get("UTIL_PNG_DIR")  # set it to look at the pictures afterwards
     if keep:
         shutil.copy(out, Path(keep) / f"{kind}.png")
+
+
+# --- a saved notebook, opened again: the snapshot stands in for the chart --------------
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_saved_chart_shows_its_snapshot_in_jupyterlab(tmp_path):
+    """Open lesson 08 as saved (outputs kept, nothing run) in JupyterLab: its chart cell must
+    show the PNG snapshot, since the page has no BokehJS and the saved output is not trusted."""
+    import secrets
+    import signal
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+
+    if chromium_missing():
+        pytest.skip(f"needs {plots.CHROMIUM}")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    lesson = "08_patterns.ipynb"
+    root = tmp_path / "course"
+    for name in ("lessons", "util", "images"):
+        shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    token, state = secrets.token_hex(16), tmp_path / "state"
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(state / "config"), JUPYTER_RUNTIME_DIR=str(state / "rt"),
+               JUPYTERLAB_SETTINGS_DIR=str(state / "settings"), JUPYTERLAB_WORKSPACES_DIR=str(state / "ws"),
+               JUPYTER_DATA_DIR=str(state / "data"), JUPYTER_PLATFORM_DIRS="1")
+    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
+           f"--ServerApp.port={port}", f"--ServerApp.root_dir={root}", f"--IdentityProvider.token={token}"]
+    if os.geteuid() == 0:
+        cmd.append("--ServerApp.allow_root=True")
+    with open(tmp_path / "jupyter.log", "wb") as log:
+        server = subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status?token={token}", timeout=2)
+                break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None, "jupyter lab did not start"
+                time.sleep(0.5)
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=plots.CHROMIUM, headless=True,
+                                         args=list(plots.CHROMIUM_FLAGS))
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page.goto(f"http://127.0.0.1:{port}/lab/tree/lessons/{lesson}?token={token}")
+                cell = page.locator(".jp-CodeCell", has_text="show(timeline_chart(").first
+                cell.scroll_into_view_if_needed(timeout=60_000)
+                snapshot = cell.locator(".jp-OutputArea-output img")
+                snapshot.first.wait_for(state="visible", timeout=60_000)
+                box = snapshot.first.bounding_box()
+                assert box and box["width"] > 300 and box["height"] > 150
+            finally:
+                browser.close()
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
