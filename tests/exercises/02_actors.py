@@ -58,24 +58,28 @@ done = ray.get(progress.items.remote())
     "ex2": {
         "two actors": '''
 thumbnailers = [Thumbnailer.remote(64) for _ in range(2)]
+ray.get([t.ready.remote() for t in thumbnailers])
 start = time.time()
 thumbnails = ray.get([thumbnailers[i % 2].make.remote(i) for i in range(8)])
 duration = time.time() - start
 ''',
         "one actor per image": '''
 thumbnailers = [Thumbnailer.remote(64) for _ in range(8)]
+ray.get([t.ready.remote() for t in thumbnailers])
 start = time.time()
 thumbnails = ray.get([thumbnailers[i].make.remote(i) for i in range(8)])
 duration = time.time() - start
 ''',
         "four actors, all calls to the first": '''
 thumbnailers = [Thumbnailer.remote(64) for _ in range(4)]
+ray.get([t.ready.remote() for t in thumbnailers])
 start = time.time()
 thumbnails = ray.get([thumbnailers[0].make.remote(i) for i in range(8)])
 duration = time.time() - start
 ''',
         "get inside the loop": '''
 thumbnailers = [Thumbnailer.remote(64) for _ in range(4)]
+ray.get([t.ready.remote() for t in thumbnailers])
 start = time.time()
 thumbnails = [ray.get(thumbnailers[i % 4].make.remote(i)) for i in range(8)]
 duration = time.time() - start
