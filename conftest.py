@@ -6,13 +6,18 @@ nbval re-runs every notebook and compares each cell's fresh outputs with the
 stored ones, MIME type by MIME type. A Bokeh chart shown in a notebook produces
 outputs that differ on every run even when the chart is identical:
 
-* ``text/html`` -- a ``<div>`` with a freshly generated element id (and, for
-  the one-time BokehJS load, a copy of BokehJS itself);
+* ``text/html`` -- a ``<div>`` with a freshly generated element id, and the
+  empty output that replaces the BokehJS loader once the cell has run (see
+  ``util.plots.show``; nbval does not apply such display updates, so a fresh
+  run still holds the loader, which is left out of the comparison as well);
 * ``application/javascript`` -- the BokehJS loader / the script that embeds the
   chart, full of random ids;
 * ``application/vnd.bokehjs_load.v0+json`` and
   ``application/vnd.bokehjs_exec.v0+json`` -- the same, for JupyterLab's Bokeh
   renderer (jupyter_bokeh).
+
+The PNG snapshot saved with each chart (``image/png``) is skipped by nbval
+itself, like every image.
 
 nbval keeps, on each collected notebook (an ``IPyNbFile``), a tuple
 ``skip_compare`` of output keys and MIME types it leaves out of the comparison

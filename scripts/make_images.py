@@ -12,6 +12,9 @@ picture is a Bokeh figure exported to PNG with headless Chromium
                        drawn from ``minirt.nodes()`` and ``minirt.events()`` (lesson 07)
 
 ``python scripts/make_images.py walkthrough architecture`` remakes only those.
+On a machine without Chromium, the two charts (granularity, timeline) are drawn
+with matplotlib instead (``util.plots.snapshot_png``, the same picture the
+notebooks save with each chart); the other pictures need Chromium.
 """
 
 import os
@@ -26,10 +29,23 @@ from bokeh.models import Arrow, ColumnDataSource, NormalHead, Range1d  # noqa: E
 from bokeh.plotting import figure  # noqa: E402
 
 import minirt  # noqa: E402
-from util.plots import granularity_chart, save_png, timeline_chart  # noqa: E402
+from util.plots import granularity_chart, save_png, snapshot_png, timeline_chart  # noqa: E402
 
 IMAGES = os.path.join(ROOT, "images")
 MB = 1_000_000
+
+
+def save_chart(fig, path):
+    """Export a chart with headless Chromium, or with matplotlib where there is none."""
+    try:
+        save_png(fig, path)
+    except FileNotFoundError as error:
+        print(f"  {error}; drawing {os.path.basename(path)} with matplotlib instead")
+        png = snapshot_png(fig)
+        if png is None:
+            raise
+        with open(path, "wb") as f:
+            f.write(png)
 
 
 # --------------------------------------------------------------------------------------
@@ -87,7 +103,7 @@ def make_granularity():
                                   "(best of 5), 2 CPUs",
                             crossover=crossover)
     fig.toolbar_location = None
-    save_png(fig, os.path.join(IMAGES, "granularity.png"))
+    save_chart(fig, os.path.join(IMAGES, "granularity.png"))
 
 
 # --------------------------------------------------------------------------------------
@@ -115,7 +131,7 @@ def make_timeline():
                          height=240)
     fig.toolbar_location = None
     fig.add_layout(fig.legend[0], "right")       # keep the legend off the bars
-    save_png(fig, os.path.join(IMAGES, "timeline.png"))
+    save_chart(fig, os.path.join(IMAGES, "timeline.png"))
 
 
 # --------------------------------------------------------------------------------------

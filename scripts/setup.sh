@@ -65,4 +65,16 @@ else
     "${pip_install[@]}" "${constraints[@]}" -e '.[course,test]'
     echo "$want" > "$STAMP"
 fi
+# The course's JupyterLab settings live in the venv, so that `.venv/bin/jupyter lab` and
+# scripts/course.sh both use them: no "Jupyter news" pop-up (and no update check), and
+# build leftovers such as minirt.egg-info hidden from the file browser.
+# (Server options go in jupyter_server_config.json: files in jupyter_server_config.d/ only
+# enable extensions.)
+mkdir -p "$VENV/share/jupyter/lab/settings" "$VENV/etc/jupyter"
+cat > "$VENV/share/jupyter/lab/settings/overrides.json" <<'JSON'
+{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false}}
+JSON
+cat > "$VENV/etc/jupyter/jupyter_server_config.json" <<'JSON'
+{"ContentsManager": {"hide_globs": ["__pycache__", "*.pyc", "*.pyo", ".DS_Store", "*~", "*.egg-info"]}}
+JSON
 echo "setup: ready ($("$VENV/bin/python" --version) in $VENV)"

@@ -1,22 +1,26 @@
-"""End-to-end check that the course works the way a learner uses it: in JupyterLab.
+"""End-to-end checks that the course works the way a learner uses it: in JupyterLab.
 
-A JupyterLab server is started on a free loopback port, in a temporary copy of
-lessons/, util/ and images/ (so nothing JupyterLab saves lands in the
-repository), with its own settings, workspace and runtime folders. Headless
-Chromium, driven by Playwright, opens lesson 05 (the one with the granularity
-Bokeh chart), runs every cell with Run > Run All Cells, waits until the kernel
-is idle and every cell has run, then checks that
+Headless Debian Chromium, driven by Playwright, talks to real JupyterLab servers:
 
-* at least one Bokeh chart has been drawn (a visible <canvas> inside a cell
-  output), and
-* no cell shows a Python error, except the cells tagged ``raises-exception``
-  (the exercise checks that are meant to fail before the learner solves them).
+* ``test_course_script_opens_lesson_00``: ``scripts/course.sh --no-browser`` (as on a
+  machine without a browser) prints a URL; opening it shows lesson 00 itself (not
+  the Launcher), no "Jupyter news" notification, and no ``*.egg-info`` folder in the
+  file browser. The server runs in the repository, as for a learner; nothing is run.
+* ``test_run_all_twice[<lesson>]``: for every lesson, Run > Run All Cells reaches
+  the last cell with no error shown, and a second Run All (without restarting the
+  kernel: set-up cells must be idempotent) does too. Lesson 05 must also draw its
+  Bokeh chart. One server serves all lessons, from a temporary copy of lessons/,
+  util/ and images/ with the outputs cleared, so every output seen comes from this
+  run and nothing lands in the repository. A screenshot of any failure is written
+  to a temporary file and its path printed.
 
-A screenshot is written to a temporary file and its path printed.
+All lessons run in the browser (about 3 minutes per Run All pass of the whole
+course on a 2-core machine, twice).
 """
 
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -31,14 +35,21 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-LESSON = "05_tasks_revisited.ipynb"
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 from util.plots import CHROMIUM, CHROMIUM_FLAGS  # noqa: E402  (one list of flags for the repo)
 
-RUN_TIMEOUT = 420  # seconds for the whole lesson to run (it takes about 90 s alone)
+LESSONS = sorted(p.name for p in (REPO / "lessons").glob("*.ipynb"))
+CHART_LESSON = "05_tasks_revisited.ipynb"  # must draw at least one Bokeh chart
+RUN_TIMEOUT = 300  # seconds for one Run All of one lesson (the slowest takes ~90 s alone)
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(RUN_TIMEOUT + 180)]
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def _need_browser():
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} not found (install Debian's chromium package)")
+    return pytest.importorskip("playwright.sync_api")
 
 
 def free_port():
@@ -47,48 +58,9 @@ def free_port():
         return s.getsockname()[1]
 
 
-def lesson_cells_expected_to_fail(nb_path):
-    """Indexes (among all cells) of the cells allowed to show an error."""
-    nb = json.loads(Path(nb_path).read_text(encoding="utf-8"))
-    allowed = set()
-    for i, cell in enumerate(nb["cells"]):
-        tags = cell.get("metadata", {}).get("tags", [])
-        if "raises-exception" in tags or "nbval-raises-exception" in tags:
-            allowed.add(i)
-    return allowed, len(nb["cells"])
-
-
-def prepare_copy(root):
-    """Copy what the lesson needs into ``root``; clear the lesson's stored outputs so that
-    every chart and error seen later comes from this run."""
-    for name in ("lessons", "util", "images"):
-        src = REPO / name
-        if src.exists():
-            shutil.copytree(src, root / name, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
-    nb_path = root / "lessons" / LESSON
-    nb = json.loads(nb_path.read_text(encoding="utf-8"))
-    for cell in nb["cells"]:
-        if cell["cell_type"] == "code":
-            cell["outputs"] = []
-            cell["execution_count"] = None
-    nb_path.write_text(json.dumps(nb, indent=1), encoding="utf-8")
-    # JupyterLab settings for this server only: attach every cell to the page, so
-    # that all outputs can be inspected (the default leaves off-screen cells
-    # unrendered); start the notebook's kernel without asking; fetch no news.
-    settings = root / ".jupyter-test" / "settings" / "@jupyterlab"
-    for plugin, values in {
-        "notebook-extension/tracker": {"windowingMode": "none", "autoStartDefaultKernel": True},
-        "apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
-    }.items():
-        path = settings / f"{plugin}.jupyterlab-settings"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(values))
-    return nb_path
-
-
-def start_server(root, port, token, log):
+def isolated_env(state: Path) -> dict:
+    """Jupyter's per-user folders moved under ``state`` (the venv's settings still apply)."""
     env = dict(os.environ)
-    state = root / ".jupyter-test"
     env.update(
         JUPYTER_CONFIG_DIR=str(state / "config"),
         JUPYTER_RUNTIME_DIR=str(state / "runtime"),
@@ -96,33 +68,26 @@ def start_server(root, port, token, log):
         JUPYTERLAB_WORKSPACES_DIR=str(state / "workspaces"),
         JUPYTER_PLATFORM_DIRS="1",
     )
-    cmd = [
-        sys.executable, "-m", "jupyter", "lab",
-        "--no-browser",
-        "--ServerApp.ip=127.0.0.1",
-        f"--ServerApp.port={port}",
-        "--ServerApp.port_retries=0",
-        f"--ServerApp.root_dir={root}",
-        f"--IdentityProvider.token={token}",
-    ]
-    if os.geteuid() == 0:  # CI machines run as root; JupyterLab refuses that unless told
-        cmd.append("--ServerApp.allow_root=True")
-    return subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    return env
 
 
-def wait_for_server(proc, port, token, timeout=90):
-    url = f"http://127.0.0.1:{port}/api/status?token={token}"
+def api(port, token, path, method="GET"):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}?token={token}", method=method)
+    with urllib.request.urlopen(req, timeout=10) as r:
+        body = r.read()
+    return json.loads(body) if body else None
+
+
+def wait_for_server(proc, port, token, timeout=120):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"jupyter lab exited early with code {proc.returncode}")
         try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
+            api(port, token, "/api/status")
+            return
         except OSError:
-            pass
-        time.sleep(0.5)
+            time.sleep(0.5)
     raise TimeoutError(f"jupyter lab did not answer on port {port} within {timeout} s")
 
 
@@ -137,6 +102,114 @@ def stop_server(proc):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
+
+
+def launch(pw, profile):
+    return pw.chromium.launch_persistent_context(
+        str(profile), executable_path=CHROMIUM, headless=True, args=list(CHROMIUM_FLAGS),
+        viewport={"width": 1400, "height": 1000})
+
+
+def accept_kernel_dialog(page, sync_api):
+    # Should JupyterLab still ask which kernel to use, take the one it proposes.
+    try:
+        page.locator(".jp-Dialog .jp-mod-accept").click(timeout=5_000)
+    except sync_api.TimeoutError:
+        pass
+
+
+# --- the first minutes: scripts/course.sh -----------------------------------------------
+
+def test_course_script_opens_lesson_00(tmp_path):
+    sync_api = _need_browser()
+    port = free_port()
+    log_path = tmp_path / "course.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            ["bash", str(REPO / "scripts" / "course.sh"), "--no-browser", f"--port={port}",
+             "--ServerApp.port_retries=0", "--ServerApp.ip=127.0.0.1"],
+            cwd=tmp_path, env=isolated_env(tmp_path / "state"), stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            # What a learner does on a headless machine: copy the URL the script prints.
+            deadline = time.monotonic() + 120
+            urls = []
+            while not urls and time.monotonic() < deadline and proc.poll() is None:
+                time.sleep(0.5)
+                urls = re.findall(r"http://127\.0\.0\.1:\d+/\S+token=[0-9a-f]+", log_path.read_text())
+            assert urls, f"course.sh printed no URL with a token: {log_path.read_text()[-2000:]}"
+            url = urls[-1]
+            token = url.rsplit("token=", 1)[1]
+            assert url.startswith(f"http://127.0.0.1:{port}/lab/tree/lessons/00_overview.ipynb?"), url
+            wait_for_server(proc, port, token)
+            listing = [item["name"] for item in api(port, token, "/api/contents/")["content"]]
+            with sync_api.sync_playwright() as pw:
+                context = launch(pw, tmp_path / "profile")
+                try:
+                    page = context.pages[0] if context.pages else context.new_page()
+                    page.set_default_timeout(60_000)
+                    page.goto(url)
+                    page.wait_for_selector(".jp-NotebookPanel .jp-Notebook .jp-Cell")
+                    accept_kernel_dialog(page, sync_api)
+                    title = page.locator(".lm-DockPanel .lm-TabBar-tab.lm-mod-current "
+                                         ".lm-TabBar-tabLabel").first.inner_text()
+                    launchers = page.locator(".jp-Launcher:visible").count()
+                    page.wait_for_timeout(3_000)  # the news question used to pop up after a moment
+                    toasts = page.locator(".Toastify__toast").all_inner_texts()
+                    browser_names = page.locator(".jp-DirListing-itemName").all_inner_texts()
+                    for session in api(port, token, "/api/sessions"):  # leave no kernel behind
+                        api(port, token, f"/api/sessions/{session['id']}", method="DELETE")
+                finally:
+                    context.close()
+        finally:
+            stop_server(proc)
+    assert title == "00_overview.ipynb", f"the page opened on {title!r}, not lesson 00"
+    assert launchers == 0, "the Launcher is showing"
+    assert not [t for t in toasts if "news" in t.lower()], f"a news notification appeared: {toasts}"
+    assert "lessons" in listing and not [n for n in listing if n.endswith(".egg-info")], listing
+    assert not [n for n in browser_names if "egg-info" in n], f"file browser shows {browser_names}"
+
+
+# --- Run All, twice, for every lesson ------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """One JupyterLab server over a copy of the course; yields (port, token, root, tmp)."""
+    tmp = tmp_path_factory.mktemp("lab")
+    root = tmp / "course"
+    root.mkdir()
+    for name in ("lessons", "util", "images"):
+        if (REPO / name).exists():
+            shutil.copytree(REPO / name, root / name,
+                            ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    for nb_path in (root / "lessons").glob("*.ipynb"):
+        nb = json.loads(nb_path.read_text(encoding="utf-8"))
+        for cell in nb["cells"]:
+            if cell["cell_type"] == "code":
+                cell["outputs"], cell["execution_count"] = [], None
+        nb_path.write_text(json.dumps(nb, indent=1), encoding="utf-8")
+    state = tmp / "state"
+    # For this server only: attach every cell to the page so that all outputs can be
+    # inspected (the default leaves off-screen cells unrendered), and start kernels
+    # without asking.
+    plugin = state / "settings" / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
+    plugin.parent.mkdir(parents=True)
+    plugin.write_text(json.dumps({"windowingMode": "none", "autoStartDefaultKernel": True}))
+    port, token = free_port(), secrets.token_hex(16)
+    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
+           f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+           f"--ServerApp.root_dir={root}", f"--IdentityProvider.token={token}"]
+    if os.geteuid() == 0:  # CI machines run as root; JupyterLab refuses that unless told
+        cmd.append("--ServerApp.allow_root=True")
+    log = open(tmp / "jupyter.log", "wb")
+    proc = subprocess.Popen(cmd, cwd=root, env=isolated_env(state), stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_for_server(proc, port, token)
+        yield port, token, root, tmp
+    finally:
+        stop_server(proc)
+        log.close()
 
 
 # Runs in the page: one entry per notebook cell, in order.
@@ -159,91 +232,80 @@ CELL_STATE_JS = """
 """
 
 
-def menu_run_all(page):
+def _numbers(cells):
+    """Execution numbers of the code cells (None where a cell has not run)."""
+    out = []
+    for c in cells:
+        if c["code"]:
+            m = re.fullmatch(r"\[(\d+)\]:", c["prompt"])
+            out.append(int(m.group(1)) if m else None)
+    return out
+
+
+def run_all_and_wait(page, above: int, shot: Path):
+    """Run > Run All Cells; wait until every code cell shows a number > ``above`` and the
+    kernel is idle. Returns the cells' states."""
     page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
     page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while True:
+        time.sleep(2)
+        cells = page.evaluate(CELL_STATE_JS)
+        numbers = _numbers(cells)
+        idle = page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').count() > 0
+        if idle and numbers and all(n is not None and n > above for n in numbers):
+            return cells
+        errors = {i: c["errors"] for i, c in enumerate(cells) if c["errors"]}
+        if idle and errors and not all(n is not None and n > above for n in numbers):
+            time.sleep(5)  # give Run All a moment: is it still going, or stopped at the error?
+            if _numbers(page.evaluate(CELL_STATE_JS)) == numbers:
+                page.screenshot(path=str(shot), full_page=True)
+                pytest.fail(f"Run All stopped at an error: {errors}; screenshot: {shot}")
+        if time.monotonic() > deadline:
+            page.screenshot(path=str(shot), full_page=True)
+            stuck = [i for i, n in enumerate(numbers) if n is None or n <= above]
+            pytest.fail(f"Run All did not reach the end within {RUN_TIMEOUT} s: code cells not run "
+                        f"{stuck}; errors shown: {errors}; screenshot: {shot}")
 
 
-def test_lesson_05_runs_in_jupyterlab_and_draws_its_charts(tmp_path):
-    if not (REPO / "lessons" / LESSON).exists():
-        pytest.skip("lesson 05 not written yet")
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} not found (install Debian's chromium package)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-
-    root = tmp_path / "course"
-    root.mkdir()
-    nb_path = prepare_copy(root)
-    allowed, n_cells = lesson_cells_expected_to_fail(nb_path)
-    port, token = free_port(), secrets.token_hex(16)
-    log_path = tmp_path / "jupyter.log"
-    shot = Path(tempfile.gettempdir()) / f"minirt-course-lesson05-{os.getpid()}.png"
-
-    with open(log_path, "wb") as log:
-        server = start_server(root, port, token, log)
+@pytest.mark.timeout(2 * RUN_TIMEOUT + 180)
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_run_all_twice(lab, lesson):
+    sync_api = _need_browser()
+    port, token, root, tmp = lab
+    shot = Path(tempfile.gettempdir()) / f"minirt-course-{Path(lesson).stem}-{os.getpid()}.png"
+    n_cells = len(json.loads((root / "lessons" / lesson).read_text(encoding="utf-8"))["cells"])
+    with sync_api.sync_playwright() as pw:
+        context = launch(pw, tmp / f"profile-{Path(lesson).stem}")
         try:
-            wait_for_server(server, port, token)
-            with sync_api.sync_playwright() as pw:
-                context = pw.chromium.launch_persistent_context(
-                    str(tmp_path / "chromium-profile"),
-                    executable_path=CHROMIUM,
-                    headless=True,
-                    args=list(CHROMIUM_FLAGS),
-                    viewport={"width": 1400, "height": 1000},
-                )
-                try:
-                    page = context.pages[0] if context.pages else context.new_page()
-                    page.set_default_timeout(60_000)
-                    page.goto(f"http://127.0.0.1:{port}/lab/tree/lessons/{LESSON}?token={token}")
-                    page.wait_for_selector(".jp-NotebookPanel .jp-Notebook .jp-Cell")
-                    # Should JupyterLab still ask which kernel to use, take the one it proposes.
-                    try:
-                        page.locator(".jp-Dialog .jp-mod-accept").click(timeout=5_000)
-                    except sync_api.TimeoutError:
-                        pass
-                    page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]', timeout=120_000)
+            page = context.pages[0] if context.pages else context.new_page()
+            page.set_default_timeout(60_000)
+            page.goto(f"http://127.0.0.1:{port}/lab/tree/lessons/{lesson}?reset&token={token}")
+            page.wait_for_selector(".jp-NotebookPanel .jp-Notebook .jp-Cell")
+            accept_kernel_dialog(page, sync_api)
+            page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]', timeout=120_000)
 
-                    menu_run_all(page)
-
-                    # Done when every code cell shows an execution number and the kernel is idle.
-                    deadline = time.monotonic() + RUN_TIMEOUT
-                    while True:
-                        cells = page.evaluate(CELL_STATE_JS)
-                        prompts = [c["prompt"] for c in cells if c["code"]]
-                        idle = page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').count() > 0
-                        if idle and prompts and all(p not in ("", "[ ]:", "[*]:") for p in prompts):
-                            break
-                        if time.monotonic() > deadline:
-                            page.screenshot(path=str(shot), full_page=True)
-                            pytest.fail(
-                                f"the lesson did not finish within {RUN_TIMEOUT} s; prompts: {prompts}; "
-                                f"screenshot: {shot}"
-                            )
-                        time.sleep(2)
-
-                    assert len(cells) == n_cells, "the page does not show every cell of the notebook"
-                    unexpected = {i: c["errors"] for i, c in enumerate(cells) if c["errors"] and i not in allowed}
-                    missing = [i for i in sorted(allowed) if not cells[i]["errors"]]
-
-                    canvases = page.locator(".jp-OutputArea-output canvas")
-                    charts = 0
-                    for k in range(canvases.count()):
-                        canvas = canvases.nth(k)
-                        canvas.scroll_into_view_if_needed()
-                        box = canvas.bounding_box()
-                        if canvas.is_visible() and box and box["width"] > 100 and box["height"] > 100:
-                            charts += 1
-                            if charts == 1:
-                                page.wait_for_timeout(500)
-                                page.screenshot(path=str(shot))
-                    if not charts:
-                        page.screenshot(path=str(shot), full_page=True)
-                    print(f"screenshot: {shot}")
-                finally:
-                    context.close()
+            first = run_all_and_wait(page, 0, shot)
+            charts = 0
+            if lesson == CHART_LESSON:
+                canvases = page.locator(".jp-OutputArea-output canvas")
+                for k in range(canvases.count()):
+                    canvas = canvases.nth(k)
+                    canvas.scroll_into_view_if_needed()
+                    box = canvas.bounding_box()
+                    if canvas.is_visible() and box and box["width"] > 100 and box["height"] > 100:
+                        charts += 1
+            second = run_all_and_wait(page, max(_numbers(first)), shot)
+            if any(c["errors"] for c in first + second):
+                page.screenshot(path=str(shot), full_page=True)
         finally:
-            stop_server(server)
+            for session in api(port, token, "/api/sessions"):  # this lesson's kernel goes away
+                api(port, token, f"/api/sessions/{session['id']}", method="DELETE")
+            context.close()
 
-    assert not unexpected, f"cells show errors they should not: {json.dumps(unexpected, indent=1)}"
-    assert not missing, f"cells tagged raises-exception ran without an error: {missing}"
-    assert charts >= 1, f"no Bokeh chart was drawn (screenshot: {shot}; server log: {log_path})"
+    assert len(first) == n_cells, "the page does not show every cell of the notebook"
+    for label, cells in (("first", first), ("second", second)):
+        errors = {i: c["errors"] for i, c in enumerate(cells) if c["errors"]}
+        assert not errors, f"{label} Run All: cells show errors (screenshot {shot}): {json.dumps(errors, indent=1)}"
+    if lesson == CHART_LESSON:
+        assert charts >= 1, f"no Bokeh chart was drawn in {lesson} (screenshot: {shot})"

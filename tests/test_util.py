@@ -148,7 +148,28 @@ def test_timeline_chart_one_row_per_worker():
     assert isinstance(fig.y_range, FactorRange)
     assert len(fig.y_range.factors) == 3
     # the first worker is drawn at the top, i.e. last in the factor list
-    assert fig.y_range.factors[-1] == "pid 1 / tid 11"
+    assert fig.y_range.factors[-1] == "node 1 · worker 11"
+    assert fig.y_range.factors[0] == "node 2 · worker 21"
+
+
+def test_timeline_chart_labels_read_node_and_worker_and_fit():
+    events = make_events()[:3]
+    for e, tid in zip(events, ["worker 4 (pid 6180)", "worker 10 (pid 6181)", "worker 4 (pid 6180)"]):
+        e["pid"], e["tid"] = "node 0", tid
+    fig = plots.timeline_chart(events)
+    factors = fig.y_range.factors
+    # the pid is dropped, and worker 4 (top row) comes before worker 10: numbers sort as numbers
+    assert factors == ["node 0 · worker 10", "node 0 · worker 4"]
+    longest = max(len(f) for f in factors)
+    assert fig.min_border_left >= 7 * longest  # room for the longest label
+
+
+def test_timeline_chart_keeps_pids_when_labels_would_clash():
+    events = make_events()[:2]
+    events[0]["pid"], events[0]["tid"] = "node 0", "worker 1 (pid 11)"
+    events[1]["pid"], events[1]["tid"] = "node 0", "worker 1 (pid 12)"  # a replaced worker
+    fig = plots.timeline_chart(events)
+    assert sorted(fig.y_range.factors) == ["node 0 · worker 1 (pid 11)", "node 0 · worker 1 (pid 12)"]
 
 
 def test_timeline_chart_bars_span_ts_to_ts_plus_dur():
@@ -193,20 +214,74 @@ def test_timeline_chart_without_events_says_why():
 # --- show / save_png -------------------------------------------------------
 
 
-def test_show_loads_bokehjs_inline_once(monkeypatch):
-    import bokeh.io
+class FakeShell:
+    """Stands in for the IPython kernel's shell: records display messages and hooks."""
 
-    calls = []
-    monkeypatch.setattr(plots, "_notebook_ready", False)
-    monkeypatch.setattr(bokeh.io, "output_notebook", lambda **kw: calls.append(("load", kw)))
-    monkeypatch.setattr(bokeh.io, "show", lambda fig: calls.append(("show", fig)))
-    fig = plots.granularity_chart(SIZES, LOCAL, REMOTE)
+    kernel = object()
+
+    def __init__(self):
+        self.published, self.hooks = [], []
+        self.events = self
+
+    def register(self, event, fn):
+        self.hooks.append((event, fn))
+
+
+@pytest.fixture
+def shell(monkeypatch):
+    import IPython.display
+
+    fake = FakeShell()
+
+    def publish(data, metadata=None, transient=None, **kw):
+        fake.published.append(("display", data, (transient or {}).get("display_id")))
+
+    def update(obj, raw=False, display_id=None, **kw):
+        fake.published.append(("update", obj, display_id))
+
+    monkeypatch.setattr(plots, "_ipython", lambda: fake)
+    monkeypatch.setattr(plots, "_hook_installed", False)
+    monkeypatch.setattr(plots, "_pending_loaders", [])
+    monkeypatch.setattr(IPython.display, "publish_display_data", publish)
+    monkeypatch.setattr(IPython.display, "update_display", update)
+    return fake
+
+
+def test_show_sends_bokehjs_then_drops_it_from_the_saved_output(shell):
+    fig = plots.granularity_chart(SIZES, LOCAL, REMOTE, title="Granularity")
     plots.show(fig)
+    kinds = [(kind, sorted(data)) for kind, data, _ in shell.published]
+    assert kinds[0] == ("display", ["application/javascript", "application/vnd.bokehjs_load.v0+json"])
+    loader_id = shell.published[0][2]
+    assert loader_id and len(shell.published[0][1]["application/javascript"]) > 500_000  # BokehJS, inline
+    assert kinds[1] == ("display", ["text/html"])
+    chart = shell.published[2][1]
+    assert "application/vnd.bokehjs_exec.v0+json" in chart and "Granularity" in chart["text/plain"]
+    # when the cell has finished, the loader is replaced by an empty output
+    [(event, hook)] = shell.hooks
+    assert event == "post_run_cell"
+    hook(None)
+    assert shell.published[-1] == ("update", {"text/html": ""}, loader_id)
+    kept = [data for kind, data, _ in shell.published[1:3]] + [shell.published[-1][1]]
+    assert sum(len(json.dumps(d)) for d in kept) < 200_000  # what the notebook file keeps
+    # a second chart loads BokehJS again (the page may have been reloaded), one hook only
     plots.show(fig)
-    assert [c[0] for c in calls] == ["load", "show", "show"]
-    load_kwargs = calls[0][1]
-    assert load_kwargs["resources"].mode == "inline"
-    assert load_kwargs["hide_banner"] is True
+    hook(None)
+    assert len(shell.hooks) == 1 and shell.published[-1][0] == "update"
+
+
+def test_show_saves_a_png_snapshot_of_the_chart(shell):
+    pytest.importorskip("matplotlib")
+    import base64
+
+    plots.show(plots.timeline_chart(make_events()))
+    png = base64.b64decode(shell.published[2][1]["image/png"])
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+
+
+def test_show_rejects_what_is_not_a_chart():
+    with pytest.raises(TypeError, match="Bokeh figure"):
+        plots.show([1, 2, 3])
 
 
 def chromium_missing():
@@ -233,3 +308,68 @@ def test_save_png_writes_a_real_image(tmp_path, kind):
     keep = os.environ.get("UTIL_PNG_DIR")  # set it to look at the pictures afterwards
     if keep:
         shutil.copy(out, Path(keep) / f"{kind}.png")
+
+
+# --- a saved notebook, opened again: the snapshot stands in for the chart --------------
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_saved_chart_shows_its_snapshot_in_jupyterlab(tmp_path):
+    """Open lesson 08 as saved (outputs kept, nothing run) in JupyterLab: its chart cell must
+    show the PNG snapshot, since the page has no BokehJS and the saved output is not trusted."""
+    import secrets
+    import signal
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+
+    if chromium_missing():
+        pytest.skip(f"needs {plots.CHROMIUM}")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    lesson = "08_patterns.ipynb"
+    root = tmp_path / "course"
+    for name in ("lessons", "util", "images"):
+        shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    token, state = secrets.token_hex(16), tmp_path / "state"
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(state / "config"), JUPYTER_RUNTIME_DIR=str(state / "rt"),
+               JUPYTERLAB_SETTINGS_DIR=str(state / "settings"), JUPYTERLAB_WORKSPACES_DIR=str(state / "ws"),
+               JUPYTER_DATA_DIR=str(state / "data"), JUPYTER_PLATFORM_DIRS="1")
+    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
+           f"--ServerApp.port={port}", f"--ServerApp.root_dir={root}", f"--IdentityProvider.token={token}"]
+    if os.geteuid() == 0:
+        cmd.append("--ServerApp.allow_root=True")
+    with open(tmp_path / "jupyter.log", "wb") as log:
+        server = subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status?token={token}", timeout=2)
+                break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None, "jupyter lab did not start"
+                time.sleep(0.5)
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=plots.CHROMIUM, headless=True,
+                                         args=list(plots.CHROMIUM_FLAGS))
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page.goto(f"http://127.0.0.1:{port}/lab/tree/lessons/{lesson}?token={token}")
+                cell = page.locator(".jp-CodeCell", has_text="show(timeline_chart(").first
+                cell.scroll_into_view_if_needed(timeout=60_000)
+                snapshot = cell.locator(".jp-OutputArea-output img")
+                snapshot.first.wait_for(state="visible", timeout=60_000)
+                box = snapshot.first.bounding_box()
+                assert box and box["width"] > 300 and box["height"] > 150
+            finally:
+                browser.close()
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)

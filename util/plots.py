@@ -4,14 +4,20 @@
   same work, against the size of the work, on log-log axes.
 - ``timeline_chart``: a Gantt chart of a runtime timeline (Chrome trace events,
   as returned or written by ``minirt.timeline()``), one row per worker.
-- ``show``: display a chart in the notebook, with BokehJS embedded in the
-  notebook itself so it renders without a network connection.
+- ``show``: display a chart in the notebook. It works offline and keeps the
+  saved notebook small: BokehJS (1.3 MB) is sent to the page with the chart
+  but left out of the saved file, and a static PNG snapshot of the chart is
+  saved with it for viewers that do not run the chart's JavaScript.
+- ``snapshot_png``: that snapshot, drawn with matplotlib (no browser needed).
 - ``save_png``: render a chart to a PNG file with headless Chromium (used by the
   scripts that make the pictures under ``images/``).
 """
 
+import base64
+import io
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -21,7 +27,7 @@ from bokeh.palettes import Category10_10, Category20_20
 from bokeh.plotting import figure
 from bokeh.transform import factor_cmap
 
-__all__ = ["granularity_chart", "timeline_chart", "show", "save_png"]
+__all__ = ["granularity_chart", "timeline_chart", "show", "snapshot_png", "save_png"]
 
 LOCAL_COLOR = "#1f77b4"
 REMOTE_COLOR = "#d62728"
@@ -100,14 +106,44 @@ def _load_events(events):
     return [e for e in events if e.get("ph", "X") == "X" and "dur" in e]
 
 
+_PID_SUFFIX = re.compile(r"\s*\(pid \d+\)$")
+
+
+def _row_order(row):
+    # "worker 10" after "worker 9": compare the numbers in a label as numbers.
+    return tuple(
+        tuple((0, int(part), "") if part.isdigit() else (1, 0, part)
+              for part in re.split(r"(\d+)", str(value)) if part)
+        for value in row
+    )
+
+
+def _row_labels(rows):
+    """Row labels as a learner reads them: ``"node 0 · worker 4"``.
+
+    minirt's trace names the process ``"node 0"`` and the thread
+    ``"worker 4 (pid 6180)"``; the operating-system pid is dropped unless two
+    rows would otherwise get the same label. Bare numbers (other tracers) get
+    the words ``node`` and ``worker`` in front.
+    """
+    def part(value, word):
+        return f"{word} {value}" if isinstance(value, int) else str(value)
+
+    short = {r: f"{part(r[0], 'node')} · {_PID_SUFFIX.sub('', part(r[1], 'worker'))}" for r in rows}
+    if len(set(short.values())) == len(rows):
+        return short
+    return {r: f"{part(r[0], 'node')} · {part(r[1], 'worker')}" for r in rows}
+
+
 def timeline_chart(events, title="Timeline: one row per worker", width=900, height=None):
     """Draw a Gantt chart of Chrome-trace events.
 
     ``events`` is a list of dicts with ``name``, ``pid``, ``tid``, ``ts`` and
     ``dur`` (microseconds) and ``ph == "X"``, as ``minirt.timeline()`` returns,
     or the path of a JSON file holding them. Each (pid, tid) pair, i.e. each
-    worker, gets its own row; a bar runs from ``ts`` to ``ts + dur``; bars are
-    coloured by name. Time is shown in seconds from the first event.
+    worker, gets its own row, labelled like ``"node 0 · worker 4"``; a bar runs
+    from ``ts`` to ``ts + dur``; bars are coloured by name. Time is shown in
+    seconds from the first event.
     """
     events = _load_events(events)
     if not events:
@@ -116,8 +152,8 @@ def timeline_chart(events, title="Timeline: one row per worker", width=900, heig
             "before asking for the timeline"
         )
     t0 = min(float(e["ts"]) for e in events)
-    rows = sorted({(e["pid"], e["tid"]) for e in events}, key=lambda r: (str(r[0]), str(r[1])))
-    labels = {r: f"pid {r[0]} / tid {r[1]}" for r in rows}
+    rows = sorted({(e["pid"], e["tid"]) for e in events}, key=_row_order)
+    labels = _row_labels(rows)
     names = sorted({str(e["name"]) for e in events})
     palette = Category10_10 if len(names) <= 10 else Category20_20
     palette = [palette[i % len(palette)] for i in range(len(names))]
@@ -148,6 +184,8 @@ def timeline_chart(events, title="Timeline: one row per worker", width=900, heig
         height=height,
         tools="xpan,xwheel_zoom,box_zoom,reset,save",
     )
+    # Room for the longest row label, so that none is cut off (about 7 px a character).
+    fig.min_border_left = 30 + 7 * max(len(label) for label in labels.values())
     bars = fig.hbar(
         y="row",
         left="start",
@@ -178,27 +216,162 @@ def timeline_chart(events, title="Timeline: one row per worker", width=900, heig
     return fig
 
 
-_notebook_ready = False
+# Display ids of the BokehJS loaders shown in the cell that is running; emptied
+# once the cell has finished (see _forget_loaders).
+_pending_loaders = []
+_hook_installed = False
+
+
+def _ipython():
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    shell = get_ipython()
+    return shell if shell is not None and getattr(shell, "kernel", None) is not None else None
+
+
+def _forget_loaders(*_args):
+    """After the cell: replace each BokehJS loader output with an empty HTML one.
+
+    The page has run BokehJS by then, so the chart stays; the notebook file is
+    spared the 1.3 MB bundle.
+    """
+    from IPython.display import update_display
+
+    while _pending_loaders:
+        update_display({"text/html": ""}, raw=True, display_id=_pending_loaders.pop())
+
+
+def _publish_loader(shell):
+    """Send BokehJS (core bundle, inline: no network) to the page as a replaceable output."""
+    global _hook_installed
+    from bokeh.embed.bundle import bundle_for_objs_and_resources
+    from bokeh.io.notebook import JS_MIME_TYPE, LOAD_MIME_TYPE, _loading_js
+    from bokeh.resources import Resources
+    from IPython.display import publish_display_data
+
+    # Only the core bundle (hover, legends, log axes): no widgets, tables, WebGL, MathJax.
+    bundle = bundle_for_objs_and_resources(None, Resources(mode="inline", components=["bokeh"]))
+    display_id = f"minirt-bokehjs-{len(_pending_loaders)}-{os.urandom(8).hex()}"
+    publish_display_data(
+        {
+            JS_MIME_TYPE: _loading_js(bundle, None, register_mime=True),
+            LOAD_MIME_TYPE: _loading_js(bundle, None, register_mime=False),
+        },
+        transient={"display_id": display_id},
+    )
+    _pending_loaders.append(display_id)
+    if not _hook_installed:
+        shell.events.register("post_run_cell", _forget_loaders)
+        _hook_installed = True
+
+
+def snapshot_png(fig, dpi=96):
+    """A static PNG picture of a chart made by this module, or None without matplotlib.
+
+    Draws the figure's lines, markers and horizontal bars with matplotlib (no
+    browser needed), with the same axes, labels and title. Returns PNG bytes.
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        from matplotlib.figure import Figure
+    except ImportError:
+        return None
+    from bokeh.models import HBar, Line, Scatter
+
+    out = Figure(figsize=(fig.width / dpi, fig.height / dpi), dpi=dpi)
+    ax = out.subplots()
+    factors = list(getattr(fig.y_range, "factors", []) or [])
+    seen = set()
+    for renderer in fig.renderers:
+        glyph, data = getattr(renderer, "glyph", None), renderer.data_source.data
+        if isinstance(glyph, (Line, Scatter)):
+            label = data["name"][0] if data.get("name") else None
+            color = glyph.line_color if isinstance(glyph, Line) else glyph.fill_color
+            keep = label if label not in seen else None
+            seen.add(label)
+            if isinstance(glyph, Line):
+                ax.plot(data[glyph.x], data[glyph.y], color=color, linewidth=2, label=keep)
+            else:
+                ax.scatter(data[glyph.x], data[glyph.y], color=color, s=30, label=keep)
+        elif isinstance(glyph, HBar):
+            transform = glyph.fill_color.transform
+            colors = dict(zip(transform.factors, transform.palette))
+            for row, name, left, right in zip(data["row"], data["name"], data["start"], data["end"]):
+                ax.barh(factors.index(row), right - left, left=left, height=0.7,
+                        color=colors.get(name, "gray"), edgecolor="white",
+                        label=name if name not in seen else None)
+                seen.add(name)
+    for mark in fig.center:
+        if isinstance(mark, Span) and mark.dimension == "height":
+            ax.axvline(mark.location, color="gray", linestyle="--")
+    if factors:
+        ax.set_yticks(range(len(factors)), factors)
+        ax.set_ylim(-0.5, len(factors) - 0.5)
+    if type(fig.x_scale).__name__ == "LogScale":
+        ax.set_xscale("log")
+    if type(fig.y_scale).__name__ == "LogScale":
+        ax.set_yscale("log")
+    ax.set_title(fig.title.text if fig.title is not None else "")
+    ax.set_xlabel(fig.xaxis[0].axis_label or "")
+    ax.set_ylabel(fig.yaxis[0].axis_label or "")
+    if seen - {None}:
+        ax.legend(loc="upper left" if not factors else "best", fontsize="small")
+    out.tight_layout()
+    buffer = io.BytesIO()
+    out.savefig(buffer, format="png")
+    return buffer.getvalue()
 
 
 def show(fig):
-    """Display a Bokeh figure in the notebook.
+    """Display a Bokeh figure in the notebook: interactive, offline, and small on disk.
 
-    The first call loads BokehJS *inline* (embedded in the notebook output
-    rather than fetched from a CDN), so charts render with no network.
+    In a Jupyter kernel, three outputs are published:
+
+    1. BokehJS itself (inline, so no network is needed), as an output that is
+       replaced by an empty one when the cell has finished: the page keeps the
+       library it has already run, the saved notebook does not carry 1.3 MB;
+    2. the chart's ``<div>``;
+    3. the script that draws the chart into it, together with a static PNG
+       snapshot (:func:`snapshot_png`). JupyterLab draws the interactive chart
+       from the script when the output is trusted (it was made in this
+       session); a saved notebook opened later, or a viewer that does not run
+       JavaScript, shows the snapshot until the cell runs again.
+
+    Outside a kernel it falls back to Bokeh's own ``show`` (a browser tab).
+
+    Args:
+        fig: a Bokeh figure, e.g. from :func:`granularity_chart` or :func:`timeline_chart`.
+
+    Raises:
+        TypeError: ``fig`` is not a Bokeh model.
     """
-    global _notebook_ready
-    from bokeh.io import output_notebook
-    from bokeh.io import show as bokeh_show
-    from bokeh.resources import Resources
+    from bokeh.model import Model
 
-    if not _notebook_ready:
-        # Only the core BokehJS bundle (hover, legends, log axes): 1.3 MB instead of
-        # the 3.9 MB with widgets, tables, WebGL and MathJax that the charts don't use.
-        output_notebook(resources=Resources(mode="inline", components=["bokeh"]),
-                        hide_banner=True)
-        _notebook_ready = True
-    bokeh_show(fig)
+    if not isinstance(fig, Model):
+        raise TypeError(f"show() takes a Bokeh figure, e.g. from granularity_chart(); got {type(fig).__name__}")
+    shell = _ipython()
+    if shell is None:
+        from bokeh.io import show as bokeh_show
+
+        bokeh_show(fig)
+        return
+    from bokeh.embed.notebook import notebook_content
+    from bokeh.io.notebook import EXEC_MIME_TYPE, HTML_MIME_TYPE, JS_MIME_TYPE
+    from IPython.display import publish_display_data
+
+    _publish_loader(shell)
+    script, div, _doc = notebook_content(fig)
+    publish_display_data({HTML_MIME_TYPE: div})
+    chart = {JS_MIME_TYPE: script, EXEC_MIME_TYPE: ""}
+    png = snapshot_png(fig)
+    if png is not None:
+        chart["image/png"] = base64.b64encode(png).decode("ascii")
+    chart["text/plain"] = f"<Bokeh chart: {fig.title.text if fig.title is not None else ''}>"
+    publish_display_data(chart, metadata={EXEC_MIME_TYPE: {"id": fig.id}})
 
 
 CHROMIUM = "/usr/bin/chromium"
