@@ -44,6 +44,8 @@ def _check_count(key, v, minimum) -> None:
 def validate(opts: dict, kind: str, where: str = "@minirt.remote") -> dict:
     """Check ``opts`` for a ``kind`` in ("task", "actor", "method"); return a copy."""
     valid = {"task": TASK_OPTIONS, "actor": ACTOR_OPTIONS, "method": METHOD_OPTIONS}[kind]
+    if kind == "task" and where == ".options()":
+        valid = valid - {"max_calls"}      # fixed per function, as in Ray: not in .options()
     for key in opts:
         if key not in valid:
             other = {"task": ACTOR_OPTIONS, "actor": TASK_OPTIONS, "method": TASK_OPTIONS}[kind]

@@ -333,3 +333,14 @@ def test_task_that_is_never_feasible_fails_at_once(rt):
     with pytest.raises(ValueError):
         inc.options(resources={"unicorn": 1}).remote(1)
     _still_works()
+
+
+def test_options_error_does_not_list_max_calls_as_valid(rt):
+    # .options() rejects max_calls, so its list of valid keys must not offer it.
+    with pytest.raises(ValueError, match="valid options are") as ei:
+        inc.options(num_cpu=2)
+    listed = str(ei.value).split("valid options are:")[1]
+    assert "max_calls" not in listed and "num_cpus" in listed
+    with pytest.raises(ValueError) as ei:              # @remote itself still lists it
+        minirt.remote(num_cpu=2)(lambda x: x)
+    assert "max_calls" in str(ei.value).split("valid options are:")[1]
