@@ -46,3 +46,4 @@ def pytest_collectstart(collector):
     if isinstance(collector, IPyNbFile):
         missing = tuple(m for m in NBVAL_SKIP_MIME_TYPES if m not in collector.skip_compare)
         collector.skip_compare = tuple(collector.skip_compare) + missing
+

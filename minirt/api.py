@@ -491,8 +491,17 @@ def cancel(ref, *, force=False, recursive=True) -> None:
         TypeError: ``ref`` is not an ObjectRef (for actors use ``minirt.kill``).
 
     Example:
+        >>> import time
+        >>> @minirt.remote
+        ... def slow():
+        ...     time.sleep(60)
         >>> ref = slow.remote()
-        >>> minirt.cancel(ref)   # get(ref) now raises TaskCancelledError
+        >>> minirt.cancel(ref)
+        >>> try:
+        ...     minirt.get(ref, timeout=30)
+        ... except minirt.exceptions.TaskCancelledError:
+        ...     print("cancelled")
+        cancelled
 
     Lesson: lessons/08_patterns.ipynb.
     """
@@ -516,7 +525,17 @@ def kill(actor, *, no_restart=True) -> None:
         ValueError: ``actor`` is not an actor handle (for tasks use ``minirt.cancel``).
 
     Example:
+        >>> @minirt.remote
+        ... class Counter:
+        ...     def read(self):
+        ...         return 0
+        >>> counter = Counter.remote()
         >>> minirt.kill(counter)
+        >>> try:
+        ...     minirt.get(counter.read.remote(), timeout=30)
+        ... except minirt.exceptions.ActorDiedError:
+        ...     print("the actor is gone")
+        the actor is gone
 
     Lesson: lessons/06_actors_revisited.ipynb.
     """
@@ -535,8 +554,13 @@ def get_actor(name: str, namespace: str | None = None) -> ActorHandle:
         ValueError: no live actor has that name in that namespace.
 
     Example:
-        >>> Counter.options(name="tally").remote()
-        >>> minirt.get_actor("tally")
+        >>> @minirt.remote
+        ... class Counter:
+        ...     def read(self):
+        ...         return 0
+        >>> tally = Counter.options(name="tally").remote()
+        >>> minirt.get(minirt.get_actor("tally").read.remote())
+        0
 
     Lesson: lessons/06_actors_revisited.ipynb.
     """
@@ -595,7 +619,16 @@ def timeline(filename=None):
         RuntimeError: the runtime is not started.
 
     Example:
-        >>> events = minirt.timeline()
+        >>> _ = minirt.init(num_cpus=2)
+        >>> @minirt.remote
+        ... def square(x):
+        ...     return x * x
+        >>> minirt.get([square.remote(i) for i in range(3)])
+        [0, 1, 4]
+        >>> rows = [e for e in minirt.timeline() if e["name"] == "square"]
+        >>> len(rows), sorted(rows[0])[:4]
+        (3, ['args', 'cat', 'cname', 'dur'])
+        >>> minirt.shutdown()
 
     Lesson: lessons/05_tasks_revisited.ipynb.
     """

@@ -113,7 +113,12 @@ class RemoteFunction:
         """Return a copy with some options changed; this function is unchanged.
 
         Example:
-            >>> heavy = square.options(num_cpus=2)
+            >>> @minirt.remote
+            ... def square(x):
+            ...     return x * x
+            >>> heavy = square.options(num_cpus=2)    # same function, holds 2 CPUs per call
+            >>> minirt.get(heavy.remote(3))
+            9
         """
         if "max_calls" in opts:
             raise ValueError("max_calls cannot be changed with .options() (as in Ray); "

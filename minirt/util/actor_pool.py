@@ -24,6 +24,10 @@ class ActorPool:
         actors: a non-empty list of actor handles.
 
     Example:
+        >>> @minirt.remote
+        ... class Doubler:
+        ...     def double(self, v):
+        ...         return 2 * v
         >>> pool = ActorPool([Doubler.remote(), Doubler.remote()])
         >>> list(pool.map(lambda a, v: a.double.remote(v), [1, 2, 3]))
         [2, 4, 6]
