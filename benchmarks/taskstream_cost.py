@@ -1,0 +1,144 @@
+"""What the live task view costs: 3,000-task throughput with and without a TaskStream open.
+
+The view only matters inside Jupyter, so it is measured there: a real
+IPython kernel (started with jupyter_client, like a notebook's) runs the
+benchmark's 3,000 no-op tasks (submit all, then ``get`` all) in rounds that
+alternate between "no view" and "a TaskStream displayed and updating". The
+kernel sends the view's widget messages to this client as it would to
+JupyterLab; the client reads and counts them (so the cost of building and
+sending them is included; drawing them is the browser's, not the runtime's).
+
+Usage::
+
+    .venv/bin/python benchmarks/taskstream_cost.py [--rounds 7] [--tasks 3000] [--json out.json]
+
+Prints the median throughput of each side, the drop in percent (target: at
+most 5%), and how many messages and bytes the view sent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import queue
+import statistics
+import threading
+import time
+
+from jupyter_client.manager import start_new_kernel
+
+SETUP = """
+import time, minirt
+minirt.init(num_cpus=2)
+
+@minirt.remote
+def noop(x=None):
+    return x
+
+def rate(n):
+    t = time.perf_counter()
+    minirt.get([noop.remote(i) for i in range(n)])
+    return n / (time.perf_counter() - t)
+
+minirt.get([noop.remote(i) for i in range(200)])     # every worker up
+view = None
+"""
+
+ROUND = """
+if {with_view}:
+    view = minirt.util.TaskStream()
+    display(view)
+    time.sleep(0.3)
+rates = [rate({n}) for _ in range({reps})]
+if view is not None:
+    time.sleep(0.3)
+    view.close()
+    view = None
+print("RATES", rates)
+"""
+
+
+class _Kernel:
+    def __init__(self, cwd):
+        self.km, self.kc = start_new_kernel(kernel_name="python3", cwd=cwd)
+        self.msgs = 0
+        self.bytes = 0
+        self._lock = threading.Lock()
+
+    def run(self, code, timeout=300):
+        msg_id = self.kc.execute(code)
+        out, error = [], None
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                m = self.kc.get_iopub_msg(timeout=max(0.1, deadline - time.monotonic()))
+            except queue.Empty:
+                raise TimeoutError("the kernel did not finish the cell in time") from None
+            kind = m["msg_type"]
+            if kind.startswith("comm"):
+                self.msgs += 1
+                self.bytes += len(json.dumps(m["content"])) + sum(len(b) for b in m.get("buffers", []))
+            if m["parent_header"].get("msg_id") != msg_id:
+                continue
+            if kind == "stream":
+                out.append(m["content"]["text"])
+            elif kind == "error":
+                error = "\n".join(m["content"]["traceback"])
+            elif kind == "status" and m["content"]["execution_state"] == "idle":
+                break
+        if error:
+            raise RuntimeError(error)
+        return "".join(out)
+
+    def close(self):
+        try:
+            self.run("minirt.shutdown()", timeout=30)
+        finally:
+            self.kc.stop_channels()
+            self.km.shutdown_kernel(now=True)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=7, help="rounds per side (alternating)")
+    ap.add_argument("--tasks", type=int, default=3000)
+    ap.add_argument("--reps", type=int, default=3, help="measurements per round")
+    ap.add_argument("--json", help="write the raw samples here")
+    args = ap.parse_args(argv)
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    k = _Kernel(str(root))
+    samples = {"without": [], "with": []}
+    view_msgs = view_bytes = 0
+    try:
+        k.run(SETUP)
+        for r in range(args.rounds):
+            order = ("without", "with") if r % 2 == 0 else ("with", "without")
+            for side in order:
+                m0, b0 = k.msgs, k.bytes
+                text = k.run(ROUND.format(with_view=side == "with", n=args.tasks, reps=args.reps))
+                line = next(ln for ln in text.splitlines() if ln.startswith("RATES"))
+                samples[side] += json.loads(line[len("RATES "):])
+                if side == "with":
+                    view_msgs += k.msgs - m0
+                    view_bytes += k.bytes - b0
+    finally:
+        k.close()
+    med = {side: statistics.median(xs) for side, xs in samples.items()}
+    drop = 100.0 * (1.0 - med["with"] / med["without"])
+    print(f"{args.tasks:,} no-op tasks, {args.rounds} rounds x {args.reps} per side, medians:")
+    print(f"  without the view: {med['without']:,.0f} tasks/s")
+    print(f"  with a TaskStream open: {med['with']:,.0f} tasks/s")
+    print(f"  drop: {drop:.1f}% (target: at most 5%)")
+    print(f"  the view sent {view_msgs} widget messages, {view_bytes / 1024:.0f} KiB, "
+          f"over {args.rounds} rounds")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"samples": samples, "median": med, "drop_percent": drop,
+                       "view_messages": view_msgs, "view_bytes": view_bytes,
+                       "tasks": args.tasks}, f, indent=1)
+    return drop
+
+
+if __name__ == "__main__":
+    main()
