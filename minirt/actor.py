@@ -168,6 +168,11 @@ class ActorHandle:
     def __eq__(self, other) -> bool:
         return isinstance(other, ActorHandle) and other._aid == self._aid
 
+    def _repr_html_(self):
+        """Jupyter: class, name, state, node, pid, restarts (minirt/_reprs.py); never blocks."""
+        from ._reprs import actor_html
+        return actor_html(self)
+
     def __hash__(self) -> int:
         return hash(self._aid)
 

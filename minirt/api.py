@@ -46,6 +46,14 @@ class RuntimeInfo(dict):
     def __enter__(self):
         return self
 
+    def __str__(self) -> str:                 # a readable summary (repr stays the dict's)
+        from ._reprs import runtime_text
+        return runtime_text(self)
+
+    def _repr_html_(self):                    # Jupyter (minirt/_reprs.py)
+        from ._reprs import runtime_html
+        return runtime_html(self)
+
     def __exit__(self, *exc):
         shutdown()
 
