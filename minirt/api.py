@@ -17,7 +17,7 @@ import json
 import os
 import threading
 
-from . import _context, _serial
+from . import _context, _serial, _teach
 from ._refs import ObjectRef, _new_id
 from ._serial import FILE, INLINE, _Raised
 from .actor import ActorClass, ActorHandle
@@ -302,7 +302,9 @@ def get(object_refs, *, timeout=None):
     if not refs:
         return []
     core = _context.current()
-    descs = core.get([r._id for r in refs], timeout)
+    ids = [r._id for r in refs]
+    _teach.on_get(core, ids)
+    descs = core.get(ids, timeout)
     values = [_value(d) for d in descs]
     return values[0] if single else values
 
@@ -377,6 +379,7 @@ def wait(object_refs, *, num_returns=1, timeout=None, fetch_local=True):
     core = _context.current()
     ready_ids = set(core.wait([r._id for r in object_refs], num_returns, timeout))
     ready = [r for r in object_refs if r._id in ready_ids]
+    _teach.on_wait(core, object_refs, ready)
     return ready, [r for r in object_refs if r._id not in ready_ids]
 
 
