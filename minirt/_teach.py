@@ -171,7 +171,7 @@ def _check_tiny(core) -> None:
     if median < TINY_SECONDS:
         names = sorted({r[0] for r in recent if r[1] == "task"})
         _fire("tiny-tasks",
-              f"Recent tasks ({', '.join(names[:3])}) run for {median * 1e6:.0f} µs each "
+              f"Recent tasks ({', '.join(names[:3])}) run for {median * 1e6:.1f} µs each "
               f"(median), less than the runtime's own cost per task (about "
               f"{TINY_SECONDS * 1e6:.0f} µs to send it and fetch its result): most of the time "
               "goes to overhead. Give each task more work, e.g. a batch of items per call.")

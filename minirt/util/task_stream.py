@@ -256,9 +256,10 @@ class TaskStream:
         fig.legend.label_text_font_size = "8pt"
         fig.ygrid.grid_line_color = None
         div = Div(text=self._summary_html(), sizing_mode="stretch_width")
-        self._models = dict(done=done, run=run, fig=fig, div=div, lanes=list(lanes))
+        root = column(div, fig, sizing_mode="stretch_width")
+        self._models = dict(done=done, run=run, fig=fig, div=div, lanes=list(lanes), root=root)
         self._push(self._st.bars)
-        return column(div, fig, sizing_mode="stretch_width")
+        return root
 
     def _columns(self, bars, running: bool) -> dict:
         lanes = self._st.lanes
@@ -326,7 +327,13 @@ class TaskStream:
         if time.monotonic() - st.changed_at < _IDLE_REDRAW:
             return
         self._saved_at = st.changed_at
-        self._handle.update(self._bundle(), raw=True)
+        with self._lock:
+            # A re-displayed widget draws from its initial document: bring that up to
+            # date first, or the new view would show the state of when it was made.
+            if self._widget is not None:
+                self._widget.update_from_model(self._models["root"])
+            bundle = self._bundle()
+        self._handle.update(bundle, raw=True)
 
     def close(self) -> None:
         """Stop updating; what is on screen stays."""
@@ -349,6 +356,7 @@ class TaskStream:
 
     def _ipython_display_(self) -> None:
         from IPython.display import display
+        _load_bokehjs()
         if self._widget is None:
             from jupyter_bokeh import BokehModel
             self._widget = BokehModel(self._build())
@@ -388,7 +396,7 @@ class TaskStream:
 
     def _summary_html(self) -> str:
         c = self.counts()
-        cells = "".join(
+        cells = " ".join(
             f'<span class="minirt-count minirt-{k}" style="margin-right:1.2em">'
             f'<b>{v}</b> {label}</span>'
             for k, v, label in (("pending", c["pending"], "waiting"), ("running", c["running"], "running"),
@@ -425,6 +433,16 @@ class TaskStream:
                           for n, c in st.colors.items())
         return (f'<div class="minirt-taskstream-snapshot">{self._summary_html()}'
                 f'<div>{legend}</div>{"".join(parts)}</div>')
+
+
+def _load_bokehjs() -> None:
+    """The widget needs BokehJS in the page: load it (inline, offline) unless the notebook
+    already called ``bokeh.io.output_notebook()``."""
+    from bokeh.io import output_notebook
+    from bokeh.io.state import curstate
+    from bokeh.resources import INLINE
+    if not curstate().notebook:
+        output_notebook(resources=INLINE, hide_banner=True)
 
 
 def _size(n: float) -> str:
