@@ -8,8 +8,10 @@ view's counts (a Bokeh ``Div`` inside the widget) several times a second and
 checks that
 
 * the view changes while the tasks run (tasks seen running, then finished),
-  and ends at "20 finished";
+  and ends at "23 finished" (the 20 tasks, then 3 more with tqdm_ray bars);
 * the chart is drawn (a visible ``<canvas>``) and the progress bar is a widget;
+* bars made by ``minirt.experimental.tqdm_ray`` inside three tasks show up as
+  three widget bars in the driver's cell, each complete;
 * the page logs no JavaScript error and no cell shows a Python error.
 """
 
@@ -119,6 +121,9 @@ def test_task_stream_changes_while_tasks_run(tmp_path):
                         "() => Array.from(document.querySelectorAll('.jp-OutputArea-output'))"
                         ".map(e => e.getAttribute('data-mime-type') + ': ' + e.innerText.slice(0, 200))")
                     progress_widgets = page.locator(".jp-OutputArea-output [class*='progress']").count()
+                    bar_texts = page.evaluate(
+                        r"() => Array.from(document.querySelectorAll('.jp-OutputArea-output'))"
+                        r".map(e => e.innerText).filter(t => /steps.\d/.test(t))")
                     page.screenshot(path=str(shot))
                 finally:
                     context.close()
@@ -130,8 +135,10 @@ def test_task_stream_changes_while_tasks_run(tmp_path):
     assert not errors, f"cells show errors: {errors}"
     assert not console_errors, f"JavaScript errors in the page: {console_errors}"
     assert box and box["width"] > 200 and box["height"] > 100, "the view's chart was not drawn"
-    assert progress_widgets >= 1, "progress() did not draw a widget bar"
-    assert final and "20 finished" in final[0], final
+    assert progress_widgets >= 4, "progress() and tqdm_ray did not draw widget bars"
+    # tqdm_ray: one bar per task, drawn by the driver, each at 10/10.
+    assert len(bar_texts) == 3 and all("10/10" in t for t in bar_texts), bar_texts
+    assert final and "23 finished" in final[0], final       # 20 work + 3 steps
     running = [t for t in seen if re.search(r"(?<!\d)[1-9]\d* running", t)]
     assert running, f"the view never showed a task running: {seen}"
     assert len(seen) >= 3, f"the view did not change while the tasks ran: {seen}"

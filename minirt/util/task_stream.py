@@ -11,7 +11,8 @@ draws what the runtime does while it does it:
 It is a Bokeh layout inside a Jupyter widget (``jupyter_bokeh.BokehModel``):
 no Bokeh server, no port, no network, so it works offline in JupyterLab 4.
 A daemon thread in the kernel takes a snapshot of the head at most 10 times
-a second (:func:`minirt._introspect.live_snapshot`: one short hold of the
+a second, and less often when a round was costly (it keeps its own CPU use
+under 2.5% of a core) (:func:`minirt._introspect.live_snapshot`: one short hold of the
 head's lock, copying only what changed since the last look), builds the new
 bars outside the lock and pushes them to the browser. When nothing happens
 it does no work and sends nothing; when the work stops it also refreshes a
@@ -48,6 +49,7 @@ __all__ = ["TaskStream"]
 
 MAX_RATE = 10.0            # redraws per second, at most
 _IDLE_REDRAW = 0.5         # seconds without activity before the final state is saved
+_DUTY = 40                 # the view's thread uses at most 1/40 of a core (2.5%)
 _ROLLOVER = 5000           # bars kept in the browser (oldest dropped)
 _SVG_BARS = 2000           # bars drawn in the static snapshot, at most
 
@@ -246,8 +248,8 @@ class TaskStream:
         fig = figure(height=self.height, sizing_mode="stretch_width", y_range=FactorRange(*lanes),
                      x_range=Range1d(0, self.window), tools="xpan,xwheel_zoom,reset",
                      toolbar_location="above", x_axis_label="seconds since init()")
-        fig.hbar(y="y", left="left", right="right", height=0.8, color="color", source=done,
-                 legend_field="name")
+        fig.hbar(y="y", left="left", right="right", height=0.8, fill_color="color", source=done,
+                 line_color="white", line_width=0.5, legend_field="name")   # white: task edges
         fig.hbar(y="y", left="left", right="right", height=0.8, color="color", source=run,
                  fill_alpha=0.45, line_color="color", line_dash="dashed")
         fig.add_tools(HoverTool(tooltips=[("task", "@name"), ("start", "@left{0.000} s"),
@@ -309,12 +311,16 @@ class TaskStream:
                 view = me()
                 if view is None:
                     return
+                cpu = time.thread_time()
                 try:
                     view.update()
                     view._maybe_save()
                 except Exception:           # a drawing problem must not kill the kernel
                     pass
                 del view
+                # Never take more than 1/_DUTY of a core from the work it shows: after a
+                # costly round (thousands of tasks finished), wait longer before the next.
+                period = max(1.0 / MAX_RATE, (time.thread_time() - cpu) * _DUTY)
 
         self._thread = threading.Thread(target=run, name="minirt-taskstream", daemon=True)
         self._thread.start()
