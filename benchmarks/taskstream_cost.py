@@ -54,8 +54,11 @@ if {with_view}:
     display(view)
     time.sleep(0.3)
 cpu_us = []
+view_cpu0, t0 = (view.cpu_seconds if view is not None else 0.0), time.perf_counter()
 rates = [rate({n}) for _ in range({reps})]
 if view is not None:
+    print("VIEW", (view.cpu_seconds - view_cpu0) / ({reps} * {n}) * 1e6,
+          (view.cpu_seconds - view_cpu0) / (time.perf_counter() - t0))
     time.sleep(0.3)
     view.close()
     view = None
@@ -116,6 +119,7 @@ def main(argv=None):
     k = _Kernel(str(root))
     samples = {"without": [], "with": []}
     cpu = {"without": [], "with": []}
+    view_cpu = []          # (view thread's CPU us per task, its share of one core) per round
     view_msgs = view_bytes = 0
     try:
         k.run(SETUP)
@@ -128,6 +132,10 @@ def main(argv=None):
                 samples[side] += json.loads(line[len("RATES "):])
                 line = next(ln for ln in text.splitlines() if ln.startswith("CPU"))
                 cpu[side] += json.loads(line[len("CPU "):])
+                if side == "with":
+                    line = next(ln for ln in text.splitlines() if ln.startswith("VIEW"))
+                    per_task, share = map(float, line.split()[1:])
+                    view_cpu.append((per_task, share))
                 if side == "with":
                     view_msgs += k.msgs - m0
                     view_bytes += k.bytes - b0
@@ -143,12 +151,16 @@ def main(argv=None):
     print(f"  drop: {drop:.1f}% (target: at most 5%)")
     print(f"  driver CPU per task: {cpu_med['without']:.1f} us without, {cpu_med['with']:.1f} us "
           f"with the view ({cpu_more:+.1f}%; CPU time is what a busy shared machine cannot blur)")
+    vt = statistics.median(v[0] for v in view_cpu)
+    vs = statistics.median(v[1] for v in view_cpu)
+    print(f"  the view's own thread: {vt:.2f} us of CPU per task, {100 * vs:.1f}% of one core")
     print(f"  the view sent {view_msgs} widget messages, {view_bytes / 1024:.0f} KiB, "
           f"over {args.rounds} rounds")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"samples": samples, "median": med, "drop_percent": drop,
                        "driver_cpu_us_per_task": cpu, "cpu_more_percent": cpu_more,
+                       "view_thread_cpu": view_cpu,
                        "view_messages": view_msgs, "view_bytes": view_bytes,
                        "tasks": args.tasks}, f, indent=1)
     return drop

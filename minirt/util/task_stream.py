@@ -121,6 +121,7 @@ class TaskStream:
         self._saved_at = -1.0                  # _st.changed_at when the snapshot was last saved
         self._stop = threading.Event()
         self._thread = None
+        self.cpu_seconds = 0.0                 # CPU time its thread has used (see benchmarks/)
         self.update()                          # the current state, at once
 
     # --- reading the runtime ------------------------------------------------------
@@ -317,10 +318,12 @@ class TaskStream:
                     view._maybe_save()
                 except Exception:           # a drawing problem must not kill the kernel
                     pass
+                spent = time.thread_time() - cpu
+                view.cpu_seconds += spent
                 del view
                 # Never take more than 1/_DUTY of a core from the work it shows: after a
                 # costly round (thousands of tasks finished), wait longer before the next.
-                period = max(1.0 / MAX_RATE, (time.thread_time() - cpu) * _DUTY)
+                period = max(1.0 / MAX_RATE, spent * _DUTY)
 
         self._thread = threading.Thread(target=run, name="minirt-taskstream", daemon=True)
         self._thread.start()
