@@ -149,3 +149,14 @@ def test_snapshot_never_waits_long_for_a_busy_lock(rt):
         th.join(5)
     snap, took = done[0]
     assert snap is None and took < 1.0       # ...so the view skips this round
+
+
+def test_saved_outputs_plain_text_is_stable_html_has_the_state(rt):
+    view = TaskStream()
+    before = view._bundle()
+    minirt.get([work.remote(0.01) for _ in range(3)])
+    view.update()
+    after = view._bundle()
+    assert before["text/plain"] == after["text/plain"]          # what nbval compares
+    assert not re.search(r"\d", after["text/plain"])
+    assert "<b>3</b> finished" in after["text/html"] and "<b>0</b> finished" in before["text/html"]
