@@ -204,10 +204,14 @@ def on_get(core, ids) -> None:
         _get_streak = 0
 
 
-def on_wait(core, refs, ready) -> None:
-    """api.wait: the same list, the same answer, again and again."""
+def on_wait(core, refs, ready, num_returns: int = 1) -> None:
+    """api.wait: the same list, the same answer at once, again and again.
+
+    Only calls that got all ``num_returns`` they asked for count: a polling loop
+    whose wait() runs into its timeout is waiting for work, not spinning.
+    """
     global _wait_last, _wait_streak
-    if _silenced or "wait-not-shrunk" in _fired or not ready:
+    if _silenced or "wait-not-shrunk" in _fired or len(ready) < num_returns or not ready:
         return
     sig = (len(refs), refs[0]._id, refs[-1]._id, ready[0]._id)
     if sig == _wait_last:

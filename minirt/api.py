@@ -379,7 +379,7 @@ def wait(object_refs, *, num_returns=1, timeout=None, fetch_local=True):
     core = _context.current()
     ready_ids = set(core.wait([r._id for r in object_refs], num_returns, timeout))
     ready = [r for r in object_refs if r._id in ready_ids]
-    _teach.on_wait(core, object_refs, ready)
+    _teach.on_wait(core, object_refs, ready, num_returns)
     return ready, [r for r in object_refs if r._id not in ready_ids]
 
 

@@ -108,6 +108,22 @@ def test_good_patterns_stay_quiet(rt):
     assert hints(good) == []
 
 
+@minirt.remote
+def nap(t):
+    import time
+    time.sleep(t)
+    return t
+
+
+def test_polling_a_list_with_a_timeout_is_not_the_endless_loop(rt):
+    def poll():
+        refs = [noop.remote(0), nap.remote(2.0)]
+        minirt.get(refs[0])
+        for _ in range(_teach.WAIT_STREAK + 2):   # the same list, the same first ready ref,
+            minirt.wait(refs, num_returns=2, timeout=0.01)  # but each call times out
+    assert hints(poll) == []
+
+
 def test_environment_variable_silences(tmp_path):
     script = tmp_path / "loop.py"
     script.write_text(textwrap.dedent("""
