@@ -97,7 +97,8 @@ def _reset() -> None:
 def _stacklevel() -> int:
     """Point the warning at the first frame outside minirt (the learner's line)."""
     level, f = 1, sys._getframe(1)
-    while f is not None and f.f_code.co_filename.startswith(_PKG_DIR):
+    # abspath: imported through sys.path.append(".."), files read "lessons/../minirt/...".
+    while f is not None and os.path.abspath(f.f_code.co_filename).startswith(_PKG_DIR):
         f = f.f_back
         level += 1
     return level
