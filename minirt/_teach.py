@@ -12,8 +12,9 @@ work too: ``warnings.simplefilter("ignore", MinirtTeachingWarning)``).
 ===================  =====================================================
 kind                 fires when
 ===================  =====================================================
-``get-in-loop``      ``get`` on the ref just returned by ``.remote()``, 5 times
-                     in a row: each task waits for the previous (no overlap)
+``get-in-loop``      ``get`` on the ref just returned by ``.remote()`` of the
+                     same function, with no other task submitted in between,
+                     8 times in a row: each task waits for the previous one
 ``tiny-tasks``       the median of 256 recent tasks is shorter than the
                      runtime's per-task overhead
 ``large-by-value``   the same large array is passed by value to 3 tasks
@@ -40,7 +41,7 @@ class MinirtTeachingWarning(UserWarning):
     """A hint about using minirt better (see ``minirt.util.warnings``)."""
 
 
-GET_STREAK = 5              # get(f.remote()) this many times in a row
+GET_STREAK = 8              # get(f.remote()) this many times in a row
 TINY_SAMPLE = 256           # tasks looked at per granularity check
 TINY_SECONDS = 100e-6       # median task shorter than this: below the per-task overhead
 LARGE_BYTES = 1 << 20       # "large" argument or pickled function
@@ -54,6 +55,9 @@ _fired: set = set()
 
 # State of the checks (driver only; the GIL makes each update safe enough for hints).
 _last_ref = None            # id of the ref the last single-return .remote() gave back
+_last_name = None           # ...and the function it came from
+_streak_name = None         # the function of the current get streak
+_submits_since_get = 0
 _get_streak = 0
 _submits = 0
 _by_value: dict = {}        # id(arg) -> [weakref, count]
@@ -88,10 +92,13 @@ def enabled() -> bool:
 
 def _reset() -> None:
     """Forget what fired and every check's state (for tests)."""
-    global _last_ref, _get_streak, _submits, _wait_last, _wait_streak
+    global _last_ref, _last_name, _streak_name, _submits_since_get, _get_streak, _submits
+    global _wait_last, _wait_streak
     _fired.clear()
     _by_value.clear()
     _last_ref, _get_streak, _submits, _wait_last, _wait_streak = None, 0, 0, None, 0
+    _last_name = _streak_name = None
+    _submits_since_get = 0
 
 
 def _stacklevel() -> int:
@@ -120,10 +127,12 @@ def _in_driver(core) -> bool:
 # --- hooks (each called from one place; see the module docstring) -------------------------------
 def on_submit(core, name: str, returns, args, kwargs) -> None:
     """RemoteFunction.remote: remember the ref, look at large arguments, sample durations."""
-    global _last_ref, _submits
+    global _last_ref, _last_name, _submits, _submits_since_get
     if _silenced or not _in_driver(core):
         return
     _last_ref = returns[0] if len(returns) == 1 else None
+    _last_name = name
+    _submits_since_get += 1
     for a in args:
         if getattr(a, "nbytes", 0) >= LARGE_BYTES:
             _note_large(a, name)
@@ -190,10 +199,13 @@ def on_pickled_function(name: str, size: int, kind: str = "function") -> None:
 
 def on_get(core, ids) -> None:
     """api.get: count get(f.remote(...)) in a row."""
-    global _get_streak
+    global _get_streak, _streak_name, _submits_since_get
     if _silenced or "get-in-loop" in _fired:
         return
-    if len(ids) == 1 and ids[0] == _last_ref and _in_driver(core):
+    one_submit, _submits_since_get = _submits_since_get == 1, 0
+    if len(ids) == 1 and ids[0] == _last_ref and one_submit and _in_driver(core):
+        if _last_name != _streak_name:
+            _streak_name, _get_streak = _last_name, 0
         _get_streak += 1
         if _get_streak >= GET_STREAK:
             _fire("get-in-loop",

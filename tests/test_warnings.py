@@ -95,6 +95,23 @@ def test_silence_turns_every_hint_off(rt, kind):
     assert hints(CASES[kind][0]) == []
 
 
+def test_a_tree_of_tasks_or_a_few_demo_calls_are_not_a_get_loop(rt):
+    @minirt.remote
+    def add(a, b):
+        return a + b
+
+    def tree_and_demo():
+        for _ in range(_teach.GET_STREAK):       # several tasks, then one get: not the pattern
+            level = [noop.remote(i) for i in range(4)]
+            while len(level) > 1:
+                level = [add.remote(level[i], level[i + 1]) for i in range(0, len(level), 2)]
+            assert minirt.get(level[0]) == 6
+        for _ in range(_teach.GET_STREAK - 1):   # one get per call, a few times: allowed
+            minirt.get(noop.remote(1))
+        minirt.get(add.remote(1, 2))             # another function: the count starts again
+    assert hints(tree_and_demo) == []
+
+
 def test_good_patterns_stay_quiet(rt):
     def good():
         a = minirt.put(np.zeros(_teach.LARGE_BYTES // 8 + 1))
