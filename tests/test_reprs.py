@@ -12,7 +12,7 @@ import pytest
 import minirt
 from minirt import _reprs
 from minirt.exceptions import (ActorDiedError, GetTimeoutError, ObjectLostError,
-                               ObjectStoreFullError, TaskError, WorkerCrashedError)
+                               ObjectStoreFullError, WorkerCrashedError)
 
 from conftest import wait_until
 
