@@ -43,7 +43,11 @@ class MinirtTeachingWarning(UserWarning):
 
 GET_STREAK = 8              # get(f.remote()) this many times in a row
 TINY_SAMPLE = 256           # tasks looked at per granularity check
-TINY_SECONDS = 100e-6       # median task shorter than this: below the per-task overhead
+# A task shorter than this costs less than the runtime spends on it: the driver and the
+# worker together need about 0.1 to 0.2 ms per task, which is why remote only wins from
+# about 30,000 elements in lesson 05's granularity experiment (README, Performance).
+# Set well above the tiny tasks that experiment starts with, so that it fires reliably.
+TINY_SECONDS = 250e-6
 LARGE_BYTES = 1 << 20       # "large" argument or pickled function
 LARGE_REPEATS = 3           # same large argument passed by value this many times
 WAIT_STREAK = 20            # wait() on an unchanged list with the same answer
@@ -182,9 +186,9 @@ def _check_tiny(core) -> None:
         names = sorted({r[0] for r in recent if r[1] == "task"})
         _fire("tiny-tasks",
               f"Recent tasks ({', '.join(names[:3])}) run for {median * 1e6:.1f} µs each "
-              f"(median), less than the runtime's own cost per task (about "
-              f"{TINY_SECONDS * 1e6:.0f} µs to send it and fetch its result): most of the time "
-              "goes to overhead. Give each task more work, e.g. a batch of items per call.")
+              "(median), less than the runtime's own cost per task (about 0.1 to 0.2 ms to "
+              "send it, run it and fetch its result): most of the time goes to overhead. Give "
+              "each task more work, e.g. a batch of items per call.")
 
 
 def on_pickled_function(name: str, size: int, kind: str = "function") -> None:
