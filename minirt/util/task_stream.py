@@ -201,10 +201,10 @@ class TaskStream:
             elif kind == "worker_start":
                 self._lane(fields["node"], fields["worker"], fields.get("pid"), None)
         # Finished executions: merge runs of tiny calls of the same function on one
-        # worker (each shorter than a pixel or two, gaps under one), so 3,000 no-op
+        # worker (each under a pixel wide, gaps under a quarter), so 3,000 no-op
         # tasks cost a few bars, not 3,000. A task long enough to see keeps its bar.
-        gap = self.window / 2000.0
-        tiny = self.window / 500.0
+        gap = self.window / 4000.0       # about a quarter of a pixel on a wide screen
+        tiny = self.window / 2000.0
         merged: dict = {}
         out = []
         for name, _kind, node, wid, pid, t0, t1, _tid, _attempt in snap.rows:
@@ -422,7 +422,9 @@ class TaskStream:
         width, lane_h, left_pad = 720, 18, 150
         height = max(1, len(lanes)) * lane_h + 24
         end = max(st.now, max((b[3] for b in st.bars), default=0.0), 1e-3)
-        start = max(0.0, end - self.window)
+        first = min((b[2] for b in st.bars), default=0.0)
+        first = min([first] + [r[2] for r in st.running])
+        start = max(0.0, end - self.window, first - 0.05 * (end - first))   # from the first bar
         scale = (width - left_pad - 10) / max(end - start, 1e-9)
         parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
                  f'font-family="sans-serif" font-size="10">']
@@ -436,7 +438,8 @@ class TaskStream:
             x = left_pad + (max(t0, start) - start) * scale
             w = max(1.0, (t1 - max(t0, start)) * scale)
             parts.append(f'<rect x="{x:.1f}" y="{lane * lane_h + 2}" width="{w:.1f}" '
-                         f'height="{lane_h - 4}" fill="{self._color(name)}">'
+                         f'height="{lane_h - 4}" fill="{self._color(name)}" stroke="white" '
+                         'stroke-width="0.5">'
                          f'<title>{html.escape(name)}</title></rect>')
         parts.append(f'<text x="{left_pad}" y="{height - 4}">{start:.1f} s</text>'
                      f'<text x="{width - 60}" y="{height - 4}">{end:.1f} s</text></svg>')
