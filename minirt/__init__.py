@@ -7,6 +7,7 @@ lesson "How the runtime works" (lessons/07_internals.ipynb) walks through it.
 Map of the modules (one concept each)::
 
     api.py              init, shutdown, get, put, wait, cancel, kill, get_actor, timeline...
+    cluster_utils.py    Cluster: simulated nodes, added and removed at run time (Ray's shape)
     remote_function.py  @remote on a function -> tasks
     actor.py            @remote on a class -> actors, handles, @method
     _options.py         checking options of @remote / .options() / @method
@@ -19,11 +20,13 @@ Map of the modules (one concept each)::
     _objects.py           ...object table, reference counts, waiting      (head mixin)
     _scheduler.py         ...tasks, placement, worker pool, retries        (head mixin)
     _actors.py            ...actor life cycle and ordered calls            (head mixin)
+    _nodes.py             ...nodes joining and dying at run time           (head mixin)
     _worker.py          the worker process: runs tasks, hosts actors
     _procs.py           forkserver-started processes and the janitor
     runtime_context.py  get_runtime_context()
     exceptions.py       the errors, under minirt's and Ray's names
-    util/               ActorPool, queue.Queue, and multiprocessing.Pool on actors
+    util/               ActorPool, queue.Queue, multiprocessing.Pool on actors, and state:
+                        Ray's state API (list_tasks, list_actors, summarize_tasks...)
 
 How data flows::
 
@@ -38,7 +41,7 @@ Processes are started with the standard library's forkserver (safe from a
 threaded Jupyter kernel; see ``_procs.py``).
 """
 
-from . import exceptions, experimental, util
+from . import cluster_utils, exceptions, experimental, util
 from ._refs import ObjectRef
 from .actor import ActorClass, ActorHandle, method
 from .api import (available_resources, cancel, cluster_resources, events, get, get_actor,
@@ -52,5 +55,5 @@ __all__ = [
     "init", "shutdown", "is_initialized", "remote", "method", "get", "put", "wait",
     "cancel", "kill", "get_actor", "cluster_resources", "available_resources", "nodes",
     "timeline", "events", "get_runtime_context", "ObjectRef", "ActorHandle", "ActorClass",
-    "RemoteFunction", "exceptions", "experimental", "util",
+    "RemoteFunction", "exceptions", "experimental", "util", "cluster_utils",
 ]

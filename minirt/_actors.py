@@ -24,7 +24,6 @@ calls. Used as a mixin of :class:`~minirt._head.Head`, under the head's lock.
 from __future__ import annotations
 
 import collections
-import pickle
 
 from .exceptions import ActorAlreadyExistsError, ActorDiedError
 
@@ -110,10 +109,9 @@ class _Actors:
             actor.held_on = worker.node
             task.node = None                        # resources are now the actor's, not the task's
             self._schedule()                        # the placement CPU is free for others
-        if error is not None:
-            err = pickle.loads(error)
+        if error is not None:                       # the worker sends the error as text
             self._actor_dead(actor, ActorDiedError(
-                f"the actor {actor.class_name} could not be created: its __init__ raised\n{err}"))
+                f"the actor {actor.class_name} could not be created: its __init__ raised\n{error}"))
             self._retire(worker)
             return
         actor.state = ALIVE
@@ -172,11 +170,11 @@ class _Actors:
             w.inflight_bytes += size
             task.worker, task.node = w, None
 
-    def _call_done(self, worker, task, results) -> None:
+    def _call_done(self, worker, task, results, retry) -> None:
         actor = worker.actor
         _, size = actor.inflight.pop(task.spec.tid, (None, 0))
         worker.inflight_bytes -= size
-        if any(r[3] for r in results) and self._should_retry(task, results):
+        if retry and self._retries_left(task):
             task.attempt += 1
             actor.order.appendleft(task)
         else:
@@ -239,7 +237,12 @@ class _Actors:
         actor.inflight.clear()
         self._event("actor_restart", actor=actor.class_name, id=actor.aid,
                     restarts=actor.restarts)
-        node = self.nodes[worker.node]
+        node = self._node_for_restart(actor, worker.node)   # another one if it was removed
+        if node is None:
+            self._actor_dead(actor, ActorDiedError(
+                f"the actor {actor.class_name} died with its node and no live node has room "
+                "to restart it"))
+            return
         try:
             new = self._spawn(node)
         except Exception as e:

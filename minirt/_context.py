@@ -9,10 +9,7 @@ over the worker's pipe. ``api.py`` only ever calls ``current()``, so the same
 
 from __future__ import annotations
 
-import threading
-
 _core = None
-_lock = threading.RLock()
 
 
 def set_worker_core(core) -> None:
@@ -35,8 +32,5 @@ def current():
     core = _core
     if core is None:
         from . import api
-        with _lock:
-            if _core is None:
-                api.init()
-        core = _core
+        core = api._auto_init()
     return core

@@ -19,6 +19,13 @@ it, always under one lock:
                                       ^            |
     control thread --select(pipes, sentinels)------+--> worker 3 (node 1)
 
+Errors: a bug in the control thread must not leave callers waiting on
+half-applied state. Like ``concurrent.futures``' ``BrokenProcessPool``, the
+head is then marked *broken*: every blocked ``get``/``wait`` and every later
+call raises :class:`~minirt.exceptions.RuntimeBrokenError` (its ``__cause__``
+is the internal error) until ``shutdown()``. ``shutdown()`` likewise wakes
+every thread blocked in ``get``/``wait`` with ``RuntimeShutdownError``.
+
 The head's logic is split by concept into mixins: ``_objects.py`` (object
 table, reference counts, waiting), ``_scheduler.py`` (tasks, placement,
 workers, retries) and ``_actors.py`` (actors). This file holds start-up,
@@ -38,10 +45,10 @@ import time
 
 from . import _procs, _refs
 from ._actors import _Actors
+from ._nodes import NodeSpec, _Nodes
 from ._objects import _ObjectTable
 from ._scheduler import _Node, _Scheduler
-from ._store import _NodeStore
-from .exceptions import GetTimeoutError
+from .exceptions import GetTimeoutError, RuntimeBrokenError, RuntimeShutdownError
 
 TIMELINE_MAX = 200_000     # executions kept for timeline(); oldest dropped first
 EVENTS_MAX = 20_000        # events kept for events()
@@ -49,13 +56,14 @@ _PRESTART_MAX = 8         # idle workers forked ahead of time per node, at most
 _IDLE_TICK = 0.1           # seconds between control-loop wake-ups when nothing happens
 
 
-class Head(_ObjectTable, _Scheduler, _Actors):
+class Head(_ObjectTable, _Scheduler, _Actors, _Nodes):
     """The control plane. One per driver; see the module docstring."""
 
     is_driver = True
 
     def __init__(self, *, num_cpus: float, num_nodes: int, resources: dict,
-                 object_store_memory: int, namespace: str, log_to_driver: bool):
+                 object_store_memory: int, namespace: str, log_to_driver: bool,
+                 node_specs: list | None = None):
         self._lock = threading.RLock()
         self.namespace = namespace
         self.log_to_driver = log_to_driver
@@ -69,22 +77,24 @@ class Head(_ObjectTable, _Scheduler, _Actors):
         self._logs: list = []
         self._logs_since = 0.0
         self._closed = False
+        self._broken: BaseException | None = None   # the internal error that broke the runtime
+        self._blocked: set[threading.Event] = set()  # driver threads blocked in get/wait
         self._prestart = True      # fork idle workers ahead of time (see _prestart_one)
 
         self.session_dir = tempfile.mkdtemp(prefix="minirt-session-")
         shm_root = "/dev/shm" if os.path.isdir("/dev/shm") else self.session_dir
         self.shm_root = tempfile.mkdtemp(prefix=f"minirt-{os.getpid()}-", dir=shm_root)
         self.nodes: list[_Node] = []
-        for i in range(num_nodes):
-            store = _NodeStore(i, os.path.join(self.shm_root, f"n{i}"),
-                               os.path.join(self.session_dir, "spill", f"n{i}"),
-                               object_store_memory)
+        if node_specs is None:      # num_nodes alike nodes (a Cluster gives its own specs)
             total = {"CPU": float(num_cpus), **{k: float(v) for k, v in resources.items()}}
-            self.nodes.append(_Node(i, os.urandom(28).hex(), total, store))
+            node_specs = [NodeSpec(os.urandom(28).hex(), total, object_store_memory)
+                          for _ in range(num_nodes)]
+        for spec in node_specs:
+            self._make_node(spec)
         self.shm_dir = self.nodes[0].store.shm_dir
         self.object_store_memory = object_store_memory
-        self.max_node = {k: max(n.total.get(k, 0.0) for n in self.nodes)
-                         for k in set().union(*(n.total for n in self.nodes))}
+        self.max_node: dict[str, float] = {}
+        self._update_max_node()
         self.worker_cfg = dict(log_to_driver=log_to_driver, namespace=namespace,
                                max_node=self.max_node, session_dir=self.session_dir)
 
@@ -168,11 +178,23 @@ class Head(_ObjectTable, _Scheduler, _Actors):
                     return
                 try:
                     timeout = self._handle(ready)
-                except Exception:  # noqa: BLE001 - a bug here must not stop the runtime
-                    import traceback
-                    sys.stderr.write("minirt: internal error in the control thread (please report):\n"
-                                     + traceback.format_exc())
-                    timeout = None
+                except Exception as e:  # noqa: BLE001 - the state may be half-updated: stop
+                    self._break(e)
+                    return
+
+    def _break(self, error: BaseException) -> None:
+        """Mark the runtime broken by ``error`` and wake every blocked caller (under the lock)."""
+        import traceback
+        self._broken = error
+        sys.stderr.write("minirt: internal error in the control thread (please report); the "
+                         "runtime is broken, call minirt.shutdown() and minirt.init() again:\n"
+                         + "".join(traceback.format_exception(error)))
+        self._wake_blocked()
+
+    def _wake_blocked(self) -> None:
+        for ev in self._blocked:
+            ev.set()
+        self._blocked.clear()
 
     def _handle(self, ready):
         """One round of the control loop (under the lock); returns the next timer timeout."""
@@ -195,6 +217,8 @@ class Head(_ObjectTable, _Scheduler, _Actors):
         return timeout
 
     def _read_worker(self, w) -> None:
+        if w.dead:          # handled already (e.g. its node was removed): a stale event
+            return
         conn = w.conn
         try:
             while True:
@@ -265,6 +289,9 @@ class Head(_ObjectTable, _Scheduler, _Actors):
             return list(self.timeline_rows)
         if op == "events":
             return list(self.event_log)
+        if op == "state":
+            from .util.state import _snapshot
+            return _snapshot(self, *args)
         raise ValueError(f"unknown request {op!r}")
 
     def _blocking_request(self, w, op, args, reply) -> None:
@@ -283,6 +310,8 @@ class Head(_ObjectTable, _Scheduler, _Actors):
             unique = ids
 
         def done(timed_out):
+            if waiter_box:
+                self._unwatch(waiter_box[0], unique)
             if task is not None and task.blocked and not task.done and not w.dead:
                 self._acquire(self.nodes[task.node], task.spec.resources)
                 task.blocked = False
@@ -297,7 +326,9 @@ class Head(_ObjectTable, _Scheduler, _Actors):
             else:
                 reply(True, self._ready_subset(unique)[:need])
 
+        waiter_box: list = []
         waiter = self._watch(unique, need, done, timeout)
+        waiter_box.append(waiter)
         if not waiter.fired and task is not None and task.node is not None and not task.blocked:
             self._acquire(self.nodes[task.node], task.spec.resources, sign=-1)
             task.blocked = True
@@ -306,6 +337,8 @@ class Head(_ObjectTable, _Scheduler, _Actors):
     def _prestart_one(self) -> None:
         """Fork one more idle worker on the first node that has fewer than its CPUs."""
         for node in self.nodes:
+            if not node.alive:
+                continue
             want = min(int(node.total.get("CPU", 1)), _PRESTART_MAX)
             if sum(1 for w in node.workers if w.actor is None and not w.retiring) < want:
                 try:
@@ -359,16 +392,21 @@ class Head(_ObjectTable, _Scheduler, _Actors):
             if lost:
                 raise self._lost_error(lost)
             waiter = self._watch(unique, len(unique), lambda _t: ev.set(), None)
+            if not waiter.fired:
+                self._blocked.add(ev)
         if not waiter.fired:
             if not ev.wait(timeout):
                 with self._lock:
+                    self._blocked.discard(ev)
                     if not waiter.fired:
                         waiter.fired = True
+                        self._unwatch(waiter, unique)
                         self._print_logs()
                         raise GetTimeoutError(
                             f"get() timed out after {timeout} s: "
                             f"{len(unique) - waiter.count} of {len(unique)} objects not ready")
         with self._lock:
+            self._blocked.discard(ev)
             self._check_open()
             descs = [self._descriptor(oid, 0) for oid in ids]
             self._event("get", object=ids[0], objects=len(ids), node=0)
@@ -380,22 +418,32 @@ class Head(_ObjectTable, _Scheduler, _Actors):
         with self._lock:
             self._check_open()
             self._drain_local()
+            if timeout is not None and timeout <= 0:      # a poll: nothing to register
+                self._print_logs()
+                return self._ready_subset(ids)[:num_returns]
             waiter = self._watch(ids, num_returns, lambda _t: ev.set(), None)
+            if not waiter.fired:
+                self._blocked.add(ev)
         if not waiter.fired:
             ev.wait(timeout)
         with self._lock:
+            self._blocked.discard(ev)
+            self._check_open()
             waiter.fired = True
+            self._unwatch(waiter, ids)
             ready = self._ready_subset(ids)[:num_returns]
             self._print_logs()
         return ready
 
     def cancel(self, oid, force, recursive) -> None:
         with self._lock:
+            self._check_open()
             self._drain_local()
             self._cancel(oid, force, recursive)
 
     def kill_actor(self, aid, no_restart) -> None:
         with self._lock:
+            self._check_open()
             self._kill_actor(aid, no_restart)
 
     def call(self, op, *args):
@@ -409,13 +457,22 @@ class Head(_ObjectTable, _Scheduler, _Actors):
             self._drain_local()
 
     def _check_open(self) -> None:
+        if self._broken is not None:
+            e = self._broken
+            raise RuntimeBrokenError(
+                f"minirt's runtime is broken by an internal error in its control thread "
+                f"({type(e).__name__}: {e}); call minirt.shutdown() and then minirt.init() "
+                "again") from e
         if self._closed:
-            raise RuntimeError("minirt has been shut down; call minirt.init() to start it again")
+            raise RuntimeShutdownError("minirt was shut down (minirt.shutdown()) before or while "
+                                       "this call waited; call minirt.init() to start it again")
 
     # --- introspection ------------------------------------------------------------------
     def _resources(self, available: bool) -> dict:
         out: dict[str, float] = {}
         for n in self.nodes:
+            if not n.alive:
+                continue
             for k, v in (n.avail if available else n.total).items():
                 out[k] = out.get(k, 0.0) + v
             mem = n.store.capacity - (n.store.used if available else 0)
@@ -425,7 +482,7 @@ class Head(_ObjectTable, _Scheduler, _Actors):
         return out
 
     def _nodes(self) -> list:
-        return [{"NodeID": n.node_id, "Alive": True, "NodeIndex": n.index,
+        return [{"NodeID": n.node_id, "Alive": n.alive, "NodeIndex": n.index,
                  "Resources": dict(n.total, object_store_memory=float(n.store.capacity)),
                  "ObjectStoreUsed": n.store.used, "ObjectStoreSpilled": n.store.spilled_bytes,
                  "Workers": len(n.workers), "IsHead": n.index == 0,
@@ -438,6 +495,7 @@ class Head(_ObjectTable, _Scheduler, _Actors):
                 return
             self._print_logs()
             self._closed = True
+            self._wake_blocked()
             workers = [w for n in self.nodes for w in n.workers]
             for w in workers:
                 self._send(w, ("exit", None))

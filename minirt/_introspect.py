@@ -60,6 +60,7 @@ class NodeView(NamedTuple):
     store_used: int
     store_capacity: int
     spilled: int
+    alive: bool = True     # False once removed from a Cluster
 
 
 class LiveSnapshot(NamedTuple):
@@ -185,7 +186,8 @@ def live_snapshot(head, cursor: tuple, timeout: float = _LOCK_TIMEOUT) -> LiveSn
         for n in head.nodes:
             st = n.store
             nodes.append(NodeView(n.index, n.total.get("CPU", 0.0), n.avail.get("CPU", 0.0),
-                                  st.used, st.capacity, st.spilled_bytes))
+                                  st.used, st.capacity, st.spilled_bytes,
+                                  getattr(n, "alive", True)))
             for w in n.workers:
                 t = w.task
                 actor = w.actor

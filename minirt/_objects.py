@@ -7,14 +7,19 @@ either inline bytes or a file present in one or more nodes' stores.
 Reference counting: ``refs`` counts the processes holding an ``ObjectRef``
 to it, plus pins (a task that takes it as an argument, an object whose value
 contains it). When a count drops to zero the object is freed: its files are
-deleted and the objects it contained are unpinned in turn::
+deleted and the objects it contained are unpinned in turn (with a work list,
+not recursion: a linked list of 100,000 nested refs is freed too)::
 
     +1 from a process / pin ----> refs ----> -1 reaches 0 ---> free files,
                                                               unpin contained
 
 Waiting (``get``/``wait``) registers a :class:`_Waiter` on pending objects;
 each one that becomes ready counts the waiter up, which fires its callback
-once enough are ready. Used as a mixin of :class:`~minirt._head.Head`, always
+once enough are ready. A waiter that returns early (enough ready, timeout) is
+removed from the objects still pending, so polling ``wait(timeout=...)`` in a
+loop leaves nothing behind. An id that can never become ready (freed, or
+from an earlier runtime) counts as ready: ``get`` on it raises
+``ObjectLostError``. Used as a mixin of :class:`~minirt._head.Head`, always
 under the head's lock.
 """
 
@@ -102,26 +107,25 @@ class _ObjectTable:
         obj.refs += 1
 
     def _decr(self, oid: bytes) -> None:
-        actor = self.actors.get(oid)
-        if actor is not None:
-            actor.refs -= 1
-            if actor.refs <= 0:
-                self._actor_out_of_scope(actor)
-            return
-        obj = self.objects.get(oid)
-        if obj is None:
-            return
-        obj.refs -= 1
-        if obj.refs <= 0:
-            self._free(oid, obj)
-
-    def _free(self, oid: bytes, obj: _Obj) -> None:
-        del self.objects[oid]
-        if obj.kind == FILE:
-            for n in obj.locs:
-                self.nodes[n].store.remove(oid)
-        for c in obj.contained:
-            self._decr(c)
+        todo = [oid]          # ids to count down: freeing one may free what it contained
+        while todo:
+            oid = todo.pop()
+            actor = self.actors.get(oid)
+            if actor is not None:
+                actor.refs -= 1
+                if actor.refs <= 0:
+                    self._actor_out_of_scope(actor)
+                continue
+            obj = self.objects.get(oid)
+            if obj is None:
+                continue
+            obj.refs -= 1
+            if obj.refs <= 0:
+                del self.objects[oid]
+                if obj.kind == FILE:
+                    for n in obj.locs:
+                        self.nodes[n].store.remove(oid)
+                todo.extend(obj.contained)
 
     # --- storing ----------------------------------------------------------
     def _store(self, oid, kind, data, is_error, contained, node, producer="put") -> None:
@@ -168,9 +172,8 @@ class _ObjectTable:
 
     @staticmethod
     def _error_bytes(error: BaseException) -> bytes:
-        import cloudpickle
-        from ._serial import _Raised
-        return cloudpickle.dumps(_Raised(error))
+        from ._serial import error_bytes
+        return error_bytes(error)
 
     # --- reading ----------------------------------------------------------
     def _descriptor(self, oid: bytes, node: int):
@@ -191,12 +194,11 @@ class _ObjectTable:
         """Call ``callback(timed_out)`` once ``need`` of ``ids`` are ready (or at the timeout)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         w = _Waiter(need, callback, deadline)
+        objs = self.objects
         for oid in ids:
-            obj = self.objects.get(oid)
-            if obj is None:
-                obj = self.objects[oid] = _Obj()  # unknown: stays pending (see ObjectLostError)
-            if obj.ready:
-                w.count += 1
+            obj = objs.get(oid)
+            if obj is None or obj.ready or obj.producer is None:
+                w.count += 1      # ready, or lost (see _lost): get() raises ObjectLostError
             else:
                 if obj.waiters is None:
                     obj.waiters = []
@@ -208,6 +210,19 @@ class _ObjectTable:
             heapq.heappush(self._timers, w)
             self._wake()
         return w
+
+    def _unwatch(self, w: _Waiter, ids) -> None:
+        """Forget a waiter that is done (fired or given up) on the objects still pending."""
+        objs = self.objects
+        for oid in ids:
+            obj = objs.get(oid)
+            if obj is not None and obj.waiters:
+                try:
+                    obj.waiters.remove(w)
+                except ValueError:
+                    pass
+                if not obj.waiters:
+                    obj.waiters = None
 
     def _run_timers(self) -> float | None:
         """Expire due waiters; return seconds until the next deadline (or None)."""
@@ -234,5 +249,7 @@ class _ObjectTable:
             "was never created in this runtime (a reference saved from an earlier session?)")
 
     def _ready_subset(self, ids) -> list[bytes]:
+        """The ids that are ready, or lost (they count as ready, see _watch), in order."""
         objs = self.objects
-        return [oid for oid in ids if (o := objs.get(oid)) is not None and o.ready]
+        return [oid for oid in ids
+                if (o := objs.get(oid)) is None or o.ready or o.producer is None]

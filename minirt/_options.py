@@ -95,6 +95,28 @@ def validate(opts: dict, kind: str, where: str = "@minirt.remote") -> dict:
     return dict(opts)
 
 
+_retry_specs: dict[tuple, bytes] = {}
+
+
+def retry_spec(value):
+    """``retry_exceptions`` as a TaskSpec carries it: True, False, or the classes pickled.
+
+    The classes are pickled by value where needed (cloudpickle), so a worker
+    can rebuild a class defined only in the driver's ``__main__`` or a notebook
+    cell; the worker, not the head, decides whether an error is retried.
+    """
+    if isinstance(value, (bool, bytes)):
+        return value
+    key = tuple(value)
+    if not key:
+        return False
+    spec = _retry_specs.get(key)
+    if spec is None:
+        from ._serial import dumps
+        spec = _retry_specs[key] = dumps(key)
+    return spec
+
+
 def resource_request(opts: dict, default_cpus: float) -> dict:
     """The logical resources a task or actor asks for, zero entries left out."""
     req = {"CPU": float(opts.get("num_cpus", default_cpus))}

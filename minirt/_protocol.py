@@ -8,8 +8,8 @@ sent earlier that still names X.
 
 head -> worker                          worker -> head
 -------------------------------------   -----------------------------------------
-("task", None, TaskSpec, fn, args, deps) ("done", ch, tid, results, t0, t1)
-("actor", None, TaskSpec, cls, args, deps)("actor_ready", ch, aid, error | None)
+("task", None, TaskSpec, fn, args, deps) ("done", ch, tid, results, t0, t1, retry)
+("actor", None, TaskSpec, cls, args, deps)("actor_ready", ch, aid, error_text | None, t0, t1)
 ("call", None, TaskSpec, args, deps)     ("req", ch, req_id, op, args)  get / wait / ...
 ("reply", None, req_id, ok, value)       ("submit" | "put" | "fn" | "cancel" | "kill", ch, ...)
 ("exit", None)                           ("log", ch, prefix, text)
@@ -20,6 +20,11 @@ head -> worker                          worker -> head
 values of the top-level ``ObjectRef`` arguments in the same form, already
 copied to the worker's node. A result is ``(oid, kind, data, is_error,
 contained_ids)`` where ``data`` is the bytes (inline) or the file size.
+
+The head never unpickles user data: a failed result's bytes are stored as
+they came, ``retry`` is the worker's answer to "does ``retry_exceptions``
+cover this error?", and an actor's failed ``__init__`` arrives as text.
+``TaskSpec.retry_exceptions`` is True, False or the classes pickled by value.
 """
 
 from __future__ import annotations

@@ -295,21 +295,34 @@ def actor_html(handle) -> str | None:
 
 
 def runtime_rows(info) -> list:
+    """Rows for the init context: live figures from the head while this runtime runs."""
     from . import _introspect
-    rows = []
+    session = info.get("session_dir")
     head = _introspect.driver_head()
-    nodes = info.get("num_nodes", 1)
-    rows.append(("state", "running" if head is not None and head.session_dir == info.get("session_dir")
-                 else "not running (shut down)"))
-    rows.append(("nodes", nodes))
-    if "num_cpus" in info:
-        rows.append(("CPUs", f"{info['num_cpus']} per node"))
-    if "object_store_memory" in info:
-        rows.append(("object store", f"{size_text(info['object_store_memory'])} per node"))
-    rows.append(("namespace", info.get("namespace", "-")))
-    rows.append(("session dir", info.get("session_dir", "-")))
-    if info.get("session_dir"):
-        rows.append(("spill dir", os.path.join(info["session_dir"], "spill")))
+    nodes = None
+    if head is not None and head.session_dir == session:
+        with _introspect._held(head) as ok:
+            if ok:
+                nodes = [(n.total.get("CPU", 0.0), n.store.capacity, n.store.used)
+                         for n in head.nodes]
+                namespace = head.namespace
+    rows = [("state", "running" if nodes is not None else
+             ("running (busy: figures unavailable)" if head is not None and head.session_dir == session
+              else "not running (shut down)"))]
+    if nodes:
+        cpus = sorted({c for c, _, _ in nodes})
+        rows.append(("nodes", len(nodes)))
+        rows.append(("CPUs", ", ".join(f"{c:g}" for c in cpus) + " per node"
+                     + (f" ({sum(c for c, _, _ in nodes):g} in all)" if len(nodes) > 1 else "")))
+        rows.append(("object store", f"{size_text(nodes[0][1])} per node, "
+                     f"{size_text(sum(u for _, _, u in nodes))} in use"))
+        rows.append(("namespace", namespace))
+    rows.append(("node id", info.get("node_id", "-")))
+    rows.append(("session dir", session or "-"))
+    if session:
+        rows.append(("spill dir", os.path.join(session, "spill")))
+    if info.get("object_store_address"):
+        rows.append(("object files", info["object_store_address"]))
     rows.append(("dashboard", "none: minirt has no network listener; try minirt.util.TaskStream()"))
     return rows
 
@@ -318,7 +331,7 @@ def runtime_text(info) -> str:
     try:
         return "minirt runtime\n" + "\n".join(f"  {k}: {v}" for k, v in runtime_rows(info))
     except Exception:
-        return dict.__repr__(info)
+        return repr(info)
 
 
 def runtime_html(info) -> str | None:

@@ -38,7 +38,7 @@ _SPAWN_TRIES = 3
 
 
 class _Node:
-    __slots__ = ("index", "node_id", "total", "avail", "idle", "workers", "store")
+    __slots__ = ("index", "node_id", "total", "avail", "idle", "workers", "store", "alive")
 
     def __init__(self, index, node_id, total, store):
         self.index = index
@@ -48,10 +48,11 @@ class _Node:
         self.idle: list = []
         self.workers: set = set()
         self.store = store
+        self.alive = True         # False once removed (cluster_utils.Cluster.remove_node)
 
     def fits(self, req) -> bool:
         avail = self.avail
-        return all(avail.get(k, 0.0) + _EPS >= v for k, v in req.items())
+        return self.alive and all(avail.get(k, 0.0) + _EPS >= v for k, v in req.items())
 
     def load(self) -> float:
         cpu = self.total.get("CPU", 0.0)
@@ -313,21 +314,21 @@ class _Scheduler:
         task.blocked = False
 
     # --- completion ------------------------------------------------------------
-    def _on_done(self, worker, tid, results, t0, t1) -> None:
+    def _on_done(self, worker, tid, results, t0, t1, retry=False) -> None:
         task = self.tasks.get(tid)
         if task is None or task.done:
             return
         spec = task.spec
         self._record(spec, task, worker, t0, t1)
         if spec.kind == "call":
-            self._call_done(worker, task, results)
+            self._call_done(worker, task, results, retry)
             return
         self._release(task)
         n = worker.fn_calls[spec.fn_id] = worker.fn_calls.get(spec.fn_id, 0) + 1
         if spec.max_calls and n >= spec.max_calls:
             worker.retiring = True
         self._return_worker(worker)
-        if any(r[3] for r in results) and not task.cancelled and self._should_retry(task, results):
+        if retry and not task.cancelled and self._retries_left(task):
             self._retry(task)
         else:
             if task.cancelled and any(r[3] for r in results):
@@ -336,19 +337,12 @@ class _Scheduler:
             self._finish(task, results)
         self._schedule()
 
-    def _should_retry(self, task, results) -> bool:
-        """Retry an application error? (``retry_exceptions``; for actor calls the limit
-        in ``spec.max_retries`` is the method's ``max_task_retries``)."""
+    @staticmethod
+    def _retries_left(task) -> bool:
+        """May an application error the worker found retryable be retried? (For actor
+        calls the limit in ``spec.max_retries`` is the method's ``max_task_retries``.)"""
         spec = task.spec
-        rex = spec.retry_exceptions
-        if not rex or not (spec.max_retries < 0 or task.attempt < spec.max_retries):
-            return False
-        if rex is True:
-            return True
-        import pickle
-        err = pickle.loads(results[0][2]).error
-        cause = getattr(err, "cause", err)
-        return isinstance(cause, tuple(rex))
+        return spec.max_retries < 0 or task.attempt < spec.max_retries
 
     def _retry(self, task) -> None:
         task.attempt += 1

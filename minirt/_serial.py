@@ -16,16 +16,35 @@ mapped slices to ``pickle.loads(buffers=...)``: a NumPy array comes back as a
 read-only view of the shared pages, so ``get`` of 100 MB costs microseconds
 and copies nothing. The file stays mapped for as long as any array uses it.
 
+Functions defined in a notebook or a script are pickled *by value*. Their code
+objects keep the file name and line numbers they were compiled with (a
+notebook cell is named as Jupyter shows it, ``Cell In[3]``), and the source
+text travels with them into the worker's ``linecache``: a remote traceback
+points at the learner's own line, whatever cloudpickle version is installed.
+
+A failed task stores :class:`_Raised`: the error pickled so that the reader
+can always rebuild *something*. The worker checks that the user's exception
+survives a round trip; if its class cannot be rebuilt as pickled (an
+``__init__`` with extra arguments, say), it is rebuilt from its state without
+calling ``__init__``; if even that fails, the reader gets a ``TaskError``
+carrying the type name, message and remote traceback text.
+
 The lesson "How the runtime works" walks through this file.
 """
 
 from __future__ import annotations
 
+import collections
+import io
+import linecache
+import marshal
 import mmap
 import os
 import pickle
 import struct
+import sys
 import traceback
+import types
 
 import cloudpickle
 
@@ -74,7 +93,7 @@ def serialize(value) -> Serialized:
         return None               # large: out of band
 
     with _collecting() as contained:
-        meta = cloudpickle.dumps(value, protocol=5, buffer_callback=keep)
+        meta = dumps(value, buffer_callback=keep)
     return Serialized(meta, buffers, list(contained))
 
 
@@ -83,7 +102,77 @@ def to_inline(s: Serialized) -> bytes:
     if not s.buffers:
         return s.meta
     value = pickle.loads(s.meta, buffers=s.buffers)
-    return cloudpickle.dumps(value, protocol=5)
+    return dumps(value)
+
+
+# --- code objects keep their file, lines and source -----------------------------
+class _Pickler(cloudpickle.Pickler):
+    """cloudpickle's pickler, except for code objects (see the module docstring)."""
+
+    dispatch_table = collections.ChainMap({types.CodeType: lambda code: _reduce_code(code)},
+                                          cloudpickle.Pickler.dispatch_table)
+
+
+def dumps(value, buffer_callback=None) -> bytes:
+    """``cloudpickle.dumps(value, protocol=5)`` keeping code objects' file names."""
+    with io.BytesIO() as f:
+        _Pickler(f, protocol=5, buffer_callback=buffer_callback).dump(value)
+        return f.getvalue()
+
+
+_sources: dict[str, tuple] = {}    # file name -> (linecache's list, joined text) last sent
+
+
+def _shown_filename(filename: str) -> str:
+    """The name a traceback should show: ``Cell In[3]`` for a notebook cell, as IPython does."""
+    ipython = sys.modules.get("IPython")
+    if ipython is None:
+        return filename
+    try:
+        shell = ipython.get_ipython()
+        label = shell.compile.format_code_name(filename) if shell is not None else None
+    except Exception:  # noqa: BLE001 - an unusual shell: keep the real name
+        return filename
+    return f"{label[0]} {label[1]}" if label else filename
+
+
+def _source_of(filename: str):
+    """The source text to send along, or None when the worker can read the file itself."""
+    if os.path.isfile(filename):
+        return None
+    lines = linecache.getlines(filename)
+    if not lines:
+        return None
+    cached = _sources.get(filename)
+    if cached is None or cached[0] is not lines:   # the same str object: pickled once per dump
+        cached = _sources[filename] = (lines, "".join(lines))
+    return cached[1]
+
+
+def _renamed(code: types.CodeType, filename: str) -> types.CodeType:
+    consts = tuple(_renamed(c, filename) if isinstance(c, types.CodeType) else c
+                   for c in code.co_consts)
+    return code.replace(co_filename=filename, co_consts=consts)
+
+
+def _reduce_code(code: types.CodeType):
+    real = code.co_filename
+    shown = _shown_filename(real)
+    source = _source_of(real)
+    if shown != real:
+        code = _renamed(code, shown)
+    try:
+        data = marshal.dumps(code)
+    except ValueError:        # a constant marshal cannot write: cloudpickle's own way
+        return cloudpickle.Pickler.dispatch_table[types.CodeType](code)
+    return (_load_code, (data, shown, source))
+
+
+def _load_code(data: bytes, filename: str, source):
+    """Rebuild a code object; make its source known to this process's ``linecache``."""
+    if source is not None and filename not in linecache.cache:
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    return marshal.loads(data)
 
 
 def write_file(s: Serialized, path: str) -> int:
@@ -161,11 +250,15 @@ def load(kind: int, data):
 
 def dumps_function(fn) -> bytes:
     """Pickle a function or class by value when it cannot be imported by name."""
-    return cloudpickle.dumps(fn, protocol=5)
+    return dumps(fn)
 
 
 class _Raised:
-    """What a failed task stores instead of a value: the error to raise on ``get``."""
+    """What a failed task stores instead of a value: the error to raise on ``get``.
+
+    Pickled as the error's own pickle (checked by :func:`error_bytes`) plus the
+    plain text needed to build a ``TaskError`` when that pickle cannot be loaded.
+    """
 
     __slots__ = ("error",)
 
@@ -173,21 +266,94 @@ class _Raised:
         self.error = error
 
     def __reduce__(self):
-        return (_Raised, (self.error,))
+        return (_raised_from, (_portable_blob(self.error), _fallback_fields(self.error)))
+
+
+def error_bytes(error: BaseException) -> bytes:
+    """Pickle ``error`` (a TaskError or a minirt error) so that loading it never fails."""
+    return pickle.dumps(_Raised(error), protocol=5)
+
+
+def _raised_from(blob, fallback) -> _Raised:
+    if blob is not None:
+        try:
+            return _Raised(pickle.loads(blob))
+        except Exception:  # noqa: BLE001 - e.g. a class the reader cannot import
+            pass
+    from .exceptions import TaskError
+    function_name, traceback_str, pid, type_name = fallback
+    return _Raised(TaskError(function_name, traceback_str, None, pid, cause_name=type_name))
+
+
+def _fallback_fields(error: BaseException) -> tuple:
+    from .exceptions import TaskError
+    if isinstance(error, TaskError):
+        name = type(error.cause).__name__ if error.cause is not None else error.cause_name
+        return (error.function_name, error.traceback_str, error.pid, name)
+    return ("minirt", f"{type(error).__name__}: {error}", None, type(error).__name__)
+
+
+def _portable_blob(error: BaseException):
+    """A pickle of ``error`` that loads again here, or None.
+
+    Tried in turn: the normal pickle; the user's exceptions rebuilt from their
+    state (``__new__``, ``args``, ``__dict__``) without calling ``__init__``,
+    which takes care of ``__init__(self, msg, status)``; the same with the
+    ``args`` only (as text when they are not plain values).
+    """
+    for pickler in (_Pickler, _StatePickler, _ArgsPickler):
+        try:
+            with io.BytesIO() as f:
+                pickler(f, protocol=5).dump(error)
+                blob = f.getvalue()
+            pickle.loads(blob)
+            return blob
+        except Exception:  # noqa: BLE001 - try the next, simpler form
+            continue
+    return None
+
+
+class _StatePickler(_Pickler):
+    """Pickles user exceptions (not minirt's) by state instead of by constructor call."""
+
+    keep_state = True
+
+    def reducer_override(self, obj):
+        from .exceptions import MinirtError
+        if isinstance(obj, BaseException) and not isinstance(obj, MinirtError):
+            state = dict(getattr(obj, "__dict__", None) or {}) if self.keep_state else {}
+            args = obj.args if self.keep_state else tuple(
+                a if type(a) in _PLAIN else repr(a) for a in obj.args)
+            return (_exception_from_state, (type(obj), args, state))
+        return super().reducer_override(obj)
+
+
+class _ArgsPickler(_StatePickler):
+    keep_state = False
+
+
+def _exception_from_state(cls, args, state):
+    err = cls.__new__(cls, *args)
+    err.args = args
+    if state:
+        err.__dict__.update(state)
+    return err
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def remote_traceback(exc: BaseException) -> str:
+    """Format ``exc`` as seen from user code: minirt's own outer frames are left out."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb or exc.__traceback__))
 
 
 def describe_exception(exc: BaseException, function_name: str, pid: int):
-    """Wrap a user exception as a picklable TaskError carrying its traceback."""
+    """Wrap a user exception as a TaskError carrying its traceback (see :func:`error_bytes`)."""
     from .exceptions import TaskError, MinirtError
-    if isinstance(exc, MinirtError) and not isinstance(exc, TaskError):
-        return exc                     # e.g. an upstream ActorDiedError: pass it through
-    if isinstance(exc, TaskError):
-        return exc                     # an upstream failure re-raised by a nested get
-    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    cause = exc
-    try:
-        cloudpickle.dumps(exc)
-    except Exception:
-        cause = RuntimeError(f"{type(exc).__name__}: {exc} (the original exception could not be pickled)")
-    cause.__traceback__ = None
-    return TaskError(function_name, tb, cause, pid)
+    if isinstance(exc, MinirtError):
+        return exc      # an upstream TaskError or ActorDiedError re-raised by a nested get
+    return TaskError(function_name, remote_traceback(exc), exc, pid)

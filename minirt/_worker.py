@@ -69,7 +69,49 @@ def _store_value(value, oid: bytes, shm_dir: str):
 
 
 def _store_error(err, oid: bytes):
-    return (oid, INLINE, cloudpickle.dumps(_serial._Raised(err)), True, [])
+    return (oid, INLINE, _serial.error_bytes(err), True, [])
+
+
+_retry_classes: dict[bytes, tuple] = {}
+
+
+def _should_retry(spec, exc: BaseException) -> bool:
+    """Does ``retry_exceptions`` ask to run this task again after ``exc``?
+
+    Decided here, where the user's classes exist, never by the head. The
+    classes travel pickled by value (see ``_options.retry_spec``), so a class
+    defined in the driver's ``__main__`` or a notebook cell works too.
+    """
+    rex = spec.retry_exceptions
+    if not rex or not isinstance(exc, Exception):
+        return False
+    if rex is True:
+        return True
+    classes = _retry_classes.get(rex)
+    if classes is None:
+        classes = _retry_classes[rex] = cloudpickle.loads(rex)
+    from .exceptions import TaskError
+    cause = exc.cause if isinstance(exc, TaskError) else exc   # a nested task's error
+    return isinstance(cause, classes)
+
+
+def _exit_on_sys_exit(spec, exc: SystemExit) -> None:
+    """``sys.exit()`` in a task or actor method ends the worker process, as in Ray.
+
+    The head sees a worker death: a task is retried (``max_retries``) and then
+    raises ``WorkerCrashedError``; an actor restarts or is dead
+    (``ActorDiedError``). ``get`` never raises a ``SystemExit``.
+    """
+    code = exc.code
+    if code is None or isinstance(code, int):
+        status = code or 0
+    else:                                   # sys.exit("message"): printed, status 1
+        print(code, file=sys.stderr)
+        status = 1
+    print(f"minirt: {spec.name} called sys.exit({code!r}): its worker process exits "
+          f"with status {status}", file=sys.stderr)
+    _flush_streams()
+    os._exit(status)
 
 
 class _Reply:
@@ -255,18 +297,30 @@ class _WorkerCore:
         return fn
 
     def _execute(self, spec, fn, args, deps):
-        """Run user code; return (results, t0, t1) ready to send."""
+        """Run user code; return (results, t0, t1, retry) ready to send.
+
+        ``retry`` says whether ``retry_exceptions`` covers the error raised.
+        """
         t0 = time.time()
+        retry = False
         try:
             a, kw = _load_args(args, deps)
             with _user_code():
                 value = fn(*a, **kw)
             results = self._store(spec, value)
+        except SystemExit as e:
+            _exit_on_sys_exit(spec, e)
         except BaseException as e:  # noqa: BLE001 - everything goes back to the caller
             err = _serial.describe_exception(e, spec.name, os.getpid())
+            try:
+                retry = _should_retry(spec, e)
+            except Exception as bad:  # noqa: BLE001 - classes that cannot be loaded here
+                err = _serial.describe_exception(TypeError(
+                    f"retry_exceptions of {spec.name} could not be loaded in the worker: "
+                    f"{bad}"), spec.name, os.getpid())
             results = [_store_error(err, oid) for oid in spec.returns]
         _flush_streams()
-        return results, t0, time.time()
+        return results, t0, time.time(), retry
 
     def _store(self, spec, value):
         if spec.num_returns == 1:
@@ -296,9 +350,9 @@ class _WorkerCore:
         _, _, spec, fn_bytes, args, deps = msg
         fn = self._function(spec.fn_id, fn_bytes)
         self.current_task = spec
-        results, t0, t1 = self._execute(spec, fn, args, deps)
+        results, t0, t1, retry = self._execute(spec, fn, args, deps)
         self.current_task = None
-        self.send(("done", None, spec.tid, results, t0, t1))
+        self.send(("done", None, spec.tid, results, t0, t1, retry))
 
     def create_actor(self, msg) -> None:
         _, _, spec, cls_bytes, args, deps = msg
@@ -313,26 +367,28 @@ class _WorkerCore:
             a, kw = _load_args(args, deps)
             with _user_code():
                 self.actor = cls(*a, **kw)
+        except SystemExit as e:
+            _exit_on_sys_exit(spec, e)
         except BaseException as e:  # noqa: BLE001
-            error = _serial.describe_exception(e, spec.name, os.getpid())
+            error = str(_serial.describe_exception(e, spec.name, os.getpid()))
         _flush_streams()
         self.current_task = None
         conc = spec.actor_opts.get("max_concurrency", 1)
         if error is None and conc > 1:
             from concurrent.futures import ThreadPoolExecutor
             self.pool = ThreadPoolExecutor(conc, thread_name_prefix="minirt-actor")
-        payload = None if error is None else cloudpickle.dumps(error)
-        self.send(("actor_ready", None, spec.actor_id, payload, t0, time.time()))
+        # The error travels as text: the head never unpickles user data.
+        self.send(("actor_ready", None, spec.actor_id, error, t0, time.time()))
 
     def run_call(self, msg) -> None:
         _, _, spec, args, deps = msg
         if self.pool is None:
             self.current_task = spec
         method = getattr(self.actor, spec.method)
-        results, t0, t1 = self._execute(spec, method, args, deps)
+        results, t0, t1, retry = self._execute(spec, method, args, deps)
         if self.pool is None:
             self.current_task = None
-        self.send(("done", None, spec.tid, results, t0, t1))
+        self.send(("done", None, spec.tid, results, t0, t1, retry))
 
 
 # --- signals: cancellation by SIGINT, only while user code runs ----------

@@ -84,7 +84,9 @@ class ActorClass:
         for name, fn in inspect.getmembers(cls, predicate=callable):
             if name.startswith("__") and name != "__call__":
                 continue
-            methods[name] = dict(getattr(fn, _METHOD_ATTR, {}))
+            methods[name] = m = dict(getattr(fn, _METHOD_ATTR, {}))
+            if "retry_exceptions" in m:   # the meta travels by plain pickle: no classes in it
+                m["retry_exceptions"] = _options.retry_spec(m["retry_exceptions"])
         self._meta = {"class_name": cls.__name__, "methods": methods,
                       "max_task_retries": opts.get("max_task_retries", 0)}
 
@@ -213,7 +215,7 @@ class ActorMethod:
         arg_desc, deps, contained = _prepare_args(core, args, kwargs, name)
         spec = TaskSpec("call", _new_id(), None, name, arg_desc, deps, returns, {},
                         max_retries=opts.get("max_task_retries", h._meta["max_task_retries"]),
-                        retry_exceptions=opts.get("retry_exceptions", False),
+                        retry_exceptions=_options.retry_spec(opts.get("retry_exceptions", False)),
                         actor_id=h._aid, method=self._name, num_returns=n, contained=contained)
         refs = [ObjectRef(oid) for oid in returns]   # before submit: held from the start
         core.submit(spec)

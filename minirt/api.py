@@ -12,9 +12,11 @@ lessons/04_api_tour.ipynb (everything else).
 from __future__ import annotations
 
 import atexit
+import collections.abc
 import inspect
 import json
 import os
+import sys
 import threading
 
 from . import _context, _serial, _teach
@@ -31,22 +33,44 @@ _IGNORED_INIT = {"include_dashboard", "dashboard_host", "dashboard_port", "loggi
 _init_lock = threading.Lock()
 
 
-class RuntimeInfo(dict):
-    """What ``init`` returns: a dict (``node_id``, ``session_dir``, ``num_cpus`` ...).
+class RuntimeInfo(collections.abc.Mapping):
+    """What ``init`` returns, shaped like Ray's ``RayContext``.
 
-    Also a context manager: ``with minirt.init(): ...`` shuts down on exit.
+    Attributes:
+        address_info: a dict with Ray's keys (``node_id``, ``session_dir``, ``address``,
+            ``gcs_address``, ``node_ip_address``, ``object_store_address``, ...); keys whose
+            Ray meaning has no minirt counterpart (ports, sockets) are None.
+        dashboard_url: always None (minirt has no dashboard).
+        python_version, ray_version, ray_commit: as in Ray (``ray_version`` names minirt).
+
+    ``info["node_id"]`` reads ``info.address_info["node_id"]``, as in Ray. It is
+    also a context manager: ``with minirt.init(): ...`` shuts down on exit.
     """
 
-    def __getattr__(self, key):
-        try:
-            return self[key]
-        except KeyError:
-            raise AttributeError(key) from None
+    def __init__(self, address_info: dict):
+        from . import __version__
+        self.address_info = address_info
+        self.dashboard_url = None
+        self.python_version = "{}.{}.{}".format(*sys.version_info[:3])
+        self.ray_version = f"minirt-{__version__}"
+        self.ray_commit = None
+
+    def __getitem__(self, key):
+        return self.address_info[key]
+
+    def __iter__(self):
+        return iter(self.address_info)
+
+    def __len__(self):
+        return len(self.address_info)
+
+    def __repr__(self):
+        return f"RuntimeInfo(address_info={self.address_info!r}, dashboard_url=None)"
 
     def __enter__(self):
         return self
 
-    def __str__(self) -> str:                 # a readable summary (repr stays the dict's)
+    def __str__(self) -> str:                 # a readable summary (repr keeps Ray's shape)
         from ._reprs import runtime_text
         return runtime_text(self)
 
@@ -57,13 +81,20 @@ class RuntimeInfo(dict):
     def __exit__(self, *exc):
         shutdown()
 
+    def disconnect(self) -> None:
+        """Shut the runtime down (Ray's name for it on a context)."""
+        shutdown()
+
 
 def init(address=None, *, num_cpus=None, num_nodes=1, resources=None, namespace=None,
          ignore_reinit_error=False, object_store_memory=None, log_to_driver=True, **kwargs):
     """Start the runtime on this machine and return what was started.
 
     Args:
-        address: ``None`` or ``"local"``; minirt runs on this machine only.
+        address: ``None`` or ``"local"`` starts a runtime; ``cluster.address`` of a
+            :class:`minirt.cluster_utils.Cluster` starts one whose nodes are the cluster's;
+            ``"auto"`` returns the runtime already running in this process. minirt runs
+            on one machine: any other address (``"ray://..."``, ``"host:port"``) is an error.
         num_cpus: logical CPUs per node (a count, not cores; default ``os.cpu_count()``).
             ``num_cpus=8`` on a 2-core laptop lets 8 sleeping tasks run at once.
         num_nodes: how many simulated nodes to start, each with ``num_cpus`` CPUs, its own
@@ -76,18 +107,21 @@ def init(address=None, *, num_cpus=None, num_nodes=1, resources=None, namespace=
         log_to_driver: show what tasks print in the driver (default True).
 
     Returns:
-        RuntimeInfo: a dict with ``node_id``, ``session_dir``, ``num_cpus``, ``num_nodes``,
-        ``object_store_memory``, ``namespace`` and ``dashboard_url`` (always ``None``).
+        RuntimeInfo: like Ray's context: ``address_info`` (``node_id``, ``session_dir``,
+        ``address``...), ``dashboard_url`` (always None), ``python_version``.
 
     Raises:
         RuntimeError: already started (pass ``ignore_reinit_error=True`` or call ``shutdown()``).
-        TypeError, ValueError: a bad argument.
+        ConnectionError: ``address="auto"`` and no runtime runs in this process.
+        TypeError, ValueError: a bad argument, or an address minirt cannot reach.
 
     Example:
         >>> import minirt
         >>> info = minirt.init(num_cpus=4)
-        >>> info["num_cpus"]
-        4
+        >>> minirt.cluster_resources()["CPU"]
+        4.0
+        >>> info.address_info["node_id"] == minirt.get_runtime_context().get_node_id()
+        True
         >>> minirt.shutdown()
 
     Lesson: lessons/04_api_tour.ipynb.
@@ -97,8 +131,23 @@ def init(address=None, *, num_cpus=None, num_nodes=1, resources=None, namespace=
         raise TypeError(f"init() got unexpected argument(s) {', '.join(sorted(unknown))}; "
                         "minirt's init takes num_cpus, num_nodes, resources, namespace, "
                         "object_store_memory, log_to_driver, ignore_reinit_error")
-    if address not in (None, "local", "auto"):
-        raise ValueError(f"minirt runs on this machine only: address must be None, not {address!r}")
+    cluster = _check_address(address)
+    if cluster is not None:
+        given = [k for k, v in (("num_cpus", num_cpus), ("resources", resources),
+                                ("object_store_memory", object_store_memory),
+                                ("num_nodes", None if num_nodes == 1 else num_nodes))
+                 if v is not None]
+        if given:
+            raise ValueError(f"When connecting to a cluster, {', '.join(given)} must not be "
+                             "provided: give them to the cluster's add_node() instead")
+    if address == "auto":
+        with _init_lock:
+            core = _context.peek()
+        if core is None:
+            raise ConnectionError("init(address='auto') connects to the minirt runtime already "
+                                  "running in this process, and none is running: call "
+                                  "minirt.init() without an address to start one")
+        return _info(core) if core.is_driver else RuntimeInfo(_info_from_worker(core))
     if num_cpus is None:
         num_cpus = os.cpu_count() or 1
     if isinstance(num_cpus, bool) or not isinstance(num_cpus, (int, float)):
@@ -129,13 +178,70 @@ def init(address=None, *, num_cpus=None, num_nodes=1, resources=None, namespace=
                 return _info(core)
             raise RuntimeError("minirt is already running. Pass ignore_reinit_error=True to "
                                "minirt.init() to reuse it, or call minirt.shutdown() first.")
-        from ._head import Head
-        head = Head(num_cpus=num_cpus, num_nodes=num_nodes, resources=resources,
-                    object_store_memory=object_store_memory,
-                    namespace=namespace or "default", log_to_driver=log_to_driver)
-        _context.set_head(head)
-        atexit.register(shutdown)
+        specs = cluster._specs(object_store_memory) if cluster is not None else None
+        if specs is not None and not specs:
+            raise ValueError(f"the cluster at {address!r} has no nodes left")
+        head = _start(num_cpus=num_cpus, num_nodes=num_nodes, resources=resources,
+                      object_store_memory=object_store_memory,
+                      namespace=namespace or "default", log_to_driver=log_to_driver,
+                      node_specs=specs)
+        head.address = address if cluster is not None else "local"
+        if cluster is not None:
+            cluster._head, cluster.connected = head, True
         return _info(head)
+
+
+def _start(**config):
+    """Start a head and make it current (the caller holds ``_init_lock``)."""
+    from ._head import Head
+    head = Head(**config)
+    _context.set_head(head)
+    atexit.register(shutdown)
+    return head
+
+
+def _auto_init():
+    """Start a runtime with the defaults unless one runs; return the current core.
+
+    Called by the first API call that needs a runtime (as Ray does). It says
+    in one line what it started, since a learner who meant to call
+    ``init(num_cpus=8)`` first would otherwise not know. Safe against a
+    concurrent ``init()`` or ``shutdown()``: all of them hold ``_init_lock``.
+    """
+    with _init_lock:
+        core = _context.peek()
+        if core is not None:
+            return core
+        num_cpus = os.cpu_count() or 1
+        head = _start(num_cpus=num_cpus, num_nodes=1, resources={},
+                      object_store_memory=_default_store_memory(), namespace="default",
+                      log_to_driver=True)
+    try:
+        sys.stderr.write(f"minirt: started a local runtime with {num_cpus} CPUs (auto-init; "
+                         "call minirt.init(...) first to choose)\n")
+        sys.stderr.flush()
+    except Exception:  # noqa: BLE001 - a closed or odd stderr must not fail the call
+        pass
+    return head
+
+
+def _check_address(address):
+    """The Cluster that ``address`` names, or None for a local start / "auto"."""
+    if address is None or address in ("local", "auto"):
+        return None
+    if not isinstance(address, str):
+        raise TypeError(f"address must be a string or None; got {address!r}")
+    from .cluster_utils import _lookup
+    cluster = _lookup(address)
+    if cluster is not None:
+        return cluster
+    if address.startswith("minirt-cluster-"):
+        raise ValueError(f"no Cluster with address {address!r} exists in this process (it was "
+                         "shut down, or made in another process)")
+    raise ValueError(f"minirt runs on this machine only and cannot connect to {address!r}. "
+                     "To reach a Ray cluster, change the import to `import ray` (see the README "
+                     "section 'When one machine is not enough'); to simulate several nodes here, "
+                     "use minirt.cluster_utils.Cluster and init(address=cluster.address).")
 
 
 def _default_store_memory() -> int:
@@ -152,18 +258,21 @@ def _default_store_memory() -> int:
     return max(cap, 64 << 20)
 
 
+def _address_info(node_id, session_dir, address, store_dir) -> dict:
+    # Ray's keys, in Ray's order; what only exists in Ray (ports, sockets, Redis) is None.
+    return dict(node_ip_address="127.0.0.1", redis_address=None, object_store_address=store_dir,
+                raylet_socket_name=None, webui_url=None, session_dir=session_dir,
+                metrics_export_port=None, gcs_address=address, address=address,
+                dashboard_agent_listen_port=None, node_id=node_id)
+
+
 def _info(head) -> RuntimeInfo:
-    n0 = head.nodes[0]
-    cpus = n0.total["CPU"]
-    return RuntimeInfo(node_id=n0.node_id, session_dir=head.session_dir,
-                       num_cpus=int(cpus) if float(cpus).is_integer() else cpus,
-                       num_nodes=len(head.nodes), object_store_memory=head.object_store_memory,
-                       namespace=head.namespace, dashboard_url=None)
+    return RuntimeInfo(_address_info(head.nodes[0].node_id, head.session_dir,
+                                     getattr(head, "address", "local"), head.shm_dir))
 
 
 def _info_from_worker(core) -> dict:
-    return dict(node_id=core.cfg["node_id"], session_dir=core.cfg["session_dir"],
-                namespace=core.cfg["namespace"], dashboard_url=None)
+    return _address_info(core.cfg["node_id"], core.cfg["session_dir"], None, core.cfg["shm_dir"])
 
 
 def shutdown() -> None:
@@ -174,10 +283,10 @@ def shutdown() -> None:
         >>> minirt.is_initialized()
         False
     """
-    core = _context.peek()
-    if core is None or not core.is_driver:
-        return
-    with _init_lock:
+    with _init_lock:         # peek under the lock: never clear a runtime another thread started
+        core = _context.peek()
+        if core is None or not core.is_driver:
+            return
         _context.set_head(None)
         core.shutdown()
         try:
@@ -264,16 +373,6 @@ def _check_timeout(timeout) -> None:
         raise ValueError(f"timeout must be 0 or more seconds (or None to wait forever); got {timeout}")
 
 
-def _value(desc):
-    value = _serial.load(desc[0], desc[1])
-    if type(value) is _Raised:
-        err = value.error
-        if isinstance(err, TaskError):
-            raise err.as_instanceof_cause() from err.cause
-        raise err
-    return value
-
-
 def get(object_refs, *, timeout=None):
     """Wait for the value(s) behind ``object_refs`` and return them.
 
@@ -305,7 +404,15 @@ def get(object_refs, *, timeout=None):
     ids = [r._id for r in refs]
     _teach.on_get(core, ids)
     descs = core.get(ids, timeout)
-    values = [_value(d) for d in descs]
+    values = []
+    for kind, data in descs:
+        value = _serial.load(kind, data)
+        if type(value) is _Raised:
+            err = value.error
+            if isinstance(err, TaskError):
+                raise err.as_instanceof_cause() from err.cause
+            raise err
+        values.append(value)
     return values[0] if single else values
 
 

@@ -12,10 +12,13 @@ troubleshooting" (reading errors).
 
 from __future__ import annotations
 
+import types
+
 __all__ = [
     "MinirtError", "TaskError", "WorkerCrashedError", "ActorError",
     "ActorDiedError", "GetTimeoutError", "TaskCancelledError",
-    "ObjectLostError", "ObjectStoreFullError", "ActorAlreadyExistsError",
+    "ObjectLostError", "OwnerDiedError", "ObjectStoreFullError", "ActorAlreadyExistsError",
+    "RuntimeShutdownError", "RuntimeBrokenError", "TaskUnschedulableError",
     "RayError", "RayTaskError", "RayActorError",
 ]
 
@@ -41,62 +44,111 @@ class TaskError(MinirtError):
     keeps working across processes. The remote exception is available as
     ``.cause`` and is chained as ``__cause__``; ``str()`` shows the remote
     traceback headed by the task name and worker pid.
+
+    ``cause`` is None when the remote exception could not be rebuilt here;
+    ``cause_name`` still names its type and the traceback text is complete.
     """
 
     def __init__(self, function_name: str, traceback_str: str, cause: BaseException | None,
-                 pid: int | None = None):
+                 pid: int | None = None, *, cause_name: str | None = None):
         self.function_name = function_name
         self.traceback_str = traceback_str
         self.cause = cause
         self.pid = pid
+        self.cause_name = type(cause).__name__ if cause is not None else cause_name
         super().__init__(self._message())
 
     def _message(self) -> str:
         where = f"{self.function_name} (pid={self.pid})" if self.pid else self.function_name
-        return f"{type(self.cause).__name__ if self.cause else 'Error'} in {where}:\n{self.traceback_str}".rstrip()
+        return f"{self.cause_name or 'Error'} in {where}:\n{self.traceback_str}".rstrip()
 
     def __str__(self) -> str:
         return self._message()
 
     def __reduce__(self):
-        return (_rebuild_task_error, (self.function_name, self.traceback_str, self.cause, self.pid))
+        return (_rebuild_task_error, (self.function_name, self.traceback_str, self.cause, self.pid,
+                                      self.cause_name))
 
     def as_instanceof_cause(self) -> "TaskError":
         """Return a copy that is an instance of both TaskError and the cause's class.
 
-        Falls back to ``self`` when the cause's class cannot be subclassed
-        (``bool``-like final types, classes with incompatible layouts, ...).
+        The copy is made without calling the cause class's ``__init__`` with
+        the wrong arguments: its ``__new__``, then its ``__init__`` with the
+        cause's ``args`` where that works (built-in types such as
+        ``UnicodeDecodeError`` fill their fields there), then the cause's
+        attributes. Causes that are not ``Exception`` (``SystemExit``,
+        ``KeyboardInterrupt``, ``GeneratorExit``) are not mixed in, so an
+        uncaught one cannot end the driver silently. When the class cannot be
+        subclassed at all, ``self`` is returned with a note in its message:
+        catch ``TaskError`` and read ``.cause`` then.
         """
-        cause_cls = type(self.cause) if self.cause is not None else None
-        if cause_cls is None or isinstance(self, cause_cls) or issubclass(TaskError, cause_cls):
+        cause = self.cause
+        if cause is None or isinstance(self, type(cause)):
+            return self
+        cause_cls = type(cause)
+        if not issubclass(cause_cls, Exception) or issubclass(TaskError, cause_cls):
             return self
         try:
             cls = _dual_class(cause_cls)
             err = cls.__new__(cls)
-            TaskError.__init__(err, self.function_name, self.traceback_str, self.cause, self.pid)
-            err.args = self.cause.args if self.cause is not None else ()
-            err.__dict__.update({k: v for k, v in getattr(self.cause, "__dict__", {}).items()
-                                 if k not in err.__dict__})
-            return err
-        except TypeError:
+        except Exception as e:  # noqa: BLE001 - final classes, layout conflicts, odd __new__
+            self.traceback_str += (
+                f"\n(minirt: this error is not an instance of {cause_cls.__qualname__}, "
+                f"which cannot be subclassed ({e}); catch minirt.exceptions.TaskError "
+                "and look at its .cause)")
+            self.args = (self._message(),)
             return self
+        native_init = next(k.__dict__["__init__"] for k in cause_cls.__mro__
+                           if not isinstance(k.__dict__.get("__init__", _python_init),
+                                             types.FunctionType))
+        try:     # C fields (UnicodeDecodeError.start, OSError.errno...); user code is not run
+            native_init(err, *cause.args)
+        except Exception:  # noqa: BLE001 - args that do not fit: the attributes suffice
+            pass
+        err.args = cause.args
+        err.__dict__.update(getattr(cause, "__dict__", None) or {})
+        err.function_name = self.function_name
+        err.traceback_str = self.traceback_str
+        err.cause = cause
+        err.pid = self.pid
+        err.cause_name = self.cause_name
+        return err
+
+
+def _python_init(self):    # stands for "no __init__ here" while walking an MRO
+    pass
 
 
 _dual_cache: dict[type, type] = {}
 
 
 def _dual_class(cause_cls: type) -> type:
+    """A subclass of TaskError and ``cause_cls`` whose instances can be made with ``__new__``.
+
+    TaskError comes first in the bases when that works; C types whose
+    ``__new__`` must stay the class's own (``MemoryError`` and its subclasses,
+    like NumPy's ``_ArrayMemoryError``) need their class first instead.
+    """
     cls = _dual_cache.get(cause_cls)
     if cls is None:
-        cls = type(f"TaskError({cause_cls.__name__})", (TaskError, cause_cls),
-                   {"__str__": TaskError.__str__, "__reduce__": TaskError.__reduce__,
-                    "__init__": TaskError.__init__, "__module__": __name__})
+        error = None
+        for bases in ((TaskError, cause_cls), (cause_cls, TaskError)):
+            try:
+                cls = type(f"TaskError({cause_cls.__name__})", bases,
+                           {"__str__": TaskError.__str__, "__reduce__": TaskError.__reduce__,
+                            "__init__": TaskError.__init__, "__module__": __name__})
+                cls.__new__(cls)
+                break
+            except Exception as e:  # noqa: BLE001 - try the other order
+                error, cls = e, None
+        if cls is None:
+            raise TypeError(str(error))
         _dual_cache[cause_cls] = cls
     return cls
 
 
-def _rebuild_task_error(function_name, traceback_str, cause, pid):
-    return TaskError(function_name, traceback_str, cause, pid)
+def _rebuild_task_error(function_name, traceback_str, cause, pid, cause_name=None):
+    return TaskError(function_name, traceback_str, cause, pid, cause_name=cause_name)
 
 
 class WorkerCrashedError(MinirtError):
@@ -123,8 +175,28 @@ class ObjectLostError(MinirtError):
     """The object's data is gone (its store was lost or it was freed)."""
 
 
+class OwnerDiedError(ObjectLostError):
+    """The object is gone because the process that created it died (Ray's name)."""
+
+
+class RuntimeShutdownError(MinirtError, RuntimeError):
+    """``shutdown()`` was called while this call was waiting, or before it started."""
+
+
+class RuntimeBrokenError(MinirtError, RuntimeError):
+    """An internal error broke the runtime: call ``shutdown()``, then ``init()`` again.
+
+    Like ``concurrent.futures``' ``BrokenProcessPool``: every pending and later
+    call raises it, and ``__cause__`` is the internal error.
+    """
+
+
 class ObjectStoreFullError(MinirtError):
     """The object store is full and spilling to disk failed too."""
+
+
+class TaskUnschedulableError(MinirtError):
+    """No live node can ever run the task (the nodes that could were removed)."""
 
 
 class ActorAlreadyExistsError(MinirtError, ValueError):

@@ -136,7 +136,7 @@ class RemoteFunction:
         arg_desc, deps, contained = _prepare_args(core, args, kwargs, self._name)
         spec = TaskSpec("task", _new_id(), self._fn_id, self._name, arg_desc, deps, returns, req,
                         max_retries=opts.get("max_retries", 3),
-                        retry_exceptions=opts.get("retry_exceptions", False),
+                        retry_exceptions=_options.retry_spec(opts.get("retry_exceptions", False)),
                         max_calls=opts.get("max_calls", 0), num_returns=n,
                         contained=contained)
         refs = [ObjectRef(oid) for oid in returns]   # before submit: held from the start

@@ -315,3 +315,58 @@ def test_actor_whose_worker_cannot_start_is_dead_and_frees_its_cpu(monkeypatch):
     assert minirt.available_resources()["CPU"] == 2.0
     monkeypatch.undo()
     assert minirt.get(Counter.remote().incr.remote(), timeout=20) == 1
+
+
+class LoginError(Exception):
+    """``__init__`` takes two arguments: pickle cannot rebuild it from ``args``."""
+
+    def __init__(self, msg, status):
+        super().__init__(msg)
+        self.status = status
+
+
+def test_init_raising_an_odd_exception_makes_calls_raise_actor_died(rt):
+    @minirt.remote
+    class Client:
+        def __init__(self):
+            raise LoginError("login failed", 401)
+
+        def ping(self):
+            return "pong"
+
+    c = Client.remote()
+    with pytest.raises(ActorDiedError, match="login failed") as info:
+        minirt.get(c.ping.remote(), timeout=20)
+    assert "LoginError" in str(info.value)
+
+
+def test_method_raising_an_odd_exception_keeps_its_type(rt):
+    @minirt.remote
+    class Client:
+        @minirt.method(retry_exceptions=[ConnectionError], max_task_retries=2)
+        def fetch(self):
+            raise LoginError("expired", 401)
+
+    with pytest.raises(LoginError) as info:
+        minirt.get(Client.remote().fetch.remote(), timeout=20)
+    assert info.value.status == 401
+
+
+def test_sys_exit_in_an_actor_method_kills_the_actor(rt):
+    # As Ray 2.60: the actor's process exits, this and later calls raise ActorDiedError.
+    @minirt.remote
+    class Quitter:
+        def bye(self):
+            import sys
+            sys.exit(2)
+
+        def ping(self):
+            return "pong"
+
+    q = Quitter.remote()
+    assert minirt.get(q.ping.remote(), timeout=20) == "pong"
+    with pytest.raises(ActorDiedError) as info:
+        minirt.get(q.bye.remote(), timeout=20)
+    assert not isinstance(info.value, SystemExit) and "exit code 2" in str(info.value)
+    with pytest.raises(ActorDiedError):
+        minirt.get(q.ping.remote(), timeout=20)

@@ -24,10 +24,13 @@ def nap(s):
 def test_init_returns_context_and_shutdown_twice():
     info = minirt.init(num_cpus=3)
     assert minirt.is_initialized()
-    assert info["num_cpus"] == 3 and info.num_cpus == 3
-    assert info["dashboard_url"] is None
+    assert minirt.cluster_resources()["CPU"] == 3.0
+    assert info.dashboard_url is None                   # Ray's context: attributes...
+    assert info["session_dir"] == info.address_info["session_dir"]  # ...and address_info keys
     assert os.path.isdir(info["session_dir"])
     assert isinstance(info["node_id"], str) and len(info["node_id"]) > 10
+    with pytest.raises(KeyError):
+        info["num_cpus"]                                # not in Ray's context: not here either
     minirt.shutdown()
     minirt.shutdown()
     assert not minirt.is_initialized()
@@ -44,7 +47,7 @@ def test_init_twice_raises_and_ignore_reinit_returns_current():
     with pytest.raises(RuntimeError, match="ignore_reinit_error=True"):
         minirt.init(num_cpus=2)
     again = minirt.init(num_cpus=5, ignore_reinit_error=True)
-    assert again["node_id"] == first["node_id"] and again["num_cpus"] == 2
+    assert again["node_id"] == first["node_id"] and minirt.cluster_resources()["CPU"] == 2.0
 
 
 def test_init_as_context_manager():
@@ -195,3 +198,159 @@ def test_cancel_and_kill_argument_checks(rt):
 def test_timeline_before_init_raises():
     with pytest.raises(RuntimeError, match="init"):
         minirt.timeline()
+
+
+# --- start, stop and waiting across threads ----------------------------------------------
+def test_auto_init_says_in_one_line_what_it_started(capfd):
+    assert minirt.get(echo.remote(1), timeout=30) == 1
+    assert minirt.get(echo.remote(2), timeout=30) == 2
+    err = capfd.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.startswith("minirt: started")]
+    assert lines == [f"minirt: started a local runtime with {os.cpu_count()} CPUs (auto-init; "
+                     "call minirt.init(...) first to choose)"], err
+    minirt.shutdown()
+    minirt.init(num_cpus=1)                          # an explicit init says nothing
+    assert "minirt: started" not in capfd.readouterr().err
+
+
+def test_shutdown_wakes_threads_blocked_in_get_wait_and_futures():
+    import threading
+    from minirt.exceptions import RuntimeShutdownError
+    minirt.init(num_cpus=1)
+    ref = nap.remote(60)
+    fut = ref.future()
+    errors = {}
+
+    def call(name, fn):
+        try:
+            fn()
+        except BaseException as e:  # noqa: BLE001 - recorded for the asserts
+            errors[name] = e
+
+    threads = [threading.Thread(target=call, args=("get", lambda: minirt.get(ref))),
+               threading.Thread(target=call, args=("wait", lambda: minirt.wait([ref])))]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    minirt.shutdown()
+    for t in threads:
+        t.join(10)
+    assert not any(t.is_alive() for t in threads)
+    assert time.monotonic() - t0 < 10
+    for name in ("get", "wait"):
+        assert isinstance(errors.get(name), RuntimeShutdownError), errors
+        assert "shut down" in str(errors[name])
+    assert isinstance(fut.exception(timeout=10), RuntimeShutdownError)
+
+
+def test_wait_on_a_ref_from_an_earlier_runtime_is_ready_and_get_raises():
+    from minirt.exceptions import ObjectLostError
+    minirt.init(num_cpus=1)
+    ref = minirt.put("data")
+    minirt.shutdown()
+    minirt.init(num_cpus=1)
+    ready, rest = minirt.wait([ref], timeout=10)
+    assert ready == [ref] and rest == []
+    with pytest.raises(ObjectLostError):
+        minirt.get(ref)
+    fresh = nap.remote(30)
+    ready, rest = minirt.wait([fresh, ref], num_returns=1, timeout=10)
+    assert ready == [ref] and rest == [fresh]
+    assert ref._id not in minirt._context.peek().objects    # no entry was made for it
+
+
+def test_concurrent_auto_inits_start_one_runtime(capfd):
+    import threading
+    barrier = threading.Barrier(4)
+    results, errors = [], []
+
+    def go(i):
+        barrier.wait()
+        try:
+            results.append(minirt.get(echo.remote(i), timeout=60))
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors and sorted(results) == [0, 1, 2, 3]
+    assert capfd.readouterr().err.count("minirt: started") == 1
+
+
+def test_explicit_init_racing_auto_init_never_fails_the_auto_init_caller():
+    import threading
+    barrier = threading.Barrier(2)
+    out = {}
+
+    def auto():
+        barrier.wait()
+        try:
+            out["auto"] = minirt.get(echo.remote("x"), timeout=60)
+        except BaseException as e:  # noqa: BLE001
+            out["auto"] = e
+
+    t = threading.Thread(target=auto)
+    t.start()
+    barrier.wait()
+    try:
+        minirt.init(num_cpus=2)
+        out["init"] = "started"
+    except RuntimeError as e:           # auto-init won: init says so, as on a second init
+        out["init"] = e
+    t.join(60)
+    assert out["auto"] == "x"
+    assert out["init"] == "started" or "already running" in str(out["init"])
+
+
+def test_init_and_shutdown_racing_in_threads_leave_no_orphan_runtime():
+    import threading
+    heads, errors = [], []
+
+    def cycle():
+        try:
+            for _ in range(4):
+                minirt.init(num_cpus=1, ignore_reinit_error=True)
+                heads.append(minirt._context.peek())
+                minirt.shutdown()
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=cycle) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    minirt.shutdown()
+    # every runtime that was ever current got shut down (no_leaks checks the processes)
+    assert all(h is None or h._closed for h in heads)
+
+
+def test_shutdown_never_clears_a_runtime_started_while_it_waited_for_the_lock():
+    import threading
+    from minirt import _context, api
+    from minirt._head import Head
+    first = minirt.init(num_cpus=1)
+    old = _context.peek()
+    with api._init_lock:                 # another thread is inside init()/shutdown()
+        t = threading.Thread(target=minirt.shutdown)
+        t.start()
+        time.sleep(0.5)                  # the shutdown thread is now waiting for the lock
+        _context.set_head(None)          # ... that other thread replaces the runtime
+        old.shutdown()
+        new = Head(num_cpus=1, num_nodes=1, resources={}, object_store_memory=64 << 20,
+                   namespace="default", log_to_driver=True)
+        _context.set_head(new)
+    t.join(30)
+    try:
+        # shutdown() may stop the new runtime, but must not forget it while it runs
+        assert (_context.peek() is new and not new._closed) or \
+            (_context.peek() is None and new._closed), "a running runtime was orphaned"
+    finally:
+        new.shutdown()
+        _context.set_head(None)
+    assert os.path.basename(first["session_dir"]).startswith("minirt-session-")

@@ -875,3 +875,147 @@ def test_chaos_large_results_are_correct_and_nothing_leaks(tmp_path):
     assert wait_until(lambda: not os.listdir(store_dir), 5), os.listdir(store_dir)[:5]
     assert minirt.nodes()[0]["ObjectStoreUsed"] == 0
     _still_works()
+
+
+# --- errors decided in the worker: retry_exceptions, odd exceptions, sys.exit -------------
+class HTTPError(Exception):
+    def __init__(self, msg, status):
+        super().__init__(msg)
+        self.status = status
+
+
+@minirt.remote(max_retries=2, retry_exceptions=[ConnectionError])
+def raise_http():
+    raise HTTPError("service unavailable", 503)
+
+
+def test_unlisted_odd_exception_with_retry_exceptions_is_raised_not_hung(rt):
+    with pytest.raises(HTTPError) as info:
+        minirt.get(raise_http.remote(), timeout=30)
+    assert info.value.status == 503
+
+
+@minirt.remote(max_retries=3, retry_exceptions=[HTTPError])
+def http_until(path, failures):
+    n = _attempt(path)
+    if n <= failures:
+        raise HTTPError(f"attempt {n}", 503)
+    return n
+
+
+def test_retry_exceptions_with_an_odd_exception_class_retries(rt, tmp_path):
+    assert minirt.get(http_until.remote(str(tmp_path / "runs"), 2), timeout=30) == 3
+
+
+def test_retry_exceptions_with_a_class_defined_in_main(tmp_path):
+    import subprocess
+    import textwrap
+    script = tmp_path / "retry_main.py"
+    script.write_text(textwrap.dedent(f"""\
+        import minirt
+        minirt.init(num_cpus=1)
+
+        class FlakyError(Exception):
+            pass
+
+        @minirt.remote(max_retries=3, retry_exceptions=[FlakyError])
+        def flaky(path):
+            with open(path, "a") as f:
+                f.write("x")
+            with open(path) as f:
+                n = len(f.read())
+            if n < 3:
+                raise FlakyError(f"attempt {{n}}")
+            return n
+
+        @minirt.remote(max_retries=3, retry_exceptions=[FlakyError])
+        def other(path):
+            with open(path, "a") as f:
+                f.write("x")
+            raise KeyError("not listed")
+
+        print("RESULT", minirt.get(flaky.remote({str(tmp_path / 'a')!r}), timeout=60))
+        try:
+            minirt.get(other.remote({str(tmp_path / 'b')!r}), timeout=60)
+        except KeyError:
+            print("KEYERROR runs", len(open({str(tmp_path / 'b')!r}).read()))
+        minirt.shutdown()
+        """))
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=120, cwd=os.getcwd())
+    assert proc.returncode == 0, proc.stderr
+    assert "RESULT 3" in proc.stdout and "KEYERROR runs 1" in proc.stdout, proc.stdout
+
+
+@minirt.remote
+def exits(path, code):
+    _attempt(path)
+    sys.exit(code)
+
+
+def test_sys_exit_in_a_task_ends_its_worker_and_is_retried_like_a_crash(rt, tmp_path):
+    # As Ray 2.60: the worker exits, the task is retried (max_retries), then
+    # WorkerCrashedError: an Exception, never a SystemExit that would end the driver.
+    p = tmp_path / "runs"
+    with pytest.raises(WorkerCrashedError) as info:
+        minirt.get(exits.options(max_retries=1).remote(str(p), 3), timeout=30)
+    assert not isinstance(info.value, SystemExit)
+    assert "exit code 3" in str(info.value)
+    assert _runs(p) == 2
+    _still_works()
+
+
+def test_uncaught_sys_exit_error_makes_the_driver_fail_loudly(tmp_path):
+    import subprocess
+    script = tmp_path / "sysexit.py"
+    script.write_text("import sys, minirt\nminirt.init(num_cpus=1)\n"
+                      "@minirt.remote(max_retries=0)\ndef quits():\n    sys.exit(3)\n"
+                      "minirt.get([quits.remote()])\nprint('not reached')\n")
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=120, cwd=os.getcwd())
+    assert proc.returncode == 1 and "not reached" not in proc.stdout
+    assert "WorkerCrashedError" in proc.stderr and "exit code 3" in proc.stderr
+
+
+# --- an internal error breaks the runtime loudly -------------------------------------------
+def test_internal_error_in_the_control_thread_fails_every_caller(monkeypatch, capfd):
+    import threading
+    from minirt.exceptions import RuntimeBrokenError
+    minirt.init(num_cpus=2)
+    head = minirt._context.peek()
+
+    @minirt.remote
+    def slow():
+        time.sleep(60)
+
+    waiting = slow.remote()
+    errors = {}
+
+    def blocked_wait():
+        try:
+            minirt.wait([waiting])
+        except BaseException as e:  # noqa: BLE001
+            errors["wait"] = e
+
+    t = threading.Thread(target=blocked_wait)
+    t.start()
+
+    def boom(*args, **kwargs):
+        raise ZeroDivisionError("injected fault")
+
+    monkeypatch.setattr(head, "_on_done", boom)     # the next finished task breaks the head
+    with pytest.raises(RuntimeBrokenError) as info:
+        minirt.get(inc.remote(1), timeout=30)
+    t.join(10)
+    assert not t.is_alive() and isinstance(errors.get("wait"), RuntimeBrokenError)
+    err = info.value
+    assert isinstance(err.__cause__, ZeroDivisionError)
+    assert "injected fault" in str(err) and "shutdown()" in str(err) and "init()" in str(err)
+    for later in (lambda: inc.remote(1), lambda: minirt.put(1), lambda: minirt.wait([waiting]),
+                  lambda: minirt.available_resources()):
+        with pytest.raises(RuntimeBrokenError):
+            later()
+    assert "internal error in the control thread" in capfd.readouterr().err
+    minirt.shutdown()
+    minirt.init(num_cpus=1)
+    _still_works()

@@ -41,9 +41,9 @@ class Counter:
 def test_runtime_info_text_and_html():
     info = minirt.init(num_cpus=3, num_nodes=2)
     text = str(info)
-    assert "state: running" in text and "nodes: 2" in text and "CPUs: 3 per node" in text
-    assert info["session_dir"] in text and "object store" in text
-    assert repr(info).startswith("{'node_id'")          # repr stays the dict's
+    assert "state: running" in text and "nodes: 2" in text and "CPUs: 3 per node (6 in all)" in text
+    assert info["session_dir"] in text and "object store" in text and "in use" in text
+    assert repr(info).startswith("RuntimeInfo(")          # repr keeps Ray's shape
     page = info._repr_html_()
     assert "<table" in page and "running" in page and "3 per node" in page
     minirt.shutdown()

@@ -91,3 +91,186 @@ def test_task_error_carries_remote_traceback_and_type(rt):
     assert isinstance(err, minirt.exceptions.TaskError)
     assert "fail" in str(err) and "pid=" in str(err) and "{}[key]" in str(err)
     assert isinstance(err.cause, KeyError) and err.__cause__ is err.cause
+
+
+# --- remote tracebacks show the learner's file and line ----------------------------------
+def _run_script(tmp_path, source: str, timeout: float = 90):
+    """Run ``source`` as a script (its functions live in ``__main__``); return the process."""
+    import subprocess
+    import sys
+    import textwrap
+    script = tmp_path / "learner_script.py"
+    script.write_text(textwrap.dedent(source))
+    return script, subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                                  timeout=timeout, cwd=os.getcwd())
+
+
+def test_traceback_of_a_main_function_shows_its_file_and_line(tmp_path):
+    script, proc = _run_script(tmp_path, """\
+        import minirt
+        minirt.init(num_cpus=1)
+
+        @minirt.remote
+        def divide(a, b):
+            ratio = a / b
+            return ratio
+
+        try:
+            minirt.get(divide.remote(1, 0))
+        except ZeroDivisionError as e:
+            print("CAUGHT", str(e))
+        minirt.shutdown()
+        """)
+    out = proc.stdout
+    assert proc.returncode == 0, proc.stderr
+    assert f'File "{script}", line 6, in divide' in out, out
+    assert "ratio = a / b" in out
+    assert "<dynamic-code>" not in out
+    lines = [ln for ln in out.splitlines() if ln.strip()]
+    assert lines[-1] == "ZeroDivisionError: division by zero"     # the learner's error ends it
+    assert "minirt/_worker.py" not in out                          # minirt's frames are left out
+
+
+def test_traceback_of_a_module_pickled_by_value_shows_its_file(tmp_path, monkeypatch, rt):
+    import importlib
+    import sys
+    import cloudpickle
+    mod_file = tmp_path / "learner_module_r2.py"
+    mod_file.write_text("def parse(text):\n    value = int(text)\n    return value\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    mod = importlib.import_module("learner_module_r2")
+    cloudpickle.register_pickle_by_value(mod)
+    try:
+        with pytest.raises(ValueError) as info:
+            minirt.get(minirt.remote(mod.parse).remote("x"))
+    finally:
+        cloudpickle.unregister_pickle_by_value(mod)
+        sys.modules.pop("learner_module_r2", None)
+    text = str(info.value)
+    assert f'File "{mod_file}", line 2, in parse' in text and "value = int(text)" in text
+
+
+def test_code_pickled_by_value_keeps_file_and_ships_source():
+    import linecache
+    source = "def f(x):\n    return 1 / x\n"
+    namespace = {"__name__": "__main__"}
+    exec(compile(source, "<learner-cell-r2>", "exec"), namespace)
+    linecache.cache["<learner-cell-r2>"] = (len(source), None, source.splitlines(True),
+                                             "<learner-cell-r2>")
+    data = _serial.dumps_function(namespace["f"])
+    del linecache.cache["<learner-cell-r2>"]              # as in a fresh worker
+    g = __import__("pickle").loads(data)
+    assert g.__code__.co_filename == "<learner-cell-r2>" and g.__code__.co_firstlineno == 1
+    with pytest.raises(ZeroDivisionError) as info:
+        g(0)
+    assert "return 1 / x" in "".join(__import__("traceback").format_tb(info.tb))
+
+
+def test_traceback_in_a_jupyter_kernel_shows_the_cell_and_line():
+    jupyter_client = pytest.importorskip("jupyter_client")
+    km, kc = jupyter_client.manager.start_new_kernel(kernel_name="python3", cwd=os.getcwd())
+    outputs = []
+
+    def run(code):
+        reply = kc.execute_interactive(code, timeout=90,
+                                       output_hook=lambda m: outputs.append(m["content"]))
+        assert reply["content"]["status"] == "ok", reply["content"]
+
+    try:
+        run("import minirt\nminirt.init(num_cpus=1)")
+        run("@minirt.remote\ndef fails(n):\n    total = n + 1\n    raise ValueError(f'bad {total}')")
+        run("try:\n    minirt.get(fails.remote(1))\nexcept ValueError as e:\n    print(str(e))")
+        run("minirt.shutdown()")
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=False)
+    text = "".join(c.get("text", "") for c in outputs)
+    assert 'File "Cell In[2]", line 4, in fails' in text, text
+    assert "raise ValueError(f'bad {total}')" in text
+    assert text.rstrip().endswith("ValueError: bad 2")
+
+
+# --- errors that are hard to send back -----------------------------------------------------
+class HTTPError(Exception):
+    """A common shape: message plus a status, so ``HTTPError(*args)`` cannot rebuild it."""
+
+    def __init__(self, msg, status):
+        super().__init__(msg)
+        self.status = status
+
+
+class FinalError(Exception):
+    """An exception class that refuses subclasses."""
+
+    def __init_subclass__(cls, **kwargs):
+        raise TypeError("FinalError cannot be subclassed")
+
+
+class Unpicklable(Exception):
+    def __init__(self, msg):
+        super().__init__(msg)
+        self.lock = __import__("threading").Lock()
+
+
+def test_exception_with_extra_init_args_keeps_type_and_attributes(rt):
+    @minirt.remote
+    def fetch():
+        raise HTTPError("service unavailable", 503)
+
+    with pytest.raises(HTTPError) as info:
+        minirt.get(fetch.remote(), timeout=30)
+    err = info.value
+    assert isinstance(err, minirt.exceptions.TaskError) and err.status == 503
+    assert err.args == ("service unavailable",) and "fetch" in str(err)
+    assert 'raise HTTPError("service unavailable", 503)' in str(err)
+
+
+def test_error_that_cannot_be_rebuilt_becomes_a_task_error_with_its_text():
+    from minirt.exceptions import TaskError
+    err = TaskError("f", "Traceback...\nUnpicklable: boom", Unpicklable("boom"), 7)
+    out = __import__("pickle").loads(_serial.error_bytes(err)).error
+    # the lock is dropped but type and message stay (rebuilt from args only)
+    assert isinstance(out.cause, Unpicklable) and out.cause.args == ("boom",)
+    blob_fail = _serial._raised_from(b"not a pickle", _serial._fallback_fields(err)).error
+    assert type(blob_fail) is TaskError and blob_fail.cause is None
+    assert blob_fail.cause_name == "Unpicklable" and "Unpicklable: boom" in str(blob_fail)
+
+
+def test_unicode_decode_and_numpy_memory_errors_are_caught_by_their_type(rt):
+    @minirt.remote
+    def decode():
+        return b"\xff".decode("utf-8")
+
+    @minirt.remote
+    def huge():
+        return np.empty(2**62, dtype=np.uint8)
+
+    with pytest.raises(UnicodeDecodeError) as info:
+        minirt.get(decode.remote(), timeout=30)
+    assert info.value.start == 0 and info.value.reason == "invalid start byte"
+    with pytest.raises(MemoryError):
+        minirt.get(huge.remote(), timeout=30)
+
+
+def test_class_that_cannot_be_subclassed_falls_back_to_task_error_with_a_note(rt):
+    @minirt.remote
+    def fails():
+        raise FinalError("no subclass")
+
+    with pytest.raises(minirt.exceptions.TaskError) as info:
+        minirt.get(fails.remote(), timeout=30)
+    err = info.value
+    assert not isinstance(err, FinalError) and isinstance(err.cause, FinalError)
+    assert "cannot be subclassed" in str(err) and "catch minirt.exceptions.TaskError" in str(err)
+
+
+@pytest.mark.parametrize("exc", ["KeyboardInterrupt", "GeneratorExit"])
+def test_base_exceptions_come_back_as_a_plain_exception(rt, exc):
+    @minirt.remote
+    def fails(name):
+        raise getattr(__import__("builtins"), name)()
+
+    with pytest.raises(minirt.exceptions.TaskError) as info:
+        minirt.get(fails.remote(exc), timeout=30)
+    assert isinstance(info.value, Exception) and type(info.value.cause).__name__ == exc
+    assert not isinstance(info.value, (KeyboardInterrupt, GeneratorExit, SystemExit))

@@ -1,15 +1,16 @@
-"""Helpers built on the core API: a pool of actors, a shared queue, a multiprocessing-style Pool,
+"""Helpers built on the core API: a pool of actors, a shared queue, a multiprocessing-style
+Pool, ``state``, Ray's state API (``list_tasks``, ``list_actors``, ``summarize_tasks``...),
 progress bars over refs and a live view of the runtime for notebooks.
 
 Lessons: lessons/06_actors_revisited.ipynb (ActorPool), lessons/01_tasks.ipynb and
 lessons/05_tasks_revisited.ipynb (progress, TaskStream).
 """
 
-from . import queue
+from . import queue, state
 from .actor_pool import ActorPool
 from .progress import ProgressBar, progress
 
-__all__ = ["ActorPool", "queue", "progress", "ProgressBar", "TaskStream", "warnings"]
+__all__ = ["ActorPool", "queue", "state", "progress", "ProgressBar", "TaskStream", "warnings"]
 
 
 def __getattr__(name):

@@ -388,6 +388,9 @@ class TaskStream:
                  f"{c['finished']} finished, {c['failed']} failed"]
         for n in st.nodes:
             pct = 100.0 * n.store_used / n.store_capacity if n.store_capacity else 0.0
+            if not n.alive:
+                lines.append(f"node {n.index}: removed")
+                continue
             lines.append(f"node {n.index}: CPUs {n.cpus - n.cpus_free:g}/{n.cpus:g} busy, "
                          f"object store {_size(n.store_used)} of {_size(n.store_capacity)} "
                          f"({pct:.1f}%)" + (f", {_size(n.spilled)} spilled" if n.spilled else ""))
