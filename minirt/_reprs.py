@@ -339,3 +339,35 @@ def runtime_html(info) -> str | None:
         return _table("minirt runtime", runtime_rows(info))
     except Exception:
         return None
+
+
+# --- the state API's lists ------------------------------------------------------------------
+class RecordList(list):
+    """A plain list of state records (``minirt.util.state.list_*``) that Jupyter shows as a
+    table; equal to, and used like, the list it holds."""
+
+    __slots__ = ()
+    MAX_ROWS = 200
+
+    def _repr_html_(self):
+        try:
+            if not self:
+                return "<i>no records</i>"
+            cols = [c for c in self[0].keys()
+                    if any(getattr(r, c, None) not in (None, "", [], {}) for r in self)]
+            e = html.escape
+            head = "".join(f"<th style='text-align:left'>{e(c)}</th>" for c in cols)
+
+            def cell(v):
+                text = str(v)
+                return e(text if len(text) <= 40 else text[:37] + "...")
+            body = "".join("<tr>" + "".join(f"<td style='text-align:left'>{cell(getattr(r, c))}</td>"
+                                            for c in cols) + "</tr>"
+                           for r in self[:self.MAX_ROWS])
+            more = (f"<div>... and {len(self) - self.MAX_ROWS} more</div>"
+                    if len(self) > self.MAX_ROWS else "")
+            return (f"<div class='minirt-repr'><b>{len(self)} {e(type(self[0]).__name__)} "
+                    f"record{'s' if len(self) != 1 else ''}</b><table>"
+                    f"<tr>{head}</tr>{body}</table>{more}</div>")
+        except Exception:
+            return None

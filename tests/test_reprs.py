@@ -175,3 +175,14 @@ def test_in_a_real_kernel(tmp_path):
         finally:
             kc.stop_channels()
             km.shutdown_kernel(now=True)
+
+
+def test_state_lists_show_as_tables(rt):
+    from minirt.util import state
+    c = Counter.options(name="tally").remote()
+    minirt.get(c.incr.remote())
+    actors = state.list_actors()
+    assert actors == list(actors) and isinstance(actors, list)     # still a plain list to use
+    page = actors._repr_html_()
+    assert "<table" in page and "tally" in page and "ALIVE" in page and "1 ActorState record" in page
+    assert "no records" in state.list_actors(filters=[("state", "=", "DEAD")])._repr_html_()
