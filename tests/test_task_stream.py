@@ -160,3 +160,25 @@ def test_saved_outputs_plain_text_is_stable_html_has_the_state(rt):
     assert before["text/plain"] == after["text/plain"]          # what nbval compares
     assert not re.search(r"\d", after["text/plain"])
     assert "<b>3</b> finished" in after["text/html"] and "<b>0</b> finished" in before["text/html"]
+
+
+@pytest.mark.slow
+def test_cost_benchmark_runs_in_a_kernel(tmp_path):
+    """Smoke test of benchmarks/taskstream_cost.py (tiny sizes; no timing is asserted)."""
+    import json
+    import math
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = tmp_path / "cost.json"
+    proc = subprocess.run([sys.executable, os.path.join(root, "benchmarks", "taskstream_cost.py"),
+                           "--rounds", "1", "--tasks", "300", "--reps", "1", "--json", str(out)],
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    data = json.loads(out.read_text())
+    for side in ("with", "without"):
+        assert len(data["samples"][side]) == 1 and data["samples"][side][0] > 0
+        assert all(math.isfinite(x) and x > 0 for x in data["driver_cpu_us_per_task"][side])
+    assert len(data["view_thread_cpu"]) == 1 and data["view_messages"] > 0
+    assert "drop:" in proc.stdout
