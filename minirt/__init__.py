@@ -41,7 +41,7 @@ Processes are started with the standard library's forkserver (safe from a
 threaded Jupyter kernel; see ``_procs.py``).
 """
 
-from . import cluster_utils, exceptions, util
+from . import cluster_utils, exceptions, experimental, util
 from ._refs import ObjectRef
 from .actor import ActorClass, ActorHandle, method
 from .api import (available_resources, cancel, cluster_resources, events, get, get_actor,
@@ -55,5 +55,5 @@ __all__ = [
     "init", "shutdown", "is_initialized", "remote", "method", "get", "put", "wait",
     "cancel", "kill", "get_actor", "cluster_resources", "available_resources", "nodes",
     "timeline", "events", "get_runtime_context", "ObjectRef", "ActorHandle", "ActorClass",
-    "RemoteFunction", "exceptions", "util", "cluster_utils",
+    "RemoteFunction", "exceptions", "experimental", "util", "cluster_utils",
 ]

@@ -260,6 +260,9 @@ class Head(_ObjectTable, _Scheduler, _Actors, _Nodes):
                 pass
         elif kind == "kill":
             self._kill_actor(*msg[2:])
+        elif kind == "bar":        # a tqdm_ray bar inside a task (minirt/experimental/tqdm_ray.py)
+            from .experimental import tqdm_ray
+            tqdm_ray._on_message(msg[2])
 
     def _on_request(self, w, rid, op, args) -> None:
         def reply(ok, value):

@@ -147,6 +147,11 @@ class ObjectRef:
         _note_pickled(self._id)
         return (ObjectRef, (self._id,))
 
+    def _repr_html_(self):
+        """Jupyter: id, pending/ready/failed, size and node (minirt/_reprs.py); never blocks."""
+        from ._reprs import ref_html
+        return ref_html(self)
+
     def future(self):
         """A ``concurrent.futures.Future`` that completes with the value."""
         import concurrent.futures

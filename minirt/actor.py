@@ -18,7 +18,7 @@ from __future__ import annotations
 import inspect
 import os
 
-from . import _context, _options, _serial
+from . import _context, _options, _serial, _teach
 from ._protocol import TaskSpec
 from ._refs import ObjectRef, _local, _new_id, _note_pickled
 from .remote_function import _max_node, _prepare_args
@@ -112,6 +112,7 @@ class ActorClass:
         _options.check_feasible(place, _max_node(core), self.__name__)
         if self._pickled is None:
             self._pickled = _serial.dumps_function(self._cls)
+            _teach.on_pickled_function(self.__name__, len(self._pickled), "actor class")
         core.register_fn(self._cls_id, self._pickled)
         namespace = opts.get("namespace") or _namespace(core)
         aid = _new_id()
@@ -169,6 +170,11 @@ class ActorHandle:
 
     def __eq__(self, other) -> bool:
         return isinstance(other, ActorHandle) and other._aid == self._aid
+
+    def _repr_html_(self):
+        """Jupyter: class, name, state, node, pid, restarts (minirt/_reprs.py); never blocks."""
+        from ._reprs import actor_html
+        return actor_html(self)
 
     def __hash__(self) -> int:
         return hash(self._aid)

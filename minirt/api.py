@@ -19,7 +19,7 @@ import os
 import sys
 import threading
 
-from . import _context, _serial
+from . import _context, _serial, _teach
 from ._refs import ObjectRef, _new_id
 from ._serial import FILE, INLINE, _Raised
 from .actor import ActorClass, ActorHandle
@@ -69,6 +69,14 @@ class RuntimeInfo(collections.abc.Mapping):
 
     def __enter__(self):
         return self
+
+    def __str__(self) -> str:                 # a readable summary (repr keeps Ray's shape)
+        from ._reprs import runtime_text
+        return runtime_text(self)
+
+    def _repr_html_(self):                    # Jupyter (minirt/_reprs.py)
+        from ._reprs import runtime_html
+        return runtime_html(self)
 
     def __exit__(self, *exc):
         shutdown()
@@ -393,7 +401,9 @@ def get(object_refs, *, timeout=None):
     if not refs:
         return []
     core = _context.current()
-    descs = core.get([r._id for r in refs], timeout)
+    ids = [r._id for r in refs]
+    _teach.on_get(core, ids)
+    descs = core.get(ids, timeout)
     values = []
     for kind, data in descs:
         value = _serial.load(kind, data)
@@ -476,6 +486,7 @@ def wait(object_refs, *, num_returns=1, timeout=None, fetch_local=True):
     core = _context.current()
     ready_ids = set(core.wait([r._id for r in object_refs], num_returns, timeout))
     ready = [r for r in object_refs if r._id in ready_ids]
+    _teach.on_wait(core, object_refs, ready, num_returns)
     return ready, [r for r in object_refs if r._id not in ready_ids]
 
 

@@ -1,10 +1,24 @@
 """Helpers built on the core API: a pool of actors, a shared queue, a multiprocessing-style
-Pool, and ``state``, Ray's state API (``list_tasks``, ``list_actors``, ``summarize_tasks``...).
+Pool, ``state``, Ray's state API (``list_tasks``, ``list_actors``, ``summarize_tasks``...),
+progress bars over refs and a live view of the runtime for notebooks.
 
-Lesson: lessons/06_actors_revisited.ipynb.
+Lessons: lessons/06_actors_revisited.ipynb (ActorPool), lessons/01_tasks.ipynb and
+lessons/05_tasks_revisited.ipynb (progress, TaskStream).
 """
 
 from . import queue, state
 from .actor_pool import ActorPool
+from .progress import ProgressBar, progress
 
-__all__ = ["ActorPool", "queue", "state"]
+__all__ = ["ActorPool", "queue", "state", "progress", "ProgressBar", "TaskStream", "warnings"]
+
+
+def __getattr__(name):
+    # Imported on first use: the live view needs Bokeh, which a plain script may not.
+    if name == "TaskStream":
+        from .task_stream import TaskStream
+        return TaskStream
+    if name == "warnings":
+        from . import warnings
+        return warnings
+    raise AttributeError(f"module 'minirt.util' has no attribute {name!r}")

@@ -539,7 +539,8 @@ def _select(rows, filters, limit):
 
 def _listing(what, make, cls, filters, limit, detail):
     filters = _check(filters, limit, detail, cls)
-    return _select(make(_take(what), detail), filters, limit)
+    from .._reprs import RecordList      # a list that Jupyter shows as a table
+    return RecordList(_select(make(_take(what), detail), filters, limit))
 
 
 # --- the public functions --------------------------------------------------------------------
