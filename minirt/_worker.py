@@ -105,6 +105,7 @@ class _Forward(io.TextIOBase):
         self._core, self._name = core, name
         self._parts: list[str] = []
         self._waiting = False           # a partial line is waiting for the flusher
+        self._open = False              # the last text sent did not end its line
         self._lock = threading.Lock()
 
     @property
@@ -151,6 +152,7 @@ class _Forward(io.TextIOBase):
         self._parts = []
         self._waiting = False
         if text:
+            self._open = not text.endswith("\n")
             self._core.send(("log", None, self._core.log_prefix(), text))
 
     def flush(self) -> None:
@@ -165,9 +167,10 @@ class _Forward(io.TextIOBase):
         if self.closed:
             return
         with _deferred_cancel(), self._lock:
+            if self._parts[-1:] and not self._parts[-1].endswith("\n") or \
+                    not self._parts and self._open:
+                self._parts.append("\n")
             if self._parts:
-                if not self._parts[-1].endswith(("\n", "\r")):
-                    self._parts.append("\n")
                 self._send_locked()
 
 
