@@ -15,11 +15,13 @@ The *janitor* is one more small process. It learns every worker's pid and
 the runtime's directories, and waits on a pipe from the driver. If the driver
 dies without calling ``shutdown()`` (killed, or the kernel restarted), the
 pipe closes: the janitor kills the workers that are left (with whatever they
-started), deletes the shared-memory directory and exits. The janitor runs in
-a session of its own, so a signal to the driver's whole process group (what
-Jupyter's Restart and Shut Down, ``timeout`` and job control send) does not
-take it down with the driver. Workers also exit by themselves when their own
-pipe to the driver closes.
+started), deletes the shared-memory directory and exits. It must outlive the
+driver, so it runs in a session of its own (a signal to the driver's whole
+process group, as Jupyter's Restart and Shut Down, ``timeout`` and job
+control send, spares it) and outside the driver's process tree (ipykernel
+kills every descendant of a kernel that shuts down): the forkserver's child
+forks the janitor and exits, and init adopts it. Workers also exit by
+themselves when their own pipe to the driver closes.
 
 Each worker leads a process group of its own: Kernel > Interrupt (SIGINT to
 the kernel's group) reaches only the driver, and a worker's subprocesses can
@@ -40,6 +42,7 @@ import multiprocessing.forkserver as _forkserver
 import multiprocessing.resource_tracker as _resource_tracker
 import multiprocessing.spawn as _spawn
 import os
+import select
 import shutil
 import signal
 import threading
@@ -215,6 +218,15 @@ def _janitor_main(conn, dirs: list[str], death_dirs: list[str]) -> None:
         pass
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
+    # Leave the driver's process tree too: ipykernel kills every descendant of the
+    # kernel (found through parent pids) when it shuts down. The forkserver's child
+    # exits at once; its child, the janitor, is adopted by init.
+    if os.fork() != 0:
+        os._exit(0)
+    try:
+        conn.send(("janitor", os.getpid()))
+    except OSError:
+        os._exit(0)
     pids: dict[int, str | None] = {}
     orderly = False
     while True:
@@ -255,9 +267,18 @@ class Janitor:
                 ``shutdown()`` (the driver's own multiprocessing temp dir).
         """
         self._conn, child = new_pipe()
-        self.proc = start_process(_janitor_main, (child, list(dirs), list(death_dirs)),
-                                  "minirt-janitor")
+        self.pid = None
+        proc = start_process(_janitor_main, (child, list(dirs), list(death_dirs)),
+                             "minirt-janitor")
         child.close()
+        if self._conn.poll(10):
+            try:
+                kind, self.pid = self._conn.recv()
+            except (EOFError, OSError, ValueError):
+                pass
+        proc.join(5)                 # the intermediate process, gone as soon as it forked
+        if self.pid is None:
+            raise OSError("the janitor process did not start")
 
     def watch(self, pid: int) -> None:
         self._send(("pid", pid))
@@ -272,9 +293,18 @@ class Janitor:
             pass
 
     def stop(self) -> None:
+        """Tell the janitor the runtime shut down properly; wait (briefly) until it exits."""
         self._send(("bye",))
+        try:
+            fd = open_pidfd(self.pid)
+        except ProcessLookupError:
+            fd = None
         self._conn.close()
-        self.proc.join(2)
-        if self.proc.is_alive():
-            self.proc.kill()
-            self.proc.join(1)
+        if fd is not None:
+            try:
+                if not select.select([fd], [], [], 2.0)[0]:
+                    os.kill(self.pid, signal.SIGKILL)      # the pidfd pins this very process
+            except OSError:
+                pass
+            finally:
+                os.close(fd)

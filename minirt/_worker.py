@@ -234,7 +234,10 @@ class _WorkerCore:
             changes = _refs._local.take_changes()
             if changes:
                 msg = (msg[0], changes) + msg[2:]
-            self.conn.send(msg)
+            try:
+                self.conn.send(msg)
+            except (BrokenPipeError, ConnectionResetError):
+                _driver_gone()
 
     def _recv(self):
         try:
@@ -520,6 +523,12 @@ def _flush_streams() -> None:
 
 def _driver_gone() -> None:
     """The pipe to the driver closed: take what this worker started along, and exit."""
+    from . import _procs
+    try:
+        for p in _procs.descendants_of([os.getpid()])[os.getpid()]:
+            p.kill()                          # those that left our group as well
+    except Exception:   # noqa: BLE001 - exiting regardless
+        pass
     try:
         if os.getpgid(0) == os.getpid():     # our own group (see main): subprocesses too
             os.killpg(0, signal.SIGKILL)
