@@ -279,10 +279,11 @@ class _Scheduler:
                 proc = _procs.start_process(_worker.main, (child, cfg),
                                             f"minirt-worker-{self._wids}")
                 break
-            except OSError as e:   # the newborn died before it read its start-up data
+            except (OSError, EOFError) as e:   # the newborn (or the forkserver) died early
                 parent.close()
                 error = e
-                if e.errno in (errno.EMFILE, errno.ENFILE, errno.EAGAIN, errno.ENOMEM):
+                if getattr(e, "errno", None) in (errno.EMFILE, errno.ENFILE, errno.EAGAIN,
+                                                 errno.ENOMEM):
                     raise WorkerCrashedError(_no_resources(e, node)) from e
             finally:
                 child.close()
