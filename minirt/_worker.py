@@ -164,7 +164,7 @@ class _Forward(io.TextIOBase):
 
     def end_task(self) -> None:
         """Send what is left, ending an open line: the next task starts a new one."""
-        if self.closed:
+        if self.closed or not (self._parts or self._open):
             return
         with _deferred_cancel(), self._lock:
             if self._parts[-1:] and not self._parts[-1].endswith("\n") or \
@@ -230,7 +230,14 @@ class _WorkerCore:
     # --- sending and receiving -------------------------------------------
     def send(self, msg) -> None:
         """Send one message; a cancel arriving meanwhile waits until it is all sent."""
-        with _deferred_cancel(), self._send_lock:
+        if _in_user_code > 0:           # only then can a cancel raise (see _on_cancel)
+            with _deferred_cancel():
+                self._send(msg)
+        else:
+            self._send(msg)
+
+    def _send(self, msg) -> None:
+        with self._send_lock:
             changes = _refs._local.take_changes()
             if changes:
                 msg = (msg[0], changes) + msg[2:]
