@@ -495,7 +495,7 @@ class _user_code:
 
 
 class _unblocked_signals:
-    """Inside a nested get/wait: defer SIGINT, then deliver it on return to user code."""
+    """Inside a nested get/wait: defer a cancel, then deliver it on return to user code."""
 
     def __enter__(self):
         global _in_user_code
