@@ -24,6 +24,8 @@ calls. Used as a mixin of :class:`~minirt._head.Head`, under the head's lock.
 from __future__ import annotations
 
 import collections
+import os
+import signal
 
 from .exceptions import ActorAlreadyExistsError, ActorDiedError
 
@@ -208,7 +210,10 @@ class _Actors:
                 self._actor_dead(actor, ActorDiedError(
                     f"the actor {actor.class_name} was killed with minirt.kill()"))
             return
-        actor.worker.proc.kill()        # death is handled when its sentinel fires
+        try:                            # death is handled when its pidfd fires
+            os.kill(actor.worker.pid, signal.SIGKILL)
+        except OSError:
+            pass
 
     def _actor_died(self, actor, worker, code) -> None:
         """The actor's process is gone: restart it, or declare it dead."""

@@ -7,9 +7,10 @@ it, always under one lock:
 
 * the user's threads, calling the API (``f.remote()``, ``get``...) directly:
   no hand-off to another thread on the way in;
-* the *control thread*, which waits on every worker's pipe and sentinel
+* the *control thread*, which waits on every worker's pipe and pidfd
   (``selectors``) and handles what arrives: results, nested requests,
-  deaths.
+  deaths. It never blocks on one worker: it reads what a pipe holds and
+  keeps an incomplete message until the rest arrives (:class:`_MessageReader`).
 
 ::
 
@@ -17,7 +18,7 @@ it, always under one lock:
                                       v            |
                             Head (lock) --pipes----+--> worker 2 (node 0)
                                       ^            |
-    control thread --select(pipes, sentinels)------+--> worker 3 (node 1)
+    control thread --select(pipes, pidfds)---------+--> worker 3 (node 1)
 
 Errors: a bug in the control thread must not leave callers waiting on
 half-applied state. Like ``concurrent.futures``' ``BrokenProcessPool``, the
@@ -35,25 +36,110 @@ shutdown, the control loop and the entry points ``api.py`` calls.
 from __future__ import annotations
 
 import collections
+import multiprocessing.util
 import os
+import re
+import select
 import selectors
 import shutil
+import signal
+import struct
 import sys
 import tempfile
 import threading
 import time
+from multiprocessing.reduction import ForkingPickler
 
 from . import _procs, _refs
 from ._actors import _Actors
 from ._nodes import NodeSpec, _Nodes
 from ._objects import _ObjectTable
 from ._scheduler import _Node, _Scheduler
+from ._serial import FILE
 from .exceptions import GetTimeoutError, RuntimeBrokenError, RuntimeShutdownError
 
 TIMELINE_MAX = 200_000     # executions kept for timeline(); oldest dropped first
 EVENTS_MAX = 20_000        # events kept for events()
 _PRESTART_MAX = 8         # idle workers forked ahead of time per node, at most
 _IDLE_TICK = 0.1           # seconds between control-loop wake-ups when nothing happens
+_LOG_DELAY = 0.1           # task output is printed at most this long after it arrives
+_READ_CHUNK = 1 << 16      # bytes read from a worker's pipe per wake-up (below malloc's mmap size)
+_SIZE = struct.Struct("!i")
+_BIG_SIZE = struct.Struct("!Q")
+
+
+class _MessageReader:
+    """Reassembles the messages of one worker's pipe without ever blocking.
+
+    The wire format is ``multiprocessing.connection.Connection``'s (a 4-byte
+    big-endian length, or -1 and an 8-byte length, then the pickle). Each call
+    to :meth:`read` does one ``os.read``, which returns at once because the
+    selector said the pipe is readable, and returns the messages completed so
+    far; a partial message waits in the buffer for the next call.
+    """
+
+    __slots__ = ("fd", "buf")
+
+    def __init__(self, fd: int):
+        self.fd = fd
+        self.buf = bytearray()
+
+    def read(self) -> list:
+        """Return the messages that are complete now. Raises EOFError at end of stream."""
+        data = os.read(self.fd, _READ_CHUNK)
+        if not data:
+            raise EOFError
+        buf = self.buf
+        buf += data
+        msgs, pos, end = [], 0, len(buf)
+        while end - pos >= 4:
+            (size,), head = _SIZE.unpack_from(buf, pos), 4
+            if size == -1:
+                if end - pos < 12:
+                    break
+                (size,), head = _BIG_SIZE.unpack_from(buf, pos + 4), 12
+            if end - pos - head < size:
+                break
+            msgs.append(ForkingPickler.loads(buf[pos + head:pos + head + size]))
+            pos += head + size
+        if pos:
+            del buf[:pos]
+        return msgs
+
+
+_LINE_END = re.compile(r"(\r\n|\r|\n)")
+
+
+def _format_logs(logs, open_prefix):
+    """Prefix what tasks wrote; return (text to print, prefix of a line left open).
+
+    ``logs`` holds ``(prefix, text)`` chunks as the workers sent them: whole
+    lines, ``\r`` progress updates or a partial line. Every line, and every
+    rewrite after a ``\r``, starts with ``(prefix) ``; a line left open by one
+    task is ended before another task's output is printed.
+    """
+    out = []
+    for prefix, text in logs:
+        if open_prefix is not None and open_prefix != prefix:
+            out.append("\n")
+            open_prefix = None
+        for piece in _LINE_END.split(text):
+            if not piece:
+                continue
+            if piece in ("\n", "\r\n"):
+                if open_prefix is None:
+                    out.append(f"({prefix}) ")        # an empty line
+                out.append(piece)
+                open_prefix = None
+            elif piece == "\r":
+                out.append(piece)
+                open_prefix = None
+            else:
+                if open_prefix is None:
+                    out.append(f"({prefix}) ")
+                out.append(piece)
+                open_prefix = prefix
+    return "".join(out), open_prefix
 
 
 class Head(_ObjectTable, _Scheduler, _Actors, _Nodes):
@@ -81,7 +167,8 @@ class Head(_ObjectTable, _Scheduler, _Actors, _Nodes):
         self._blocked: set[threading.Event] = set()  # driver threads blocked in get/wait
         self._prestart = True      # fork idle workers ahead of time (see _prestart_one)
 
-        self.session_dir = tempfile.mkdtemp(prefix="minirt-session-")
+        self._log_open = None      # prefix of a task line printed without its end yet
+        self.session_dir = tempfile.mkdtemp(prefix=f"minirt-session-{os.getpid()}-")
         shm_root = "/dev/shm" if os.path.isdir("/dev/shm") else self.session_dir
         self.shm_root = tempfile.mkdtemp(prefix=f"minirt-{os.getpid()}-", dir=shm_root)
         self.nodes: list[_Node] = []
@@ -92,6 +179,7 @@ class Head(_ObjectTable, _Scheduler, _Actors, _Nodes):
         for spec in node_specs:
             self._make_node(spec)
         self.shm_dir = self.nodes[0].store.shm_dir
+        self.spill_dir = self.nodes[0].store.spill_dir
         self.object_store_memory = object_store_memory
         self.max_node: dict[str, float] = {}
         self._update_max_node()
@@ -99,7 +187,10 @@ class Head(_ObjectTable, _Scheduler, _Actors, _Nodes):
                                max_node=self.max_node, session_dir=self.session_dir)
 
         self._forkserver_mine = _procs.prepare_forkserver()
-        self.janitor = _procs.Janitor([self.shm_root, self.session_dir])
+        # The driver's multiprocessing temp dir (the forkserver's socket) is deleted at
+        # exit by multiprocessing itself, but not if the driver is killed: the janitor does.
+        self.janitor = _procs.Janitor([self.shm_root, self.session_dir],
+                                      [multiprocessing.util.get_temp_dir()])
         self._sel = selectors.DefaultSelector()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
@@ -131,20 +222,63 @@ class Head(_ObjectTable, _Scheduler, _Actors, _Nodes):
             pass
 
     def _register_worker(self, w) -> None:
+        """Watch a new worker: its pipe, its pidfd (liveness) and its sentinel (exit status)."""
+        w.reader = _MessageReader(w.conn.fileno())
         self._sel.register(w.conn.fileno(), selectors.EVENT_READ, ("conn", w))
-        self._sel.register(w.proc.sentinel, selectors.EVENT_READ, ("dead", w))
+        try:
+            w.pidfd = _procs.open_pidfd(w.pid)
+        except ProcessLookupError:        # already gone: the sentinel tells its status
+            w.pidfd, w.exited = None, True
+        if w.pidfd is not None:
+            self._sel.register(w.pidfd, selectors.EVENT_READ, ("exit", w))
+        self._sel.register(w.proc.sentinel, selectors.EVENT_READ, ("status", w))
 
     def _unregister_worker(self, w) -> None:
-        for fd in (w.conn.fileno(), w.proc.sentinel):
+        for fd in (w.conn.fileno(), w.pidfd, w.proc.sentinel):
+            if fd is None:
+                continue
             try:
                 self._sel.unregister(fd)
             except (KeyError, ValueError):
                 pass
         self.workers.pop(w.conn.fileno(), None)
+        if w.pidfd is not None:
+            os.close(w.pidfd)
+            w.pidfd = None
         try:
             w.conn.close()
         except OSError:
             pass
+
+    def _on_exit_event(self, w) -> None:
+        """The worker's pidfd is readable: the process has exited."""
+        if w.dead:
+            return
+        w.exited = True
+        try:
+            self._sel.unregister(w.pidfd)
+        except (KeyError, ValueError):
+            pass
+        if w.status_gone or select.select([w.proc.sentinel], [], [], 0)[0]:
+            self._on_status_event(w)
+        # else: the forkserver reaps it in a moment and its sentinel reports the status
+
+    def _on_status_event(self, w) -> None:
+        """The forkserver's sentinel is readable: an exit status, or the forkserver died."""
+        if w.dead:
+            return
+        code = None if w.status_gone else _procs.read_exit_status(w.proc)
+        if code is not None:
+            self._on_worker_death(w, code)
+            return
+        # The forkserver is gone, not (necessarily) the worker: keep watching its pidfd.
+        w.status_gone = True
+        try:
+            self._sel.unregister(w.proc.sentinel)
+        except (KeyError, ValueError):
+            pass
+        if w.exited or w.pidfd is None:
+            self._on_worker_death(w, None)
 
     def _drain_local(self) -> None:
         changes = _refs._local.take_changes()
@@ -207,11 +341,17 @@ class Head(_ObjectTable, _Scheduler, _Actors, _Nodes):
                     pass
             elif key.data[0] == "conn":
                 self._read_worker(key.data[1])
+            elif key.data[0] == "exit":
+                self._on_exit_event(key.data[1])
             else:
-                self._on_worker_death(key.data[1])
+                self._on_status_event(key.data[1])
         timeout = self._run_timers()
-        if self._logs and time.time() - self._logs_since > 0.2:
-            self._print_logs()
+        if self._logs:
+            late = time.time() - self._logs_since
+            if late >= _LOG_DELAY:
+                self._print_logs()
+            else:
+                timeout = _LOG_DELAY - late if timeout is None else min(timeout, _LOG_DELAY - late)
         if not ready and self._prestart:
             self._prestart_one()
         return timeout
@@ -219,18 +359,19 @@ class Head(_ObjectTable, _Scheduler, _Actors, _Nodes):
     def _read_worker(self, w) -> None:
         if w.dead:          # handled already (e.g. its node was removed): a stale event
             return
-        conn = w.conn
         try:
-            while True:
-                self._on_message(w, conn.recv())
-                if w.dead or not conn.poll():
-                    break
+            msgs = w.reader.read()
         except (EOFError, OSError):
-            # The process is exiting; its sentinel reports the death (and exit code).
+            # The process is exiting; its pidfd and sentinel report the death (and exit code).
             try:
-                self._sel.unregister(conn.fileno())
+                self._sel.unregister(w.conn.fileno())
             except (KeyError, ValueError):
                 pass
+            return
+        for msg in msgs:
+            if w.dead:
+                break
+            self._on_message(w, msg)
 
     def _on_message(self, w, msg) -> None:
         kind, changes = msg[0], msg[1]
@@ -277,6 +418,11 @@ class Head(_ObjectTable, _Scheduler, _Actors, _Nodes):
             reply(False, e)
 
     def _answer(self, op, args, w=None):
+        if op == "put_file":                 # a worker's large put: full store = error now
+            oid, size, contained = args
+            self._make_room_for_put(oid, size, w.node)
+            self._store(oid, FILE, size, False, contained, w.node)
+            return None
         if op == "create_actor":
             return self._create_actor(args[0], w)
         if op == "get_actor":
@@ -350,12 +496,13 @@ class Head(_ObjectTable, _Scheduler, _Actors, _Nodes):
 
     # --- output of tasks ------------------------------------------------------------
     def _print_logs(self) -> None:
+        if not self._logs:
+            return
         logs, self._logs = self._logs, []
+        text, self._log_open = _format_logs(logs, self._log_open)
         out = sys.stdout
-        for prefix, text in logs:
-            for line in text.split("\n"):
-                out.write(f"({prefix}) {line}\n")
         try:
+            out.write(text)
             out.flush()
         except Exception:
             pass
@@ -379,7 +526,20 @@ class Head(_ObjectTable, _Scheduler, _Actors, _Nodes):
         with self._lock:
             self._check_open()
             self._drain_local()
+            if kind == FILE:
+                self._make_room_for_put(oid, data, 0)
             self._store(oid, kind, data, False, contained, 0)
+
+    def _make_room_for_put(self, oid, size, node) -> None:
+        """Raise ObjectStoreFullError now (the file deleted) if a put cannot be stored."""
+        store = self.nodes[node].store
+        if oid in store or os.path.exists(os.path.join(store.spill_dir, oid.hex())):
+            return
+        try:
+            store.make_room(size)
+        except Exception:
+            store.discard(oid)
+            raise
 
     def get(self, ids, timeout):
         """Wait for ``ids``; return their (kind, data) descriptors for node 0."""
@@ -489,6 +649,19 @@ class Head(_ObjectTable, _Scheduler, _Actors, _Nodes):
                  "ObjectStoreDir": n.store.shm_dir} for n in self.nodes]
 
     # --- shutdown -----------------------------------------------------------------------
+    @staticmethod
+    def _wait_exits(workers, timeout: float) -> None:
+        """Wait until every worker has exited (their pidfds), or ``timeout`` passes."""
+        deadline = time.monotonic() + timeout
+        for w in workers:
+            if w.exited:
+                continue
+            left = max(0.0, deadline - time.monotonic())
+            if w.pidfd is not None:
+                w.exited = bool(select.select([w.pidfd], [], [], left)[0])
+            elif not w.status_gone:          # no pidfd: the forkserver's word for it
+                w.proc.join(left)
+                w.exited = w.proc.exitcode is not None
     def shutdown(self) -> None:
         with self._lock:
             if self._closed:
@@ -497,19 +670,27 @@ class Head(_ObjectTable, _Scheduler, _Actors, _Nodes):
             self._closed = True
             self._wake_blocked()
             workers = [w for n in self.nodes for w in n.workers]
+            # What tasks started (subprocesses) dies with them; found while they live.
+            below = _procs.descendants_of([w.pid for w in workers])
             for w in workers:
                 self._send(w, ("exit", None))
         self._wake()
         if self._thread is not threading.current_thread():
             self._thread.join(2)
-        deadline = time.monotonic() + 0.25
+        self._wait_exits(workers, 0.25)
         for w in workers:
-            w.proc.join(max(0.0, deadline - time.monotonic()))
+            if not w.exited:
+                try:
+                    os.kill(w.pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        self._wait_exits(workers, 2.0)
         for w in workers:
-            if w.proc.exitcode is None:
-                w.proc.kill()
-        for w in workers:
-            w.proc.join(2)
+            _procs.kill_tree(w.pid, below.get(w.pid, ()))
+            if w.pidfd is not None:
+                os.close(w.pidfd)
+                w.pidfd = None
+            _procs.mark_exited(w.proc, None)
             try:
                 w.conn.close()
             except OSError:

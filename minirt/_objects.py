@@ -162,10 +162,7 @@ class _ObjectTable:
                 w.hit()
 
     def _discard_file(self, oid, node) -> None:
-        try:
-            os.unlink(self.nodes[node].store.shm_path(oid))
-        except OSError:
-            pass
+        self.nodes[node].store.discard(oid)      # in shared memory or spilled by its producer
 
     def _store_error(self, oid: bytes, error: BaseException) -> None:
         self._store(oid, INLINE, self._error_bytes(error), True, (), 0)

@@ -27,6 +27,7 @@ Used as a mixin of :class:`~minirt._head.Head`, always under the head's lock.
 from __future__ import annotations
 
 import collections
+import errno
 import os
 import signal
 
@@ -61,7 +62,8 @@ class _Node:
 
 class _Worker:
     __slots__ = ("wid", "node", "proc", "conn", "pid", "task", "fns", "actor", "held",
-                 "fn_calls", "dead", "retiring", "inflight_bytes")
+                 "fn_calls", "dead", "retiring", "inflight_bytes", "reader", "pidfd",
+                 "exited", "status_gone")
 
     def __init__(self, wid, node, proc, conn):
         self.wid = wid
@@ -77,6 +79,10 @@ class _Worker:
         self.dead = False
         self.retiring = False
         self.inflight_bytes = 0
+        self.reader = None        # _MessageReader of its pipe (see _head.py)
+        self.pidfd = None         # readable once the process has exited
+        self.exited = False       # its pidfd fired (or it was gone at registration)
+        self.status_gone = False  # the forkserver that knew its exit status died
 
 
 class _Task:
@@ -264,16 +270,22 @@ class _Scheduler:
         """Fork a worker on ``node``. Raises WorkerCrashedError if that keeps failing."""
         for attempt in range(_SPAWN_TRIES):
             self._wids += 1
-            parent, child = _procs.new_pipe()
+            try:
+                parent, child = _procs.new_pipe()
+            except OSError as e:
+                raise WorkerCrashedError(_no_resources(e, node)) from e
             cfg = dict(self.worker_cfg, node=node.index, shm_dir=node.store.shm_dir,
-                       node_id=node.node_id, wid=self._wids)
+                       spill_dir=node.store.spill_dir, node_id=node.node_id, wid=self._wids)
             try:
                 proc = _procs.start_process(_worker.main, (child, cfg),
                                             f"minirt-worker-{self._wids}")
                 break
-            except OSError as e:   # the newborn died before it read its start-up data
+            except (OSError, EOFError) as e:   # the newborn (or the forkserver) died early
                 parent.close()
                 error = e
+                if getattr(e, "errno", None) in (errno.EMFILE, errno.ENFILE, errno.EAGAIN,
+                                                 errno.ENOMEM):
+                    raise WorkerCrashedError(_no_resources(e, node)) from e
             finally:
                 child.close()
         else:
@@ -375,7 +387,8 @@ class _Scheduler:
         return TaskCancelledError(f"task {spec.name} ({spec.tid.hex()}) was cancelled")
 
     # --- failures -----------------------------------------------------------------
-    def _on_worker_death(self, worker) -> None:
+    def _on_worker_death(self, worker, code) -> None:
+        """The worker's process has exited with status ``code`` (None if unknown)."""
         if worker.dead:
             return
         worker.dead = True
@@ -385,8 +398,8 @@ class _Scheduler:
         if worker in node.idle:
             node.idle.remove(worker)
         self.janitor.forget(worker.pid)
-        worker.proc.join(0.5)
-        code = worker.proc.exitcode
+        _procs.kill_tree(worker.pid)      # what its tasks started in its process group
+        _procs.mark_exited(worker.proc, code)     # frees the Process's descriptors
         self._event("worker_exit", worker=worker.wid, node=worker.node, exitcode=code)
         for oid in list(worker.held):
             self._decr(oid)
@@ -435,9 +448,16 @@ class _Scheduler:
             self._fail(task, self._cancelled_error(task.spec))
             return
         try:
-            os.kill(w.pid, signal.SIGKILL if force else signal.SIGINT)
+            os.kill(w.pid, signal.SIGKILL if force else _worker.CANCEL_SIGNAL)
         except OSError:
             pass
+
+
+def _no_resources(error: OSError, node) -> str:
+    return (f"could not start a worker process on node {node.index}: {error.strerror or error}. "
+            "The machine or this user ran out of processes or open files; running work is "
+            "not affected. Drop actors you no longer need (minirt.kill or del the handle), or "
+            "raise the limit (`ulimit -n`, `ulimit -u`) before starting Python")
 
 
 def _describe_exit(code) -> str:

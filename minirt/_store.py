@@ -14,7 +14,13 @@ Past ``capacity`` the oldest objects are *spilled*: copied to disk and
 removed from shared memory. Readers that already mapped an object keep their
 mapping (the kernel keeps the pages until they unmap), and later readers map
 the spilled file, so data read back is always the data written. If spilling
-fails too, :class:`~minirt.exceptions.ObjectStoreFullError` is raised.
+fails too, :class:`~minirt.exceptions.ObjectStoreFullError` is raised and
+nothing is counted that was not stored.
+
+``/dev/shm`` itself may be smaller than the store's capacity (Docker gives
+64 MB) or filled by others: a producer that cannot write its file there
+writes it straight into the spill directory (:func:`write_value`), and the
+store counts it as spilled.
 
 Only the head uses this class, always under its lock. Copies between
 simulated nodes (``init(num_nodes=3)``) go through :meth:`copy_in`.
@@ -23,10 +29,42 @@ simulated nodes (``init(num_nodes=3)``) go through :meth:`copy_in`.
 from __future__ import annotations
 
 import collections
+import errno
 import os
 import shutil
 
+from . import _serial
 from .exceptions import ObjectStoreFullError
+
+# write errors that mean "this filesystem is full", not "this value is broken"
+_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.ENOMEM, errno.EFBIG)
+
+
+def write_value(s, name: str, shm_dir: str, spill_dir: str) -> int:
+    """Write a serialized value as store file ``name``; return its size.
+
+    The file goes to ``shm_dir`` (shared memory); if that filesystem is full,
+    straight to ``spill_dir`` on disk, where the store finds it (see
+    :meth:`_NodeStore.add`).
+
+    Raises:
+        ObjectStoreFullError: neither shared memory nor the spill directory
+            could take the value.
+    """
+    try:
+        return _serial.write_file(s, os.path.join(shm_dir, name))
+    except OSError as e:
+        if e.errno not in _FULL_ERRNOS:
+            raise
+        first = e
+    try:
+        _private_dirs(spill_dir)
+        return _serial.write_file(s, os.path.join(spill_dir, name))
+    except OSError as e:
+        raise ObjectStoreFullError(
+            f"no room for an object of {s.size} bytes: shared memory ({shm_dir}) is full "
+            f"({first.strerror}) and writing it to the spill directory {spill_dir} failed too "
+            f"({e.strerror}); free disk space or drop references you no longer need") from e
 
 
 class _NodeStore:
@@ -56,11 +94,19 @@ class _NodeStore:
         return oid in self._files
 
     def add(self, oid: bytes, size: int) -> None:
-        """Account for a file a producer wrote at ``shm_path(oid)``; spill if needed."""
+        """Account for a file a producer wrote at ``shm_path(oid)``; spill if needed.
+
+        A file the producer had to write to the spill directory is counted as
+        spilled. Raises ObjectStoreFullError, with nothing counted, if it does not fit.
+        """
+        if os.path.exists(os.path.join(self.spill_dir, oid.hex())):
+            self._files[oid] = [size, True]
+            self.spilled_bytes += size
+            return
+        if self.used + size > self.capacity:
+            self.make_room(size)
         self._files[oid] = [size, False]
         self.used += size
-        if self.used > self.capacity:
-            self._make_room(keep=oid)
 
     def copy_in(self, src_path: str, oid: bytes, size: int) -> str:
         """Copy another node's file into this store (a simulated network transfer)."""
@@ -68,9 +114,19 @@ class _NodeStore:
         try:
             _copy_private(src_path, dst)
         except OSError as e:
+            _unlink(dst)
             raise ObjectStoreFullError(f"could not copy object {oid.hex()} into node {self.index}: {e}") from e
-        self.add(oid, size)
+        try:
+            self.add(oid, size)
+        except ObjectStoreFullError:
+            _unlink(dst)
+            raise
         return dst
+
+    def discard(self, oid: bytes) -> None:
+        """Delete the file of an object that was never counted (both places it may be)."""
+        _unlink(self.shm_path(oid))
+        _unlink(os.path.join(self.spill_dir, oid.hex()))
 
     def remove(self, oid: bytes) -> None:
         entry = self._files.pop(oid, None)
@@ -84,16 +140,22 @@ class _NodeStore:
             self.used -= size
             _unlink(self.shm_path(oid))
 
-    def _make_room(self, keep: bytes) -> None:
+    def make_room(self, size: int) -> None:
+        """Spill the oldest objects until ``size`` more bytes fit in shared memory.
+
+        Raises:
+            ObjectStoreFullError: spilling failed, or could not free enough.
+        """
         for oid, entry in list(self._files.items()):
-            if self.used <= self.capacity:
+            if self.used + size <= self.capacity:
                 return
             if entry[1]:
                 continue
             self._spill(oid, entry)
-        if self.used > self.capacity:
+        if self.used + size > self.capacity:
             raise ObjectStoreFullError(
-                f"node {self.index}'s object store is full ({self.used} of {self.capacity} bytes) "
+                f"node {self.index}'s object store is full ({self.used} of {self.capacity} bytes "
+                f"used, {size} more wanted) "
                 "and nothing more could be spilled; drop references you no longer need "
                 "or pass a larger object_store_memory to minirt.init()")
 
@@ -137,5 +199,5 @@ def _copy_private(src: str, dst: str) -> None:
 def _unlink(path: str) -> None:
     try:
         os.unlink(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         pass

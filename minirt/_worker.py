@@ -13,10 +13,14 @@ same pipe (:class:`_WorkerCore`). Whichever thread is waiting for a reply
 reads the pipe on everyone's behalf ("leader/follower"); messages that are not
 replies (an actor's next calls, say) are kept in a backlog for the main loop.
 
-Cancelling a running task sends SIGINT: the handler raises
-``KeyboardInterrupt`` only while user code runs, never in the middle of
-reading or writing the pipe. What user code prints is forwarded to the
-driver, each line prefixed with the task name and pid.
+Cancelling a running task sends ``CANCEL_SIGNAL`` (SIGUSR1): the handler
+raises ``KeyboardInterrupt`` only while user code runs, never in the middle
+of reading or writing the pipe, so every message reaches the head whole. A
+worker leads its own process group and ignores SIGINT: Kernel > Interrupt in
+Jupyter (SIGINT to the kernel's group) stops the driver's blocked call, not
+the tasks. What user code prints is forwarded to the driver (:class:`_Forward`),
+each line prefixed with the task name and pid; a line without its end yet
+(progress dots, ``\r`` updates) is sent after at most ``_PARTIAL_DELAY``.
 
 The lesson "How the runtime works" follows one task through this file.
 """
@@ -24,6 +28,7 @@ The lesson "How the runtime works" follows one task through this file.
 from __future__ import annotations
 
 import collections
+import io
 import itertools
 import os
 import signal
@@ -34,8 +39,12 @@ import time
 import cloudpickle  # noqa: F401  (preloaded by the forkserver)
 import numpy  # noqa: F401  (preloaded: most lessons' tasks use it)
 
-from . import _context, _refs, _serial
+from . import _context, _refs, _serial, _store
 from ._serial import FILE, INLINE
+from .exceptions import ObjectStoreFullError
+
+CANCEL_SIGNAL = signal.SIGUSR1   # what the head sends to cancel a running task
+_PARTIAL_DELAY = 0.1             # seconds before a partial line of output is sent
 
 
 class _DepSlot:
@@ -59,12 +68,12 @@ def _load_args(args, deps):
     return a, kw
 
 
-def _store_value(value, oid: bytes, shm_dir: str):
+def _store_value(value, oid: bytes, shm_dir: str, spill_dir: str):
     """Serialize one return value: inline bytes if small, else a file in the node store."""
     s = _serial.serialize(value)
     if s.size < _serial.INLINE_MAX:
         return (oid, INLINE, _serial.to_inline(s), False, s.contained)
-    size = _serial.write_file(s, os.path.join(shm_dir, oid.hex()))
+    size = _store.write_value(s, oid.hex(), shm_dir, spill_dir)
     return (oid, FILE, size, False, s.contained)
 
 
@@ -122,33 +131,118 @@ class _Reply:
         self.ok = self.value = None
 
 
-class _Forward:
-    """A text stream that sends complete lines to the driver, prefixed."""
+class _Forward(io.TextIOBase):
+    """``sys.stdout``/``sys.stderr`` of a worker: text sent to the driver.
+
+    Text up to the last line end (``\n`` or ``\r``) of a write goes at once;
+    the rest of a line waits in a list (so many small writes cost linear
+    time) until a line end, a flush, or ``_PARTIAL_DELAY`` seconds (the
+    flusher thread). It behaves as a text stream that is not a file:
+    ``fileno()`` raises ``io.UnsupportedOperation``, and after ``close()``
+    writes raise ``ValueError`` (the worker gives the next task a fresh one).
+    """
 
     def __init__(self, core: "_WorkerCore", name: str):
-        self._core, self.name, self._buf = core, name, ""
+        super().__init__()
+        self._core, self._name = core, name
+        self._parts: list[str] = []
+        self._waiting = False           # a partial line is waiting for the flusher
+        self._open = False              # the last text sent did not end its line
         self._lock = threading.Lock()
 
-    def write(self, s: str) -> int:
-        with self._lock:
-            self._buf += s
-            if "\n" in self._buf:
-                text, _, self._buf = self._buf.rpartition("\n")
-                self._core.send(("log", None, self._core.log_prefix(), text))
-        return len(s)
-
-    def flush(self) -> None:
-        with self._lock:
-            if self._buf:
-                text, self._buf = self._buf, ""
-                self._core.send(("log", None, self._core.log_prefix(), text))
-
-    def isatty(self) -> bool:
-        return False
+    @property
+    def name(self) -> str:
+        return f"<{self._name}>"
 
     @property
     def encoding(self) -> str:
         return "utf-8"
+
+    @property
+    def errors(self) -> str:
+        return "strict"
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return False
+
+    def write(self, s) -> int:
+        if self.closed:
+            raise ValueError("I/O operation on closed file.")
+        if not isinstance(s, str):
+            raise TypeError(f"write() argument must be str, not {type(s).__name__}")
+        if not s:
+            return 0
+        with _deferred_cancel(), self._lock:   # never leave the lock held
+            cut = max(s.rfind("\n"), s.rfind("\r")) + 1
+            if cut:
+                self._parts.append(s[:cut])
+                self._send_locked()
+                if cut < len(s):
+                    self._parts.append(s[cut:])
+            else:
+                self._parts.append(s)
+            if self._parts and not self._waiting:
+                self._waiting = True
+                _flusher.wake()
+        return len(s)
+
+    def _send_locked(self) -> None:
+        text = "".join(self._parts)
+        self._parts = []
+        self._waiting = False
+        if text:
+            self._open = not text.endswith("\n")
+            self._core.send(("log", None, self._core.log_prefix(), text))
+
+    def flush(self) -> None:
+        if self.closed:
+            return
+        with _deferred_cancel(), self._lock:
+            if self._parts:
+                self._send_locked()
+
+    def end_task(self) -> None:
+        """Send what is left, ending an open line: the next task starts a new one."""
+        if self.closed or not (self._parts or self._open):
+            return
+        with _deferred_cancel(), self._lock:
+            if self._parts[-1:] and not self._parts[-1].endswith("\n") or \
+                    not self._parts and self._open:
+                self._parts.append("\n")
+            if self._parts:
+                self._send_locked()
+
+
+class _Flusher:
+    """Sends partial lines of output ``_PARTIAL_DELAY`` after they were written."""
+
+    def __init__(self):
+        self._event = threading.Event()
+        self._thread = None
+
+    def wake(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="minirt-output", daemon=True)
+            self._thread.start()
+        self._event.set()
+
+    def _run(self) -> None:
+        while True:
+            self._event.wait()
+            time.sleep(_PARTIAL_DELAY)
+            self._event.clear()
+            for s in (sys.stdout, sys.stderr):
+                if isinstance(s, _Forward):
+                    try:
+                        s.flush()
+                    except Exception:    # noqa: BLE001 - output must never kill the worker
+                        pass
+
+
+_flusher = _Flusher()
 
 
 class _WorkerCore:
@@ -160,6 +254,7 @@ class _WorkerCore:
         self.conn = conn
         self.cfg = cfg
         self.shm_dir = cfg["shm_dir"]
+        self.spill_dir = cfg["spill_dir"]
         self._send_lock = threading.Lock()
         self._read_lock = threading.Lock()
         self._replies: dict[int, _Reply] = {}
@@ -176,17 +271,28 @@ class _WorkerCore:
 
     # --- sending and receiving -------------------------------------------
     def send(self, msg) -> None:
+        """Send one message; a cancel arriving meanwhile waits until it is all sent."""
+        if _in_user_code > 0:           # only then can a cancel raise (see _on_cancel)
+            with _deferred_cancel():
+                self._send(msg)
+        else:
+            self._send(msg)
+
+    def _send(self, msg) -> None:
         with self._send_lock:
             changes = _refs._local.take_changes()
             if changes:
                 msg = (msg[0], changes) + msg[2:]
-            self.conn.send(msg)
+            try:
+                self.conn.send(msg)
+            except (BrokenPipeError, ConnectionResetError):
+                _driver_gone()
 
     def _recv(self):
         try:
             return self.conn.recv()
         except (EOFError, OSError):
-            os._exit(0)  # the driver is gone: nothing left to do
+            _driver_gone()
 
     def _dispatch(self, msg) -> None:
         if msg[0] == "reply":
@@ -237,7 +343,10 @@ class _WorkerCore:
         return None
 
     def put(self, oid, kind, data, contained) -> None:
-        self.send(("put", None, oid, kind, data, contained))
+        if kind == FILE:        # the store may be full: raise ObjectStoreFullError here
+            self.request("put_file", oid, data, contained)
+        else:
+            self.send(("put", None, oid, kind, data, contained))
 
     def get(self, ids, timeout):
         with _unblocked_signals():
@@ -337,8 +446,10 @@ class _WorkerCore:
         out = []
         for oid, v in zip(spec.returns, values):
             try:
-                out.append(_store_value(v, oid, self.shm_dir))
+                out.append(_store_value(v, oid, self.shm_dir, self.spill_dir))
             except Exception as e:
+                if isinstance(e, ObjectStoreFullError):
+                    raise
                 for done in out:            # don't leave files nobody will register
                     if done[1] == FILE:
                         _serial._unlink(os.path.join(self.shm_dir, done[0].hex()))
@@ -391,16 +502,39 @@ class _WorkerCore:
         self.send(("done", None, spec.tid, results, t0, t1, retry))
 
 
-# --- signals: cancellation by SIGINT, only while user code runs ----------
+# --- signals: cancellation by CANCEL_SIGNAL, only while user code runs ----
 _pending_interrupt = False
 _in_user_code = 0
 
 
-def _on_sigint(signum, frame) -> None:
+def _on_cancel(signum, frame) -> None:
     global _pending_interrupt
     if _in_user_code > 0:
         raise KeyboardInterrupt("task cancelled")
     _pending_interrupt = True
+
+
+class _deferred_cancel:
+    """Around a message send: a cancel waits, then is raised once the message is out.
+
+    Signal handlers run in the main thread only, so only its state matters.
+    """
+
+    __slots__ = ("_main",)
+
+    def __enter__(self):
+        global _in_user_code
+        self._main = _in_user_code > 0 and threading.current_thread() is threading.main_thread()
+        if self._main:
+            _in_user_code -= 1
+
+    def __exit__(self, *exc):
+        global _in_user_code, _pending_interrupt
+        if self._main:
+            _in_user_code += 1
+            if _pending_interrupt and exc[0] is None:
+                _pending_interrupt = False
+                raise KeyboardInterrupt("task cancelled")
 
 
 class _user_code:
@@ -417,7 +551,7 @@ class _user_code:
 
 
 class _unblocked_signals:
-    """Inside a nested get/wait: defer SIGINT, then deliver it on return to user code."""
+    """Inside a nested get/wait: defer a cancel, then deliver it on return to user code."""
 
     def __enter__(self):
         global _in_user_code
@@ -435,17 +569,46 @@ class _unblocked_signals:
 
 
 def _flush_streams() -> None:
-    for s in (sys.stdout, sys.stderr):
+    """After user code: send its output, and replace a stream it closed."""
+    for name in ("stdout", "stderr"):
+        s = getattr(sys, name)
         try:
-            s.flush()
-        except Exception:
+            if isinstance(s, _Forward):
+                if s.closed:
+                    setattr(sys, name, _Forward(s._core, name))
+                else:
+                    s.end_task()
+            else:
+                s.flush()
+        except Exception:   # noqa: BLE001 - a user's replacement stream may do anything
             pass
+
+
+def _driver_gone() -> None:
+    """The pipe to the driver closed: take what this worker started along, and exit."""
+    from . import _procs
+    try:
+        for p in _procs.descendants_of([os.getpid()])[os.getpid()]:
+            p.kill()                          # those that left our group as well
+    except Exception:   # noqa: BLE001 - exiting regardless
+        pass
+    try:
+        if os.getpgid(0) == os.getpid():     # our own group (see main): subprocesses too
+            os.killpg(0, signal.SIGKILL)
+    except OSError:
+        pass
+    os._exit(0)
 
 
 def main(conn, cfg: dict) -> None:
     """Entry point of a worker process (started by ``_procs.start_process``)."""
     _refs._reseed_ids()
-    signal.signal(signal.SIGINT, _on_sigint)
+    try:
+        os.setpgid(0, 0)    # a group of its own: no group SIGINT/SIGTERM from the driver's
+    except OSError:
+        pass
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(CANCEL_SIGNAL, _on_cancel)
     core = _WorkerCore(conn, cfg)
     _context.set_worker_core(core)
     if cfg.get("log_to_driver", True):

@@ -19,7 +19,7 @@ import os
 import sys
 import threading
 
-from . import _context, _serial, _teach
+from . import _context, _serial, _store, _teach
 from ._refs import ObjectRef, _new_id
 from ._serial import FILE, INLINE, _Raised
 from .actor import ActorClass, ActorHandle
@@ -252,7 +252,8 @@ def _default_store_memory() -> int:
     cap = int(total * 0.3)
     try:
         st = os.statvfs("/dev/shm")
-        cap = min(cap, int(st.f_bavail * st.f_frsize * 0.8))
+        # what is free now, not the RAM: a small /dev/shm (Docker's 64 MB) spills early
+        return max(min(cap, int(st.f_bavail * st.f_frsize * 0.8)), 1 << 20)
     except OSError:
         pass
     return max(cap, 64 << 20)
@@ -442,7 +443,7 @@ def put(value) -> ObjectRef:
     if s.size < _serial.INLINE_MAX:
         kind, data = INLINE, _serial.to_inline(s)
     else:
-        kind, data = FILE, _serial.write_file(s, os.path.join(core.shm_dir, oid.hex()))
+        kind, data = FILE, _store.write_value(s, oid.hex(), core.shm_dir, core.spill_dir)
     ref = ObjectRef(oid)          # held before the head hears of the object
     core.put(oid, kind, data, s.contained)
     return ref

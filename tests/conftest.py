@@ -1,21 +1,25 @@
 """Shared fixtures: every test must leave no process and no shared memory behind.
 
 ``no_leaks`` (autouse) records this process's children and the minirt
-directories in /dev/shm before a test, shuts the runtime down after it, and
-fails the test if a process it started, or a /dev/shm segment, is still
-there a few seconds later. ``rt`` starts a runtime for a test.
+directories in /dev/shm and the temp dir before a test, shuts the runtime
+down after it, and fails the test if a process it started (the janitors
+included, which live outside this process's tree), a /dev/shm segment or a
+session directory is still there a few seconds later. ``rt`` starts a
+runtime for a test.
 """
 
 from __future__ import annotations
 
 import glob
 import os
+import tempfile
 import time
 
 import psutil
 import pytest
 
 import minirt
+from minirt import _procs
 
 
 def _children() -> set[int]:
@@ -27,7 +31,15 @@ def _children() -> set[int]:
 
 def _segments() -> set[str]:
     # Only this process's runtimes (others may run notebooks on the same machine).
-    return set(glob.glob(f"/dev/shm/minirt-{os.getpid()}-*"))
+    return (set(glob.glob(f"/dev/shm/minirt-{os.getpid()}-*"))
+            | set(glob.glob(os.path.join(tempfile.gettempdir(), f"minirt-session-{os.getpid()}-*"))))
+
+
+def _alive(p: psutil.Process) -> bool:
+    try:
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def wait_until(predicate, timeout: float = 5.0, interval: float = 0.05) -> bool:
@@ -41,13 +53,23 @@ def wait_until(predicate, timeout: float = 5.0, interval: float = 0.05) -> bool:
 
 
 @pytest.fixture(autouse=True)
-def no_leaks():
+def no_leaks(monkeypatch):
     before_procs = _children()
     before_segs = _segments()
+    janitors: list[psutil.Process] = []
+    start_janitor = _procs.Janitor.__init__
+
+    def record(self, *args, **kwargs):
+        start_janitor(self, *args, **kwargs)
+        janitors.append(psutil.Process(self.pid))
+    monkeypatch.setattr(_procs.Janitor, "__init__", record)
     yield
     minirt.shutdown()
-    leaked_procs = lambda: {p for p in _children() - before_procs if psutil.pid_exists(p) and  # noqa: E731
-                            psutil.Process(p).status() != psutil.STATUS_ZOMBIE}
+
+    def leaked_procs():
+        found = {p for p in _children() - before_procs if psutil.pid_exists(p) and
+                 psutil.Process(p).status() != psutil.STATUS_ZOMBIE}
+        return found | {j.pid for j in janitors if _alive(j)}
     ok_procs = wait_until(lambda: not leaked_procs(), 5.0)
     ok_segs = wait_until(lambda: not (_segments() - before_segs), 5.0)
     procs, segs = leaked_procs(), _segments() - before_segs

@@ -80,8 +80,10 @@ def test_shutdown_stops_every_process_and_frees_all_memory():
     keeper = Keeper.remote(big)
     assert minirt.get(keeper.total.remote(), timeout=30) == 50 * 2**20 // 8
     running = [hold_cpu.remote(30) for _ in range(3)]      # two running, one queued
-    assert wait_until(lambda: len(psutil.Process().children(recursive=True)) >= 6, 10)
-    procs = psutil.Process().children(recursive=True)
+    # forkserver, resource tracker, the actor, two workers (the janitor is outside our tree)
+    assert wait_until(lambda: len(psutil.Process().children(recursive=True)) >= 5, 10)
+    from minirt import _context
+    procs = psutil.Process().children(recursive=True) + [psutil.Process(_context.peek().janitor.pid)]
     shm_root = os.path.dirname(minirt.nodes()[0]["ObjectStoreDir"])
     assert os.path.isdir(shm_root) and os.listdir(os.path.join(shm_root, "n0"))
     t0 = time.monotonic()
@@ -147,17 +149,18 @@ DRIVER = textwrap.dedent("""
         def n_items(self):
             return self.n
 
+    @minirt.remote
+    def start_subprocesses():
+        import subprocess
+        a = subprocess.Popen(["sleep", "120"])                           # in the worker's group
+        b = subprocess.Popen(["sleep", "120"], start_new_session=True)   # in a session of its own
+        return [a.pid, b.pid]
+
     warm = minirt.get(getpid.remote())
-    import psutil                    # the janitor: the forkserver's one child that is not
-    fs = [p for p in psutil.Process().children()      # a worker (workers are in events())
-          if "multiprocessing.forkserver" in " ".join(p.cmdline())][0]
-    for _ in range(100):
-        workers = {e["pid"] for e in minirt.events() if e["kind"] == "worker_start"}
-        janitor = [p.pid for p in fs.children() if p.pid not in workers]
-        if len(janitor) == 1:
-            break
-        time.sleep(0.05)
-    assert len(janitor) == 1, janitor
+    subs = minirt.get(start_subprocesses.remote())
+    import psutil                    # the janitor: outside our process tree (init adopted it)
+    janitor = [minirt._context.peek().janitor.pid]
+    assert janitor[0] not in {p.pid for p in psutil.Process().children(recursive=True)}
     holder = Holder.remote(big)
     assert minirt.get(holder.n_items.remote()) == 50 * 2**20 // 8
     refs = [work.remote(big, i) for i in range(50)]        # tasks in flight
@@ -167,6 +170,7 @@ DRIVER = textwrap.dedent("""
         "shm_root": os.path.dirname(minirt.nodes()[0]["ObjectStoreDir"]),
         "warm_worker": warm,
         "janitor": janitor[0],
+        "subprocesses": subs,
     }), flush=True)
     mode = sys.argv[1]
     if mode == "exit":
@@ -175,12 +179,13 @@ DRIVER = textwrap.dedent("""
 """)
 
 
-def _run_driver(tmp_path, mode: str):
+def _run_driver(tmp_path, mode: str, new_session: bool = False):
     tag = uuid.uuid4().hex
     env = dict(os.environ, MINIRT_TEST_TAG=tag,
                PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.Popen([sys.executable, "-c", DRIVER, mode], cwd=str(tmp_path), env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=new_session)
     line = proc.stdout.readline()
     if not line:
         proc.wait(10)
@@ -207,7 +212,7 @@ def _check_all_gone(proc, tag, info, procs_before):
 
 def _driver_tree(proc) -> list[psutil.Process]:
     tree = psutil.Process(proc.pid).children(recursive=True)
-    # forkserver, resource tracker, janitor, workers, actor: at least 5
+    # forkserver, resource tracker, workers, actor, a task's subprocesses: at least 5
     assert len(tree) >= 5, [(p.pid, p.cmdline()) for p in tree]
     return tree
 
@@ -219,6 +224,7 @@ def test_killed_driver_leaves_nothing(tmp_path, how):
         tree = _driver_tree(proc)
         assert os.path.isdir(info["shm_root"])
         assert {p.pid for p in tree} | {proc.pid} <= {p.pid for p in _tagged(tag)}  # the tag finds them
+        assert {p.pid for p in tree} >= set(info["subprocesses"])   # started by a task
         proc.send_signal(getattr(signal, how))
         assert proc.wait(10) == -getattr(signal, how)
         _check_all_gone(proc, tag, info, tree)
@@ -226,6 +232,111 @@ def test_killed_driver_leaves_nothing(tmp_path, how):
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
+
+
+def _pymp_dirs(pid: int) -> set:
+    """The multiprocessing temp dirs (pymp-*) holding a Unix socket that ``pid`` listens on."""
+    found = set()
+    for c in psutil.Process(pid).net_connections(kind="unix"):
+        if c.laddr and "/pymp-" in c.laddr:
+            found.add(os.path.dirname(c.laddr))
+    return found
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGHUP", "SIGINT then SIGKILL"])
+def test_signal_to_the_drivers_process_group_leaves_nothing(tmp_path, how):
+    """What Jupyter's Restart/Shut Down, `timeout` and job control do: signal the whole group."""
+    proc, tag, info = _run_driver(tmp_path, "wait", new_session=True)
+    try:
+        tree = _driver_tree(proc)
+        forkserver = [p for p in tree if "multiprocessing.forkserver" in " ".join(p.cmdline())]
+        pymp = _pymp_dirs(forkserver[0].pid)
+        assert pymp and all(os.path.isdir(d) for d in pymp)
+        if how == "SIGINT then SIGKILL":         # Kernel > Interrupt, then a hard kill
+            os.killpg(proc.pid, signal.SIGINT)
+            time.sleep(0.5)
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:
+            os.killpg(proc.pid, getattr(signal, how))
+        proc.wait(10)
+        _check_all_gone(proc, tag, info, tree)
+        assert not [d for d in pymp if os.path.exists(d)], "the driver's pymp-* dir was left"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
+KERNEL_CELL = textwrap.dedent("""
+    import json, os, sys
+    sys.path.insert(0, {repo!r})
+    import numpy as np, minirt, psutil
+    info = minirt.init(num_cpus=2)
+    big = minirt.put(np.ones(20 * 2**20 // 8))
+
+    @minirt.remote
+    def inc(x):
+        return x + 1
+
+    assert minirt.get(inc.remote(1)) == 2
+    print(json.dumps({{"shm": os.path.dirname(minirt.nodes()[0]["ObjectStoreDir"]),
+                      "session": info["session_dir"],
+                      "procs": [p.pid for p in psutil.Process().children(recursive=True)]}}))
+""")
+
+
+def _kernel_run(kc, code):
+    out = []
+    reply = kc.execute_interactive(
+        code, timeout=60,
+        output_hook=lambda m: out.append(m["content"].get("text", ""))
+        if m["msg_type"] == "stream" else None)
+    assert reply["content"]["status"] == "ok", "".join(out)
+    return "".join(out)
+
+
+@pytest.mark.parametrize("action", ["restart", "shutdown"])
+def test_real_jupyter_kernel_restart_and_shutdown_leave_nothing(action):
+    jupyter_client = pytest.importorskip("jupyter_client")
+    km = jupyter_client.KernelManager(kernel_name="python3")
+    km.start_kernel(cwd=REPO)
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=60)
+        info = json.loads(_kernel_run(kc, KERNEL_CELL.format(repo=REPO)).strip().splitlines()[-1])
+        procs = [psutil.Process(p) for p in info["procs"]]
+        assert len(procs) >= 4 and os.path.isdir(info["shm"])
+        if action == "restart":
+            km.restart_kernel(now=False)          # JupyterLab's Kernel > Restart Kernel
+        else:
+            km.shutdown_kernel(now=False)         # JupyterLab's Kernel > Shut Down Kernel
+        assert wait_until(lambda: not os.path.exists(info["shm"])
+                          and not os.path.exists(info["session"])
+                          and not [p for p in procs if _alive(p)], 10, 0.1), \
+            (os.path.exists(info["shm"]), os.path.exists(info["session"]),
+             [p.pid for p in procs if _alive(p)])
+    finally:
+        kc.stop_channels()
+        if km.has_kernel:
+            km.shutdown_kernel(now=True)
+
+
+@minirt.remote
+def spawn_sleepers():
+    a = subprocess.Popen(["sleep", "60"])
+    b = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    return [a.pid, b.pid]
+
+
+def test_subprocesses_started_by_tasks_end_with_shutdown():
+    minirt.init(num_cpus=2)
+    pids = minirt.get(spawn_sleepers.remote(), timeout=30)
+    sleepers = [psutil.Process(p) for p in pids]
+    assert all(_alive(p) for p in sleepers)
+    minirt.shutdown()
+    assert wait_until(lambda: not [p for p in sleepers if _alive(p)], 5), \
+        [p.pid for p in sleepers if _alive(p)]
 
 
 def test_driver_exiting_without_shutdown_leaves_nothing(tmp_path):
@@ -247,7 +358,7 @@ def test_workers_exit_even_when_driver_and_janitor_are_killed(tmp_path):
     try:
         tree = _driver_tree(proc)
         janitor = psutil.Process(info["janitor"])
-        assert janitor in tree
+        assert janitor not in tree and janitor in _tagged(tag)
         janitor.kill()
         janitor.wait(5)
         proc.kill()

@@ -603,17 +603,11 @@ def _forkserver() -> psutil.Process:
 
 
 def _janitor_pid(fs: psutil.Process) -> int:
-    """The janitor: the forkserver's one child that is not a worker.
-
-    Every worker shows up in events() as "worker_start" with its pid (a child
-    may be seen a moment before its event is logged, hence the polling).
-    """
-    def candidates():
-        kids = {c.pid for c in fs.children()}
-        workers = {e["pid"] for e in minirt.events() if e["kind"] == "worker_start"}
-        return kids - workers
-    assert wait_until(lambda: len(candidates()) == 1, 5), candidates()
-    return candidates().pop()
+    """The janitor: not a child of the forkserver (init adopted it), but alive."""
+    from minirt import _context
+    pid = _context.peek().janitor.pid
+    assert _alive(pid) and pid not in {c.pid for c in fs.children()}
+    return pid
 
 
 def _worker_finder():
@@ -792,7 +786,7 @@ def test_actor_restart_survives_a_worker_killed_at_birth():
 
     a = Pid.remote()
     first = minirt.get(a.pid.remote(), timeout=30)
-    _settled(3, _forkserver())                      # janitor, one idle worker, the actor
+    _settled(2, _forkserver())                      # one idle worker, the actor
     with _next_worker_dies_at_birth():
         os.kill(first, signal.SIGKILL)              # the restart forks the doomed worker
         assert wait_until(lambda: not _alive(first), 5)
@@ -804,7 +798,7 @@ def test_actor_restart_survives_a_worker_killed_at_birth():
 
 def test_task_survives_a_worker_killed_at_birth():
     minirt.init(num_cpus=1)
-    _settled(2, _forkserver())                      # janitor and the one idle worker
+    _settled(1, _forkserver())                      # the one idle worker
     with _next_worker_dies_at_birth():
         # max_calls=1 retires the worker: the next fork (a replacement, or for the
         # next task) is killed at birth
@@ -1019,3 +1013,87 @@ def test_internal_error_in_the_control_thread_fails_every_caller(monkeypatch, ca
     minirt.shutdown()
     minirt.init(num_cpus=1)
     _still_works()
+
+# --- one process must not take the others down ------------------------------------------
+@minirt.remote
+class Steps:
+    def __init__(self):
+        self.n = 0
+
+    def incr(self):
+        self.n += 1
+        return self.n
+
+
+@minirt.remote(max_retries=0)
+def slow_value(seconds):
+    time.sleep(seconds)
+    return "slow done"
+
+
+@minirt.remote
+def kill_parent():
+    os.kill(os.getppid(), signal.SIGKILL)     # the forkserver: a mistaken cleanup, the OOM killer
+    time.sleep(0.5)
+    return os.getpid()
+
+
+def test_forkserver_death_leaves_running_workers_and_actors_alone(rt):
+    tally = Steps.remote()
+    assert [minirt.get(tally.incr.remote(), timeout=30) for _ in range(3)] == [1, 2, 3]
+    slow = slow_value.remote(3)
+    time.sleep(0.3)
+    fs = _forkserver()
+    assert minirt.get(kill_parent.remote(), timeout=30) > 0
+    assert wait_until(lambda: not _alive(fs.pid), 5)
+    assert minirt.get(slow, timeout=30) == "slow done"             # not declared dead
+    assert minirt.get(tally.incr.remote(), timeout=30) == 4         # state kept, no restart
+    assert not [e for e in minirt.events() if e["kind"] in ("actor_restart", "retry")]
+    _still_works()
+    pids = minirt.get([pid_once.remote() for _ in range(3)], timeout=30)   # new forkserver
+    assert len(set(pids)) == 3
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_exited_actors_release_their_descriptors(rt):
+    def cycle(n):
+        for _ in range(n):
+            t = Steps.remote()
+            assert minirt.get(t.incr.remote(), timeout=30) == 1
+            del t
+    cycle(5)
+    assert wait_until(lambda: len([e for e in minirt.events() if e["kind"] == "worker_exit"]) >= 5, 10)
+    before = _open_fds()
+    cycle(40)
+    assert wait_until(lambda: len([e for e in minirt.events() if e["kind"] == "worker_exit"]) >= 45, 20)
+    assert wait_until(lambda: _open_fds() <= before + 4, 5), (before, _open_fds())
+
+
+def test_running_out_of_descriptors_is_a_clear_error_and_spares_running_work(rt):
+    import resource
+    tally = Steps.remote()
+    assert minirt.get(tally.incr.remote(), timeout=30) == 1
+    slow = slow_value.remote(2)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (_open_fds() + 3, hard))
+    try:
+        errors = []
+        extra = []
+        for _ in range(5):
+            extra.append(Steps.remote())
+            try:
+                minirt.get(extra[-1].incr.remote(), timeout=30)
+            except ActorDiedError as e:
+                errors.append(str(e))
+                break
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert errors, "the limit was never reached"
+    assert "open files" in errors[0] and "running work is not affected" in errors[0], errors[0]
+    assert minirt.get(slow, timeout=30) == "slow done"
+    assert minirt.get(tally.incr.remote(), timeout=30) == 2
+    _still_works()
+    del extra

@@ -133,3 +133,123 @@ def test_get_of_a_freed_object_raises_object_lost(rt):
         return 1
     with pytest.raises(minirt.exceptions.ObjectLostError):
         minirt.get(use.remote(stale), timeout=5)
+
+
+# --- failed spills and a full /dev/shm ----------------------------------------------------------
+MB = 2**20
+
+
+def _break_spill_dir(session_dir):
+    """Put a plain file where node 0's spill directory goes: every spill then fails (even as root)."""
+    os.makedirs(os.path.join(session_dir, "spill"), mode=0o700, exist_ok=True)
+    with open(os.path.join(session_dir, "spill", "n0"), "w") as f:
+        f.write("not a directory")
+
+
+def test_failed_spill_is_not_counted_and_put_raises_at_once():
+    info = minirt.init(num_cpus=1, object_store_memory=4 * MB)
+    _break_spill_dir(info["session_dir"])
+    first = minirt.put(np.ones(3 * MB // 8))
+    used = _used()
+    assert used >= 3 * MB and len(_store_files()) == 1
+    with pytest.raises(minirt.exceptions.ObjectStoreFullError, match="spill"):
+        minirt.put(np.ones(3 * MB // 8))              # needs a spill, which fails
+    assert _used() == used and len(_store_files()) == 1  # nothing counted, no file left
+    assert minirt.nodes()[0]["ObjectStoreSpilled"] == 0
+    assert minirt.get(first)[0] == 1.0
+    del first
+    assert wait_until(lambda: _used() == 0 and _store_files() == [])
+    again = minirt.put(np.full(3 * MB // 8, 2.0))    # the store is usable again at once
+    assert minirt.get(again)[0] == 2.0
+
+
+@minirt.remote
+def put_inside(n):
+    ref = minirt.put(np.ones(n))
+    return [ref]
+
+
+def test_put_in_a_task_raises_object_store_full_there():
+    info = minirt.init(num_cpus=1, object_store_memory=4 * MB)
+    _break_spill_dir(info["session_dir"])
+    keep = minirt.put(np.ones(3 * MB // 8))
+    used = _used()
+    with pytest.raises(minirt.exceptions.ObjectStoreFullError):
+        minirt.get(put_inside.remote(3 * MB // 8), timeout=30)
+    assert _used() == used and len(_store_files()) == 1
+    del keep
+
+
+def test_write_value_goes_to_the_spill_dir_when_shared_memory_is_full(tmp_path, monkeypatch):
+    import errno
+    from minirt import _serial, _store
+    shm, spill = tmp_path / "shm", tmp_path / "spill"
+    shm.mkdir()
+    real = _serial.write_file
+
+    def full(s, path):
+        if path.startswith(str(shm)):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(s, path)
+    monkeypatch.setattr(_serial, "write_file", full)
+    s = _serial.serialize(np.arange(100_000))
+    size = _store.write_value(s, "ab12", str(shm), str(spill))
+    assert os.listdir(shm) == [] and os.path.getsize(spill / "ab12") == size
+    assert (_serial.map_file(str(spill / "ab12")) == np.arange(100_000)).all()
+    store = _store._NodeStore(0, str(tmp_path / "n0"), str(spill), 10 * MB)
+    store.add(bytes.fromhex("ab12"), size)             # counted as spilled, not in memory
+    assert store.used == 0 and store.spilled_bytes == size
+    assert store.locate(bytes.fromhex("ab12"))[0] == str(spill / "ab12")
+    monkeypatch.setattr(_store, "_private_dirs", lambda p: (_ for _ in ()).throw(
+        OSError(errno.EROFS, "Read-only file system")))
+    with pytest.raises(minirt.exceptions.ObjectStoreFullError, match="spill directory"):
+        _store.write_value(s, "cd34", str(shm), str(spill))
+
+
+def test_default_store_size_respects_free_shared_memory(monkeypatch):
+    from minirt import api
+
+    class Small:
+        f_bavail, f_frsize = 16 * MB // 4096, 4096     # 16 MB free, as in a busy Docker /dev/shm
+    monkeypatch.setattr(os, "statvfs", lambda path: Small)
+    assert api._default_store_memory() <= 16 * MB * 0.8
+
+
+SMALL_SHM = """
+import numpy as np, minirt
+with open("/dev/shm/filler", "wb") as f:
+    f.write(b"\\0" * 48 * 2**20)                     # others took 48 of the 64 MB
+info = minirt.init(num_cpus=1)
+assert info["object_store_memory"] <= 16 * 2**20, info["object_store_memory"]
+
+@minirt.remote
+def make():
+    return np.ones(30 * 2**20 // 8)
+
+assert minirt.get(make.remote(), timeout=60).sum() == 30 * 2**20 // 8
+ref = minirt.put(np.full(30 * 2**20 // 8, 2.0))
+assert minirt.get(ref)[0] == 2.0
+assert minirt.nodes()[0]["ObjectStoreSpilled"] >= 30 * 2**20
+minirt.shutdown()
+print("SPILLED OK")
+"""
+
+
+def test_small_nearly_full_dev_shm_spills_instead_of_failing(tmp_path):
+    """Docker's 64 MB /dev/shm, mostly used: a private tmpfs in a private mount namespace."""
+    import shutil
+    import subprocess
+    import sys
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("needs root and unshare(1) for a private /dev/shm")
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    script = tmp_path / "small_shm.py"
+    script.write_text(SMALL_SHM)
+    cmd = ["unshare", "-m", "--propagation", "private", "sh", "-c",
+           f"mount -t tmpfs -o size=64m tmpfs /dev/shm && exec {sys.executable} {script}"]
+    r = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, PYTHONPATH=repo))
+    if r.returncode != 0 and "mount" in r.stderr and "SPILLED" not in r.stdout:
+        if "permission denied" in r.stderr.lower() or "not permitted" in r.stderr.lower():
+            pytest.skip(f"cannot mount a private tmpfs here: {r.stderr.strip()[-200:]}")
+    assert r.returncode == 0 and "SPILLED OK" in r.stdout, r.stdout[-2000:] + r.stderr[-3000:]
