@@ -91,7 +91,8 @@ class _Nodes:
                     pass
             for w in workers:
                 w.proc.join(2)
-                self._on_worker_death(w)     # retries and actor restarts happen here
+                # retries and actor restarts happen here (exit status: None if unknown)
+                self._on_worker_death(w, w.proc.exitcode)
             node.idle.clear()
             self._fail_unschedulable(node)
             self._schedule()

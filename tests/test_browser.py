@@ -170,6 +170,24 @@ def test_course_script_opens_lesson_00(tmp_path):
     assert not [n for n in browser_names if "egg-info" in n], f"file browser shows {browser_names}"
 
 
+def start_server(root: Path, port: int, token: str, log, state: Path | None = None):
+    """Start ``jupyter lab`` over ``root`` on 127.0.0.1:``port`` (its own session, so that
+    :func:`stop_server` ends it with its kernels); Jupyter's per-user state under ``state``."""
+    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
+           f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+           f"--ServerApp.root_dir={root}", f"--IdentityProvider.token={token}"]
+    if os.geteuid() == 0:  # CI machines run as root; JupyterLab refuses that unless told
+        cmd.append("--ServerApp.allow_root=True")
+    return subprocess.Popen(cmd, cwd=root, env=isolated_env(state or root / ".jupyter-test"),
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def menu_run_all(page):
+    """Run > Run All Cells, as a learner clicks it."""
+    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+
+
 # --- Run All, twice, for every lesson ------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -196,14 +214,8 @@ def lab(tmp_path_factory):
     plugin.parent.mkdir(parents=True)
     plugin.write_text(json.dumps({"windowingMode": "none", "autoStartDefaultKernel": True}))
     port, token = free_port(), secrets.token_hex(16)
-    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-           f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-           f"--ServerApp.root_dir={root}", f"--IdentityProvider.token={token}"]
-    if os.geteuid() == 0:  # CI machines run as root; JupyterLab refuses that unless told
-        cmd.append("--ServerApp.allow_root=True")
     log = open(tmp / "jupyter.log", "wb")
-    proc = subprocess.Popen(cmd, cwd=root, env=isolated_env(state), stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = start_server(root, port, token, log, state)
     try:
         wait_for_server(proc, port, token)
         yield port, token, root, tmp
@@ -245,8 +257,7 @@ def _numbers(cells):
 def run_all_and_wait(page, above: int, shot: Path):
     """Run > Run All Cells; wait until every code cell shows a number > ``above`` and the
     kernel is idle. Returns the cells' states."""
-    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+    menu_run_all(page)
     deadline = time.monotonic() + RUN_TIMEOUT
     while True:
         time.sleep(2)

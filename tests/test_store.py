@@ -219,8 +219,9 @@ SMALL_SHM = """
 import numpy as np, minirt
 with open("/dev/shm/filler", "wb") as f:
     f.write(b"\\0" * 48 * 2**20)                     # others took 48 of the 64 MB
-info = minirt.init(num_cpus=1)
-assert info["object_store_memory"] <= 16 * 2**20, info["object_store_memory"]
+minirt.init(num_cpus=1)
+store = minirt.cluster_resources()["object_store_memory"]
+assert store <= 16 * 2**20, store
 
 @minirt.remote
 def make():

@@ -14,12 +14,15 @@ description) to the driver as a message of its own, at most once every
 Used in the driver itself it updates its bar directly.
 
 Example:
+    >>> import time
     >>> from minirt.experimental.tqdm_ray import tqdm
     >>> @minirt.remote
     ... def work(i):
-    ...     for _ in tqdm(range(100), desc=f"task {i}"):
+    ...     for _ in tqdm(range(20), desc=f"task {i}"):
     ...         time.sleep(0.01)
-    >>> minirt.get([work.remote(i) for i in range(3)])   # three bars in the driver
+    ...     return i
+    >>> minirt.get([work.remote(i) for i in range(3)])   # three bars, drawn by the driver
+    [0, 1, 2]
 
 Lesson: lessons/08_patterns.ipynb (seeing progress inside tasks).
 """

@@ -70,10 +70,18 @@ class ProgressBar:
         ValueError: a ref appears twice.
 
     Example:
-        >>> with ProgressBar(refs, desc="work") as bar:
+        >>> @minirt.remote
+        ... def square(x):
+        ...     return x * x
+        >>> refs = [square.remote(i) for i in range(5)]
+        >>> total = 0
+        >>> with ProgressBar(refs, desc="work") as bar:   # the bar is drawn on stderr
         ...     rest = refs
         ...     while rest:
         ...         done, rest = bar.wait(rest)
+        ...         total += sum(minirt.get(done))
+        >>> total, bar.n
+        (30, 5)
     """
 
     def __init__(self, refs, desc: str | None = None, **tqdm_kwargs):
@@ -156,9 +164,14 @@ def progress(refs, desc: str | None = None, *, as_completed: bool = False, **tqd
         value is reached; the bar is closed first).
 
     Example:
-        >>> values = progress([square.remote(i) for i in range(10)], desc="squares")
-        >>> for v in progress(refs, as_completed=True):
-        ...     print(v)
+        >>> @minirt.remote
+        ... def square(x):
+        ...     return x * x
+        >>> progress([square.remote(i) for i in range(5)], desc="squares")
+        [0, 1, 4, 9, 16]
+        >>> refs = [square.remote(i) for i in range(3)]
+        >>> sorted(v for v in progress(refs, as_completed=True))   # as they finish
+        [0, 1, 4]
     """
     refs = _check_refs(refs, "progress")
     if not isinstance(as_completed, bool):

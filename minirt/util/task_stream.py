@@ -27,9 +27,14 @@ can run. Outside Jupyter, ``print(view)`` gives the same summary as text.
                                                                  '--> text/html snapshot (saved)
 
 Example:
+    >>> _ = minirt.init(num_cpus=2)
     >>> view = minirt.util.TaskStream()
-    >>> view                           # in its own cell: the live view appears
-    >>> refs = [work.remote(i) for i in range(100)]   # ...and fills while these run
+    >>> print(view)       # in a notebook, a cell ending in `view` shows the live chart
+    TaskStream
+      tasks: 0 waiting, 0 running, 0 finished, 0 failed
+      node 0: CPUs 0/2 busy, object store 0 B of ... (0.0%)
+    >>> view.close()
+    >>> minirt.shutdown()
 
 Lessons: lessons/01_tasks.ipynb (is it running in parallel?),
 lessons/05_tasks_revisited.ipynb (granularity, timeline), lessons/08_patterns.ipynb.
@@ -92,8 +97,7 @@ class TaskStream:
         ImportError: Bokeh or jupyter_bokeh is missing (install the ``course`` extra).
 
     Example:
-        >>> view = minirt.util.TaskStream(window=20)
-        >>> view                      # last expression of a cell
+        >>> view = minirt.util.TaskStream(window=20)   # shown by a cell that ends in `view`
         >>> view.close()              # stop updating (it also stops at shutdown)
     """
 
