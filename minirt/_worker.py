@@ -406,12 +406,17 @@ class _WorkerCore:
         return fn
 
     def _execute(self, spec, fn, args, deps):
-        """Run user code; return (results, t0, t1, retry) ready to send.
+        """Run user code; return (results, t0, t1, retry, value) ready to send.
 
         ``retry`` says whether ``retry_exceptions`` covers the error raised.
+        ``value`` is what the code returned: the caller keeps it alive until the
+        results are sent, so that a ref made here and returned inside the value
+        (``return [minirt.put(x)]``) is still held by this process when the head
+        learns that the result holds it (its "dropped" must not arrive first).
         """
         t0 = time.time()
         retry = False
+        value = None
         try:
             a, kw = _load_args(args, deps)
             with _user_code():
@@ -429,7 +434,7 @@ class _WorkerCore:
                     f"{bad}"), spec.name, os.getpid())
             results = [_store_error(err, oid) for oid in spec.returns]
         _flush_streams()
-        return results, t0, time.time(), retry
+        return results, t0, time.time(), retry, value
 
     def _store(self, spec, value):
         if spec.num_returns == 1:
@@ -461,9 +466,10 @@ class _WorkerCore:
         _, _, spec, fn_bytes, args, deps = msg
         fn = self._function(spec.fn_id, fn_bytes)
         self.current_task = spec
-        results, t0, t1, retry = self._execute(spec, fn, args, deps)
+        results, t0, t1, retry, value = self._execute(spec, fn, args, deps)
         self.current_task = None
         self.send(("done", None, spec.tid, results, t0, t1, retry))
+        del value                  # now its refs may be dropped (see _execute)
 
     def create_actor(self, msg) -> None:
         _, _, spec, cls_bytes, args, deps = msg
@@ -496,10 +502,11 @@ class _WorkerCore:
         if self.pool is None:
             self.current_task = spec
         method = getattr(self.actor, spec.method)
-        results, t0, t1, retry = self._execute(spec, method, args, deps)
+        results, t0, t1, retry, value = self._execute(spec, method, args, deps)
         if self.pool is None:
             self.current_task = None
         self.send(("done", None, spec.tid, results, t0, t1, retry))
+        del value                  # now its refs may be dropped (see _execute)
 
 
 # --- signals: cancellation by CANCEL_SIGNAL, only while user code runs ----

@@ -66,3 +66,56 @@ def test_polling_wait_inside_a_task_leaves_no_waiters(rt):
     assert wait_until(lambda: _waiter_entries(head) == 0, 5), _waiter_entries(head)
     for r in refs:
         minirt.cancel(r, force=True)
+
+
+# --- refs made inside a task and returned to the caller (Ray's borrowing) ----------------
+@minirt.remote
+def _returns_a_put():
+    import numpy as np
+    return [minirt.put(np.arange(10))]
+
+
+@minirt.remote
+def _seven():
+    return 7
+
+
+@minirt.remote
+def _returns_a_task_ref():
+    return [_seven.remote()]
+
+
+@minirt.remote
+class _Maker:
+    def put_one(self):
+        return minirt.put(42)
+
+    def call_one(self, other):
+        return [other.put_one.remote()]
+
+
+def test_refs_made_in_a_task_and_returned_stay_alive(rt):
+    for _ in range(10):          # the race was lost most of the time: repeat to be sure
+        [r] = minirt.get(_returns_a_put.remote(), timeout=30)
+        assert int(minirt.get(r, timeout=30).sum()) == 45
+        [s] = minirt.get(_returns_a_task_ref.remote(), timeout=30)
+        assert minirt.get(s, timeout=30) == 7
+
+
+def test_refs_made_in_an_actor_method_and_returned_stay_alive(rt):
+    a, b = _Maker.remote(), _Maker.remote()
+    for _ in range(10):
+        assert minirt.get(minirt.get(a.put_one.remote(), timeout=30), timeout=30) == 42
+        [inner] = minirt.get(a.call_one.remote(b), timeout=30)
+        assert minirt.get(minirt.get(inner, timeout=30), timeout=30) == 42
+
+
+def test_a_returned_ref_is_freed_once_the_caller_drops_it(rt):
+    import gc
+    [r] = minirt.get(_returns_a_put.remote(), timeout=30)
+    head = minirt._context.peek()
+    oid = r._id
+    assert oid in head.objects
+    del r
+    gc.collect()
+    assert wait_until(lambda: oid not in head.objects, 10), "the returned object was never freed"
