@@ -43,6 +43,7 @@ lessons/05_tasks_revisited.ipynb (granularity, timeline), lessons/08_patterns.ip
 from __future__ import annotations
 
 import html
+import os
 import threading
 import time
 import weakref
@@ -456,14 +457,42 @@ class TaskStream:
                 f'<div>{legend}</div>{"".join(parts)}</div>')
 
 
+_bokehjs_sent = False
+
+
 def _load_bokehjs() -> None:
-    """The widget needs BokehJS in the page: load it (inline, offline) unless the notebook
-    already called ``bokeh.io.output_notebook()``."""
-    from bokeh.io import output_notebook
+    """The widget needs BokehJS in the page: send it (inline, offline) once per kernel, unless
+    the notebook already called ``bokeh.io.output_notebook()``.
+
+    The bundle goes out as a replaceable output that is emptied when the cell has run: the
+    page has executed BokehJS by then, and the saved notebook is spared megabytes of
+    JavaScript (its static snapshot needs none).
+    """
+    global _bokehjs_sent
     from bokeh.io.state import curstate
-    from bokeh.resources import INLINE
-    if not curstate().notebook:
-        output_notebook(resources=INLINE, hide_banner=True)
+    if _bokehjs_sent or curstate().notebook:
+        return
+    from bokeh.embed.bundle import bundle_for_objs_and_resources
+    from bokeh.io.notebook import JS_MIME_TYPE, LOAD_MIME_TYPE, _loading_js
+    from bokeh.resources import Resources
+    from IPython import get_ipython
+    from IPython.display import publish_display_data, update_display
+
+    bundle = bundle_for_objs_and_resources(None, Resources(mode="inline",
+                                                           components=["bokeh", "bokeh-widgets"]))
+    display_id = f"minirt-taskstream-bokehjs-{os.urandom(8).hex()}"
+    publish_display_data({JS_MIME_TYPE: _loading_js(bundle, None, register_mime=True),
+                          LOAD_MIME_TYPE: _loading_js(bundle, None, register_mime=False)},
+                         transient={"display_id": display_id})
+    _bokehjs_sent = True
+    shell = get_ipython()
+
+    def forget(*_args):
+        update_display({"text/html": ""}, raw=True, display_id=display_id)
+        shell.events.unregister("post_run_cell", forget)
+
+    if shell is not None:
+        shell.events.register("post_run_cell", forget)
 
 
 def _size(n: float) -> str:
