@@ -10,6 +10,7 @@ import pytest
 
 import minirt
 from minirt.util import state
+from test_on_ray import _kill_tagged   # Ray daemons that escaped: one helper for both files
 
 SCHEMA = json.load(open(os.path.join(os.path.dirname(__file__), "data", "ray_state_schema.json")))
 CLASSES = {"TaskState": state.TaskState, "ActorState": state.ActorState,
@@ -223,20 +224,6 @@ def test_schema_matches_installed_ray():
     import typing
     for key, values in SCHEMA["values"].items():
         assert list(typing.get_args(getattr(common, key))) == values, key
-
-
-def _kill_tagged(tmp: str) -> None:
-    """Kill every process started with RAY_TMPDIR=tmp (Ray's daemons, should any survive)."""
-    import psutil
-    procs = []
-    for p in psutil.process_iter():
-        try:
-            if p.environ().get("RAY_TMPDIR") == tmp:
-                procs.append(p)
-                p.kill()
-        except psutil.Error:
-            pass
-    psutil.wait_procs(procs, timeout=10)
 
 
 @pytest.mark.ray
