@@ -46,7 +46,15 @@ done
 export JUPYTER_PLATFORM_DIRS=1   # the current Jupyter paths; silences a deprecation warning
 export PYTHONDONTWRITEBYTECODE=1
 
-exec "$VENV/bin/python" -m pytest -p no:cacheprovider -ra \
+# Every notebook on Ray (tests/test_on_ray.py::test_notebook_on_ray, ~15 min) is opt-in for
+# now: some timing claims and checks still differ on Ray (see issue #11).
+# MINIRT_RAY_NOTEBOOKS=1 includes it.
+select=()
+if [ "${MINIRT_RAY_NOTEBOOKS:-0}" != 1 ]; then
+    select=(-m "not ray_notebooks")
+fi
+
+exec "$VENV/bin/python" -m pytest "${select[@]}" -p no:cacheprovider -ra \
     --nbval --nbval-current-env \
     --nbval-sanitize-with tests/nbval_sanitize.cfg \
     "${paths[@]}" "$@"
