@@ -113,6 +113,17 @@ def test_granularity_chart_rejects_bad_input(sizes, local, remote):
         plots.granularity_chart(sizes, local, remote)
 
 
+# --- first_line --------------------------------------------------------------
+
+
+def test_first_line_keeps_the_first_line_and_hides_pids():
+    from util import first_line
+    error = ValueError("ValueError in parse (pid=4321):\n  File x, line 1\nValueError: bad")
+    assert first_line(error) == "ValueError in parse (pid=...):"
+    assert first_line(RuntimeError("the worker (pid 77) died")) == "the worker (pid=...) died"
+    assert first_line(KeyError()) == ""
+
+
 # --- chunk chart -------------------------------------------------------------
 
 CHUNKS = {1: 3.9, 10: 0.8, 100: 0.45, 1000: 0.6, 10000: 3.1}
