@@ -70,8 +70,7 @@ parse_fixed = parse
     },
     "ex3": {
         # The call that started last, not the one that ran longest.
-        "latest start": '''runs = [run for part in range(12)
-        for run in calls(ray.timeline, f"tidy-{part}", since=pipeline_start, expect=1)]
+        "latest start": '''runs = calls(ray.timeline, "tidy-*", since=pipeline_start, expect=12)
 latest = max(runs, key=lambda run: run.start)
 straggler, straggler_seconds = latest.name, latest.end - latest.start
 ''',
@@ -87,8 +86,7 @@ straggler = slowest["name"] if slowest["name"].startswith("tidy-") else slowest[
 straggler_seconds = slowest["dur"]
 ''',
         # The fastest call instead of the slowest.
-        "shortest call": '''runs = [run for part in range(12)
-        for run in calls(ray.timeline, f"tidy-{part}", since=pipeline_start, expect=1)]
+        "shortest call": '''runs = calls(ray.timeline, "tidy-*", since=pipeline_start, expect=12)
 quickest = min(runs, key=lambda run: run.end - run.start)
 straggler, straggler_seconds = quickest.name, quickest.end - quickest.start
 ''',
