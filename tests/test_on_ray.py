@@ -28,6 +28,7 @@ import os
 import re
 import shutil
 import tempfile
+import textwrap
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -51,6 +52,7 @@ RAY_JOBS = int(os.environ.get("MINIRT_RAY_JOBS", "2"))
 _SWAP = re.compile(r'^(?P<indent>[ \t]*)(?P<code>\S.*?)\s*#\s*change to "(?P<new>[^"]+)"')
 _MINIRT_IMPORT = re.compile(r"^\s*(import minirt\b|from minirt\b)", re.M)
 _MARK = re.compile(r"[✓✗]")
+_RAY_LOG = re.compile(r"^\S*\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+\s+(INFO|WARNING)\s")  # Ray's log lines
 
 pytestmark = pytest.mark.ray
 
@@ -303,8 +305,10 @@ def compare_markers(path: str, prepared: Prepared) -> list[str]:
     for cell, i in zip(prepared.nb.cells, prepared.origin):
         want, got = markers(saved[i]), markers(cell)
         if want != got:
+            text = "".join(o.get("text", "") for o in cell.outputs)
+            text = "\n".join(line for line in text.splitlines() if not _RAY_LOG.match(line))
             diffs.append(f"cell {i}: saved {want or '(none)'}, on Ray {got or '(none)'}\n"
-                         f"    {''.join(o.get('text', '') for o in cell.outputs)[:400]}")
+                         + textwrap.indent(text[-1500:], "    "))
     return diffs
 
 
@@ -372,9 +376,33 @@ def ray_pool(request):
              if getattr(item, "originalname", None) == "test_notebook_on_ray"
              and hasattr(item, "callspec")]
     pool = RayPool(paths, RAY_JOBS)
+    t0 = time.monotonic()
     yield pool
+    _WALL.append((time.monotonic() - t0, RAY_JOBS))
     left = pool.close()
     assert not left, f"processes of the Ray notebook runs left: {left}"
+
+
+_TIMES: dict[str, float] = {}
+_WALL: list = []            # (seconds from the first notebook's start to the last's end, jobs)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _report_times(request):
+    """At the end, one line per notebook run: its time on Ray (shown even without -s)."""
+    yield
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or capture is None or not _TIMES:
+        return
+    with capture.global_and_fixture_disabled():
+        reporter.write_line("")
+        reporter.write_line("time of each notebook on Ray:")
+        for rel, seconds in _TIMES.items():
+            reporter.write_line(f"  {seconds:6.1f} s  {rel}")
+        for wall, jobs in _WALL:
+            reporter.write_line(f"  {wall:6.1f} s  all of them, {jobs} at a time "
+                                f"(their times add up to {sum(_TIMES.values()):.1f} s)")
 
 
 # --- the harness itself, on a small notebook (runs without the new lessons) ----------------
