@@ -12,10 +12,16 @@ kernel (nbclient) in its own folder, on Ray 2.60. Then:
   solutions ✓, and claims in the text hold on Ray too;
 * every ``ray.X`` name used outside ``minirt-only`` cells exists in Ray.
 
-Each notebook's time on Ray is printed (``pytest -s``). One Ray runtime per
-kernel; whatever Ray processes are left after the kernel stops are killed, so the
-leak check in conftest.py holds. Marker ``ray``; skipped when Ray is not installed.
-Run it alone with ``bash scripts/test.sh -m ray tests/test_on_ray.py -s``.
+Each notebook's time on Ray, and its slowest cells, are printed (``pytest -s``).
+One kernel and one Ray per notebook, each with its own RAY_TMPDIR; starting Ray
+is most of a short notebook's time, so the notebooks run in a pool (:class:`RayPool`),
+``MINIRT_RAY_JOBS`` at a time (default 2), and each test waits for its own. A
+notebook has ``NOTEBOOK_TIMEOUT`` seconds in all. Whatever Ray processes are left
+after its kernel stops are killed, and the run fails if any survives (these tests
+overlap, so they do their own leak check instead of conftest.py's). Marker ``ray``
+(skipped when Ray is not installed); the notebook runs are also marked
+``ray_notebooks`` (``MINIRT_RAY_NOTEBOOKS=0 bash scripts/test.sh`` leaves them out).
+Run it alone with ``bash scripts/test.sh tests/test_on_ray.py -s``.
 """
 
 from __future__ import annotations
@@ -43,8 +49,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NOTEBOOKS = sorted(glob.glob(os.path.join(ROOT, "lessons", "*.ipynb")) +
                    glob.glob(os.path.join(ROOT, "solutions", "*.ipynb")))
 SAMPLE = os.path.join(ROOT, "tests", "data", "on_ray_sample.ipynb")
-CELL_TIMEOUT = 300          # seconds per cell (Ray starts slowly on a busy 2-core machine)
-NOTEBOOK_TIMEOUT = 400      # seconds per notebook, kernel start to last cell
+CELL_TIMEOUT = 240          # seconds per cell (Ray starts slowly on a busy 2-core machine)
+NOTEBOOK_TIMEOUT = 300      # seconds per notebook, kernel start to last cell (the slowest takes ~130 s)
 # How many notebooks run on Ray at once (each with its own kernel and Ray).
 RAY_JOBS = int(os.environ.get("MINIRT_RAY_JOBS", "2"))
 
