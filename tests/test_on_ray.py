@@ -20,8 +20,8 @@ notebook has ``NOTEBOOK_TIMEOUT`` seconds in all. Whatever Ray processes are lef
 after its kernel stops are killed, and the run fails if any survives (these tests
 overlap, so they do their own leak check instead of conftest.py's). Marker ``ray``
 (skipped when Ray is not installed); the notebook runs are also marked
-``ray_notebooks`` (``MINIRT_RAY_NOTEBOOKS=0 bash scripts/test.sh`` leaves them out).
-Run it alone with ``bash scripts/test.sh tests/test_on_ray.py -s``.
+``ray_notebooks`` (opt-in for now: ``MINIRT_RAY_NOTEBOOKS=1 bash scripts/test.sh``).
+Run it alone with ``MINIRT_RAY_NOTEBOOKS=1 bash scripts/test.sh tests/test_on_ray.py -s``.
 """
 
 from __future__ import annotations
