@@ -448,6 +448,33 @@ def test_sample_notebook_on_ray():
     assert len(run.cell_seconds) == len(run.prepared.nb.cells) and sum(run.cell_seconds) > 0
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_a_hanging_notebook_fails_by_its_deadline_and_leaves_nothing(tmp_path):
+    pid_file = tmp_path / "child.pid"
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell('import minirt as ray  # change to "import ray" to run on a Ray cluster'),
+        nbformat.v4.new_code_cell("import subprocess, time\n"
+                                  "child = subprocess.Popen(['sleep', '300'])  # a process of the run\n"
+                                  f"open({str(pid_file)!r}, 'w').write(str(child.pid))\n"
+                                  "time.sleep(300)")])
+    path = tmp_path / "hangs.ipynb"
+    nbformat.write(nb, path)
+    kernels = []
+    t0 = time.monotonic()
+    with pytest.raises(Exception) as info:
+        run_on_ray(str(path), deadline=20, on_kernel=kernels.append)
+    assert type(info.value).__name__ == "CellTimeoutError"
+    assert time.monotonic() - t0 < 60                     # the deadline, not the cell's sleep
+    child = int(pid_file.read_text())
+    assert len(kernels) == 1
+    for pid in (kernels[0], child):
+        try:
+            assert psutil.Process(pid).status() == psutil.STATUS_ZOMBIE, f"pid {pid} is still running"
+        except psutil.NoSuchProcess:
+            pass
+
+
 # --- the course ------------------------------------------------------------------------------
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: os.path.relpath(p, ROOT))
 def test_notebook_is_ray_code(path):
