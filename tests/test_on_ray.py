@@ -28,7 +28,11 @@ import os
 import re
 import shutil
 import tempfile
+import textwrap
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import NamedTuple
 
 import nbformat
@@ -39,12 +43,16 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NOTEBOOKS = sorted(glob.glob(os.path.join(ROOT, "lessons", "*.ipynb")) +
                    glob.glob(os.path.join(ROOT, "solutions", "*.ipynb")))
 SAMPLE = os.path.join(ROOT, "tests", "data", "on_ray_sample.ipynb")
-CELL_TIMEOUT = 600          # seconds per cell (Ray starts slowly on a busy 2-core machine)
+CELL_TIMEOUT = 300          # seconds per cell (Ray starts slowly on a busy 2-core machine)
+NOTEBOOK_TIMEOUT = 400      # seconds per notebook, kernel start to last cell
+# How many notebooks run on Ray at once (each with its own kernel and Ray).
+RAY_JOBS = int(os.environ.get("MINIRT_RAY_JOBS", "2"))
 
 # `code  # change to "replacement" ...`: the line becomes `replacement` on Ray.
 _SWAP = re.compile(r'^(?P<indent>[ \t]*)(?P<code>\S.*?)\s*#\s*change to "(?P<new>[^"]+)"')
 _MINIRT_IMPORT = re.compile(r"^\s*(import minirt\b|from minirt\b)", re.M)
 _MARK = re.compile(r"[✓✗]")
+_RAY_LOG = re.compile(r"^\S*\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+\s+(INFO|WARNING)\s")  # Ray's log lines
 
 pytestmark = pytest.mark.ray
 
@@ -164,19 +172,36 @@ def missing_in_ray(names) -> list[str]:
     return missing
 
 
-def _kill_tagged(tmp) -> None:
-    """Kill what was started with RAY_TMPDIR=tmp and escaped the kernel's process tree."""
-    if not tmp:
-        return
-    procs = []
+def _tagged(tmp) -> list:
+    """Pids of the live processes started with RAY_TMPDIR=tmp."""
+    found = []
     for p in psutil.process_iter():
         try:
-            if p.environ().get("RAY_TMPDIR") == tmp:
-                procs.append(p)
-                p.kill()
+            if p.environ().get("RAY_TMPDIR") == tmp and p.status() != psutil.STATUS_ZOMBIE:
+                found.append(p.pid)
         except psutil.Error:
             pass
-    psutil.wait_procs(procs, timeout=10)
+    return found
+
+
+def _kill_tagged(tmp) -> list:
+    """Kill what was started with RAY_TMPDIR=tmp and escaped the kernel's process tree.
+
+    Returns:
+        The pids still alive 10 s later (none, normally).
+    """
+    if not tmp:
+        return []
+    procs = []
+    for pid in _tagged(tmp):
+        try:
+            p = psutil.Process(pid)
+            p.kill()
+            procs.append(p)
+        except psutil.Error:
+            pass
+    _, alive = psutil.wait_procs(procs, timeout=10)
+    return [p.pid for p in alive]
 
 
 def _descendants(pid: int) -> list:
@@ -186,19 +211,77 @@ def _descendants(pid: int) -> list:
         return []
 
 
-def run_on_ray(path: str) -> tuple[Prepared, float]:
-    """Execute the notebook on Ray in its own folder; returns it with outputs, and seconds."""
+class RayRun(NamedTuple):
+    """One notebook executed on Ray."""
+
+    prepared: Prepared             # the cells that ran, with their outputs
+    seconds: float                 # kernel start to last cell, wall clock
+    cell_seconds: list             # per kept cell, from nbclient's timestamps
+
+
+def ray_environment(tmp: str) -> dict:
+    """The kernel's environment for a Ray run whose Ray files go under ``tmp``.
+
+    Ray starts privately (no other cluster on the machine is joined) and quietly; the
+    notebook code is not changed.
+    """
+    env = dict(os.environ)
+    env.pop("RAY_ADDRESS", None)           # ray.init() must start its own cluster
+    env.update({
+        # A private temp dir: ray.init() without an address would otherwise join a cluster
+        # someone started on this machine (found through /tmp/ray/ray_current_cluster).
+        # It also tags every process of this run (see _kill_tagged).
+        "RAY_TMPDIR": tmp,
+        "RAY_USAGE_STATS_ENABLED": "0",        # no prompt, no network call
+        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    })
+    return env
+
+
+def _cell_seconds(cell) -> float:
+    timing = cell.get("metadata", {}).get("execution", {})
+    try:
+        start = datetime.fromisoformat(timing["iopub.execute_input"].replace("Z", "+00:00"))
+        end = datetime.fromisoformat(timing["shell.execute_reply"].replace("Z", "+00:00"))
+    except (KeyError, ValueError):
+        return 0.0
+    return (end - start).total_seconds()
+
+
+def run_on_ray(path: str, tmp: str | None = None, deadline: float = NOTEBOOK_TIMEOUT,
+               on_kernel=None) -> RayRun:
+    """Execute the notebook on Ray in its own folder, in a kernel of its own.
+
+    Args:
+        path: the notebook.
+        tmp: its RAY_TMPDIR (made if None; deleted at the end). Short, because Ray puts
+            Unix sockets in it (at most 107 characters per path).
+        deadline: seconds for the whole notebook (each cell gets what is left, at most
+            ``CELL_TIMEOUT``); past it the cell raises nbclient's CellTimeoutError.
+        on_kernel: called with the kernel's pid once it runs (lets a pool stop it).
+
+    Returns:
+        The run.
+
+    Raises:
+        AssertionError: a process of the run outlived it (after being killed).
+    """
     from nbclient import NotebookClient
     prepared = prepare(nbformat.read(path, as_version=4), os.path.relpath(path, ROOT))
     client = NotebookClient(prepared.nb, timeout=CELL_TIMEOUT, kernel_name="python3",
                             resources={"metadata": {"path": os.path.dirname(path)}})
+    tmp = tmp or tempfile.mkdtemp(prefix="rt-", dir="/tmp")
     leftovers: list = []
     t0 = time.monotonic()
     try:
-        with client.setup_kernel():
+        with client.setup_kernel(env=ray_environment(tmp)):
             kernel_pid = client.km.provisioner.pid
+            if on_kernel is not None:
+                on_kernel(kernel_pid)
             try:
                 for index, cell in enumerate(prepared.nb.cells):
+                    client.timeout = max(1, min(CELL_TIMEOUT, int(t0 + deadline - time.monotonic())))
                     client.execute_cell(cell, index)
             finally:
                 leftovers = _descendants(kernel_pid)      # Ray's raylet, GCS, workers...
@@ -209,8 +292,10 @@ def run_on_ray(path: str) -> tuple[Prepared, float]:
             except psutil.Error:
                 pass
         psutil.wait_procs(leftovers, timeout=10)
-        _kill_tagged(os.environ.get("RAY_TMPDIR"))
-    return prepared, time.monotonic() - t0
+        survivors = _kill_tagged(tmp)
+        shutil.rmtree(tmp, ignore_errors=True)
+    assert not survivors, f"processes of the Ray run of {path} survived being killed: {survivors}"
+    return RayRun(prepared, time.monotonic() - t0, [_cell_seconds(c) for c in prepared.nb.cells])
 
 
 def compare_markers(path: str, prepared: Prepared) -> list[str]:
@@ -220,27 +305,86 @@ def compare_markers(path: str, prepared: Prepared) -> list[str]:
     for cell, i in zip(prepared.nb.cells, prepared.origin):
         want, got = markers(saved[i]), markers(cell)
         if want != got:
+            text = "".join(o.get("text", "") for o in cell.outputs)
+            text = "\n".join(line for line in text.splitlines() if not _RAY_LOG.match(line))
             diffs.append(f"cell {i}: saved {want or '(none)'}, on Ray {got or '(none)'}\n"
-                         f"    {''.join(o.get('text', '') for o in cell.outputs)[:400]}")
+                         + textwrap.indent(text[-1500:], "    "))
     return diffs
 
 
 @pytest.fixture(autouse=True)
-def _ray_env(monkeypatch, tmp_path_factory):
+def _ray_installed():
     pytest.importorskip("ray")
-    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")     # no prompt, no network call
-    monkeypatch.setenv("PYDEVD_DISABLE_FILE_VALIDATION", "1")
-    # A private Ray temp dir: ray.init() without an address would otherwise join a cluster
-    # someone started on this machine (found through /tmp/ray/ray_current_cluster). Short,
-    # because Ray puts Unix sockets in it (at most 107 characters per path).
-    tmp = tempfile.mkdtemp(prefix="rt-", dir="/tmp")
-    monkeypatch.setenv("RAY_TMPDIR", tmp)
-    monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    yield
-    shutil.rmtree(tmp, ignore_errors=True)
+
+
+class RayPool:
+    """Runs notebooks on Ray in the background, ``jobs`` at a time, in the order given.
+
+    Each notebook has its own kernel, its own Ray and its own RAY_TMPDIR, so runs do not
+    see each other. A test waits for its notebook with :meth:`result`; :meth:`close`
+    cancels what has not started, stops the kernels still running, and returns the pids
+    of any process of a run that is still alive (there should be none).
+    """
+
+    def __init__(self, paths, jobs: int):
+        self._lock = threading.Lock()
+        self._kernels: dict = {}          # path -> kernel pid, while it runs
+        self._closing = False
+        self._tmps: list = []             # each run's RAY_TMPDIR
+        self._executor = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="on-ray")
+        self._futures = {path: self._executor.submit(self._run, path) for path in paths}
+
+    def _run(self, path) -> RayRun:
+        if self._closing:
+            raise RuntimeError("the pool was closed before this notebook started")
+
+        def started(pid):
+            with self._lock:
+                self._kernels[path] = pid
+        tmp = tempfile.mkdtemp(prefix="rt-", dir="/tmp")
+        with self._lock:
+            self._tmps.append(tmp)
+        try:
+            return run_on_ray(path, tmp=tmp, on_kernel=started)
+        finally:
+            with self._lock:
+                self._kernels.pop(path, None)
+
+    def result(self, path) -> RayRun:
+        """The finished run of ``path`` (its error if it failed)."""
+        return self._futures[path].result()
+
+    def close(self) -> list:
+        self._closing = True
+        for future in self._futures.values():
+            future.cancel()
+        with self._lock:
+            running = list(self._kernels.values())
+        for pid in running:       # its run's clean-up kills what the kernel started
+            try:
+                psutil.Process(pid).kill()
+            except psutil.Error:
+                pass
+        self._executor.shutdown(wait=True)
+        return [pid for tmp in self._tmps for pid in _tagged(tmp)]
+
+
+@pytest.fixture(scope="module")
+def ray_pool(request):
+    """Starts every selected test_notebook_on_ray notebook at once, RAY_JOBS at a time."""
+    paths = [item.callspec.params["path"] for item in request.session.items
+             if getattr(item, "originalname", None) == "test_notebook_on_ray"
+             and hasattr(item, "callspec")]
+    pool = RayPool(paths, RAY_JOBS)
+    t0 = time.monotonic()
+    yield pool
+    _WALL.append((time.monotonic() - t0, RAY_JOBS))
+    left = pool.close()
+    assert not left, f"processes of the Ray notebook runs left: {left}"
 
 
 _TIMES: dict[str, float] = {}
+_WALL: list = []            # (seconds from the first notebook's start to the last's end, jobs)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -256,6 +400,9 @@ def _report_times(request):
         reporter.write_line("time of each notebook on Ray:")
         for rel, seconds in _TIMES.items():
             reporter.write_line(f"  {seconds:6.1f} s  {rel}")
+        for wall, jobs in _WALL:
+            reporter.write_line(f"  {wall:6.1f} s  all of them, {jobs} at a time "
+                                f"(their times add up to {sum(_TIMES.values()):.1f} s)")
 
 
 # --- the harness itself, on a small notebook (runs without the new lessons) ----------------
@@ -287,11 +434,12 @@ def test_harness_swaps_lines_and_skips_minirt_only_cells():
 
 @pytest.mark.slow
 def test_sample_notebook_on_ray():
-    prepared, seconds = run_on_ray(SAMPLE)
-    _TIMES[os.path.relpath(SAMPLE, ROOT)] = seconds
-    print(f"\n{os.path.relpath(SAMPLE, ROOT)}: {seconds:.1f} s on Ray")
-    assert compare_markers(SAMPLE, prepared) == []
-    assert "✗" in "".join(markers(c) for c in prepared.nb.cells)   # the unsolved exercise
+    run = run_on_ray(SAMPLE)
+    _TIMES[os.path.relpath(SAMPLE, ROOT)] = run.seconds
+    print(f"\n{os.path.relpath(SAMPLE, ROOT)}: {run.seconds:.1f} s on Ray")
+    assert compare_markers(SAMPLE, run.prepared) == []
+    assert "✗" in "".join(markers(c) for c in run.prepared.nb.cells)   # the unsolved exercise
+    assert len(run.cell_seconds) == len(run.prepared.nb.cells) and sum(run.cell_seconds) > 0
 
 
 # --- the course ------------------------------------------------------------------------------
@@ -309,13 +457,16 @@ def test_notebook_is_ray_code(path):
 
 @pytest.mark.slow
 @pytest.mark.ray_notebooks
-@pytest.mark.timeout(600)
+@pytest.mark.own_leak_check     # the runs overlap: run_on_ray and ray_pool check for leftovers
+@pytest.mark.timeout(NOTEBOOK_TIMEOUT * 3)   # waiting for the pool, then the run itself
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: os.path.relpath(p, ROOT))
-def test_notebook_on_ray(path):
+def test_notebook_on_ray(path, ray_pool):
     # (a notebook without the marked line fails test_notebook_is_ray_code, and here in run_on_ray)
     rel = os.path.relpath(path, ROOT)
-    prepared, seconds = run_on_ray(path)
-    _TIMES[rel] = seconds
-    print(f"\n{rel}: {seconds:.1f} s on Ray")
-    diffs = compare_markers(path, prepared)
+    run = ray_pool.result(path)
+    _TIMES[rel] = run.seconds
+    slowest = sorted(zip(run.cell_seconds, run.prepared.origin), reverse=True)[:3]
+    print(f"\n{rel}: {run.seconds:.1f} s on Ray; slowest cells: "
+          + ", ".join(f"{i} ({t:.1f} s)" for t, i in slowest))
+    diffs = compare_markers(path, run.prepared)
     assert not diffs, f"{rel}: ✓/✗ on Ray differ from the saved outputs:\n" + "\n".join(diffs)
