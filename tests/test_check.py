@@ -127,6 +127,15 @@ def test_timeline_helpers_accept_rays_event_shapes():
     assert len(calls(tl, "Thumbnailer.make")) == 2 and max_overlap(made) == 2
 
 
+def test_calls_with_a_trailing_star_matches_names_by_prefix():
+    def ev(name, t0, cat="task"):
+        return {"cat": cat, "name": name, "pid": "node 0", "tid": "w", "ts": t0 * 1e6, "dur": 1e6, "ph": "X"}
+    tl = [ev("tidy-0", 1), ev("tidy-11", 2), ev("tidy", 3), ev("untidy-1", 4),
+          ev("__main__.tidy", 5, cat="task::tidy-3")]          # Ray: the task's name is in cat
+    assert [c.name for c in calls(tl, "tidy-*")] == ["tidy-0", "tidy-11", "tidy-3"]
+    assert [c.name for c in calls(tl, "tidy-1")] == []         # without the star: exact names only
+
+
 def test_calls_polls_a_callable_timeline_until_enough_are_found():
     batches = iter([[], [{"cat": "task", "name": "f", "pid": "node 0", "tid": "w", "ts": 5e6,
                           "dur": 1e6, "ph": "X"}]])

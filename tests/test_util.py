@@ -113,6 +113,50 @@ def test_granularity_chart_rejects_bad_input(sizes, local, remote):
         plots.granularity_chart(sizes, local, remote)
 
 
+# --- first_line --------------------------------------------------------------
+
+
+def test_first_line_keeps_the_first_line_and_hides_pids():
+    from util import first_line
+    error = ValueError("ValueError in parse (pid=4321):\n  File x, line 1\nValueError: bad")
+    assert first_line(error) == "ValueError in parse (pid=...):"
+    assert first_line(RuntimeError("the worker (pid 77) died")) == "the worker (pid=...) died"
+    assert first_line(KeyError()) == ""
+
+
+# --- chunk chart -------------------------------------------------------------
+
+CHUNKS = {1: 3.9, 10: 0.8, 100: 0.45, 1000: 0.6, 10000: 3.1}
+
+
+def test_chunk_chart_plots_time_against_chunk_size_log_log():
+    fig = plots.chunk_chart(CHUNKS, title="Chunks")
+    assert isinstance(fig.x_scale, LogScale) and isinstance(fig.y_scale, LogScale)
+    assert fig.title.text == "Chunks"
+    assert fig.xaxis[0].axis_label == "chunk size (items per task)"
+    renderers = glyph_renderers(fig)
+    assert len(renderers) == 2  # a line and its markers
+    for r in renderers:
+        assert list(r.data_source.data["size"]) == [1.0, 10.0, 100.0, 1000.0, 10000.0]
+        assert list(r.data_source.data["time"]) == [3.9, 0.8, 0.45, 0.6, 3.1]
+
+
+def test_chunk_chart_sorts_sizes_and_marks_the_winner():
+    fig = plots.chunk_chart({100: 0.5, 1: 4.0, 10: 1.0}, best=100)
+    assert list(glyph_renderers(fig)[0].data_source.data["size"]) == [1.0, 10.0, 100.0]
+    assert list(glyph_renderers(fig)[0].data_source.data["time"]) == [4.0, 1.0, 0.5]
+    assert [m.location for m in fig.center if isinstance(m, Span)] == [100.0]
+    assert not [m for m in plots.chunk_chart(CHUNKS).center if isinstance(m, Span)]
+    assert plots.snapshot_png(fig)[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("timings, error", [([1, 2], TypeError), ({}, ValueError),
+                                            ({0: 1.0}, ValueError), ({10: -1.0}, ValueError)])
+def test_chunk_chart_rejects_bad_input(timings, error):
+    with pytest.raises(error):
+        plots.chunk_chart(timings)
+
+
 # --- timeline chart --------------------------------------------------------
 
 

@@ -8,7 +8,9 @@ The plotting helpers live in :mod:`util.plots` (imported on demand, so that
 ``from util import pd`` works without Bokeh installed).
 """
 
-__all__ = ["pd", "pnd"]
+import re
+
+__all__ = ["pd", "pnd", "first_line"]
 
 
 # The number is right-aligned in 7 characters (a space, then 6 for the value), so
@@ -25,3 +27,13 @@ def pnd(n, duration, prefix=""):
     """Print a number followed by a duration, e.g. ``pnd(35, 2.0114, "fib")``
     prints ``fib n: 35, duration:  2.011 seconds``. Returns nothing."""
     print(f"{prefix} n: {n}, duration: {duration:6.3f} seconds")
+
+
+def first_line(error):
+    """The first line of an error's text, with process ids hidden (they change on every run).
+
+    ``first_line(err)`` turns ``"ZeroDivisionError in average (pid=4321):\n..."`` into
+    ``"ZeroDivisionError in average (pid=...):"``, so a lesson's printed output is the
+    same from run to run. Returns a string.
+    """
+    return re.sub(r"pid[ =]\d+", "pid=...", str(error).splitlines()[0] if str(error) else "")

@@ -203,7 +203,8 @@ def calls(timeline, name: str, since: float = 0.0, expect: int = 0, timeout: flo
             seconds) until ``expect`` executions are found, since Ray records its
             timeline with a delay of about a second.
         name: a function name (``"cube"``), an actor method (``"Counter.add"``) or a
-            bare method name (``"add"``).
+            bare method name (``"add"``); a trailing ``*`` matches every name that
+            starts with the rest (``"tidy-*"`` for calls named with ``.options(name=...)``).
         since: a ``time.time()`` value; executions that started earlier are left out.
         expect: with a callable ``timeline``, how many executions to wait for.
         timeout: with a callable ``timeline``, how long to wait for them, in seconds.
@@ -228,7 +229,7 @@ def calls(timeline, name: str, since: float = 0.0, expect: int = 0, timeout: flo
     found = []
     for event in timeline:
         label = _label(event) if event.get("ph") == "X" else None
-        if label is None or not (label == name or label.endswith("." + name)):
+        if label is None or not _matches(label, name):
             continue
         start = event["ts"] / 1e6
         if start < since:
@@ -236,6 +237,14 @@ def calls(timeline, name: str, since: float = 0.0, expect: int = 0, timeout: flo
         found.append(Call(label, f"{event.get('pid')}/{event.get('tid')}",
                           start, start + event.get("dur", 0) / 1e6))
     return sorted(found, key=lambda c: c.start)
+
+
+def _matches(label: str, name: str) -> bool:
+    """Whether an execution's label is ``name`` (``Class.method`` or ``*`` prefix allowed)."""
+    if name.endswith("*"):
+        prefix = name[:-1]
+        return label.startswith(prefix) or ("." + prefix) in label
+    return label == name or label.endswith("." + name)
 
 
 def max_overlap(found) -> int:

@@ -2,6 +2,8 @@
 
 - ``granularity_chart``: time per call of a local and a remote version of the
   same work, against the size of the work, on log-log axes.
+- ``chunk_chart``: the time to process a batch of items against the chunk size
+  (items per task), on log-log axes, with the winner marked.
 - ``timeline_chart``: a Gantt chart of a runtime timeline (Chrome trace events,
   as returned or written by ``minirt.timeline()``), one row per worker.
 - ``show``: display a chart in the notebook. It works offline and keeps the
@@ -27,7 +29,7 @@ from bokeh.palettes import Category10_10, Category20_20
 from bokeh.plotting import figure
 from bokeh.transform import factor_cmap
 
-__all__ = ["granularity_chart", "timeline_chart", "show", "snapshot_png", "save_png"]
+__all__ = ["granularity_chart", "chunk_chart", "timeline_chart", "show", "snapshot_png", "save_png"]
 
 LOCAL_COLOR = "#1f77b4"
 REMOTE_COLOR = "#d62728"
@@ -94,6 +96,51 @@ def granularity_chart(
         )
     fig.legend.location = "top_left"
     fig.legend.click_policy = "hide"
+    return fig
+
+
+def chunk_chart(timings, best=None, title="Time for all items, by chunk size", width=760, height=420):
+    """Plot how long one run over all items took at each chunk size (log-log axes).
+
+    Args:
+        timings: a dict ``{chunk size: seconds}`` (sizes and times > 0).
+        best: a chunk size to mark with a dashed vertical line (the winner), or None.
+        title: the chart's title.
+        width: the chart's width in pixels.
+        height: the chart's height in pixels.
+
+    Returns:
+        The Bokeh figure; pass it to :func:`show` to display it.
+
+    Raises:
+        TypeError: ``timings`` is not a dict.
+        ValueError: ``timings`` is empty, or holds a size or time that is not > 0.
+    """
+    if not isinstance(timings, dict):
+        raise TypeError(f"timings must be a dict {{chunk size: seconds}}; got {type(timings).__name__}")
+    if not timings:
+        raise ValueError("timings is empty: time at least one chunk size first")
+    sizes = sorted(float(s) for s in timings)
+    times = [float(timings[s]) for s in sorted(timings)]
+    if any(v <= 0 for v in sizes + times):
+        raise ValueError("a log-log chart needs chunk sizes and times greater than 0")
+    fig = figure(
+        title=title,
+        x_axis_type="log",
+        y_axis_type="log",
+        x_axis_label="chunk size (items per task)",
+        y_axis_label="time for all items (seconds)",
+        width=width,
+        height=height,
+        tools="pan,wheel_zoom,box_zoom,reset,save",
+    )
+    source = ColumnDataSource({"name": ["all items"] * len(sizes), "size": sizes, "time": times})
+    fig.line("size", "time", source=source, color=REMOTE_COLOR, line_width=2)
+    points = fig.scatter("size", "time", source=source, color=REMOTE_COLOR, size=8)
+    fig.add_tools(HoverTool(renderers=[points], tooltips=[
+        ("chunk size", "@size{0,0}"), ("time", "@time{0.000} s")]))
+    if best is not None:
+        fig.add_layout(Span(location=float(best), dimension="height", line_dash="dashed", line_color="gray"))
     return fig
 
 

@@ -1,6 +1,7 @@
 """Plausible wrong answers to the exercises of lessons/05_tasks_revisited.ipynb (see test_exercises.py).
 
 Exercise 1 is an exploration without a check, so it has no entry.
+Exercise 3 batches 10,000 tiny pieces of work; each wrong answer below is a whole solution cell.
 """
 
 _LAUNCH = '''slow_square_task = ray.remote(slow_square)
@@ -48,24 +49,77 @@ duration = time.time() - start
 ''',
     },
     "ex3": {
-        # The exact bug from issue #18: placeholder timings that make every check on values pass.
-        "constant lists": '''ns_doubled = [2 * n for n in ns]
-local_doubled = remote_doubled = [1.0] * len(ns_doubled)
-crossover_doubled = crossover_size(ns_doubled, local_doubled, remote_doubled)
+        # Timing stops before the results are back: the biggest chunk "wins" by submitting fastest.
+        "measuring without get": '''def run_chunked(size):
+    return [process_chunk.remote(ITEMS[i:i + size]) for i in range(0, len(ITEMS), size)]
+
+timings = {}
+for size in CHUNK_SIZES:
+    begin = time.perf_counter()
+    run_chunked(size)
+    timings[size] = time.perf_counter() - begin
+best_chunk = min(timings, key=timings.get)
 ''',
-        "first sweep's timings reused": '''ns_doubled = [2 * n for n in ns]
-local_doubled, remote_doubled = list(local_times), list(remote_times)
-crossover_doubled = crossover_size(ns_doubled, local_doubled, remote_doubled)
+        # Every chunk is waited for before the next is submitted: chunks run one after another.
+        "get inside the loop": '''def run_chunked(size):
+    results = []
+    for i in range(0, len(ITEMS), size):
+        results += ray.get(process_chunk.remote(ITEMS[i:i + size]))
+    return results
+
+timings = {}
+for size in CHUNK_SIZES:
+    begin = time.perf_counter()
+    run_chunked(size)
+    timings[size] = time.perf_counter() - begin
+best_chunk = min(timings, key=timings.get)
 ''',
-        "local version timed twice": '''ns_doubled = [2 * n for n in ns]
-local_doubled = [time_local(n) for n in ns_doubled]
-remote_doubled = [time_local(n) for n in ns_doubled]
-crossover_doubled = crossover_size(ns_doubled, local_doubled, remote_doubled)
+        # len(ITEMS) // size chunks: the shorter last chunk is dropped for 300 and 3,000.
+        "last chunk dropped": '''def run_chunked(size):
+    refs = [process_chunk.remote(ITEMS[k * size:(k + 1) * size]) for k in range(len(ITEMS) // size)]
+    return [y for part in ray.get(refs) for y in part]
+
+timings = {}
+for size in CHUNK_SIZES:
+    begin = time.perf_counter()
+    run_chunked(size)
+    timings[size] = time.perf_counter() - begin
+best_chunk = min(timings, key=timings.get)
 ''',
-        "sizes not doubled": '''ns_doubled = list(ns)
-local_doubled = [time_local(n) for n in ns_doubled]
-remote_doubled = [time_remote(n) for n in ns_doubled]
-crossover_doubled = crossover_size(ns_doubled, local_doubled, remote_doubled)
+        # No chunking at all: the whole list goes to one task, whatever the size.
+        "one giant chunk": '''def run_chunked(size):
+    return ray.get(process_chunk.remote(ITEMS))
+
+timings = {}
+for size in CHUNK_SIZES:
+    begin = time.perf_counter()
+    run_chunked(size)
+    timings[size] = time.perf_counter() - begin
+best_chunk = min(timings, key=timings.get)
+''',
+        # "More tasks, more parallelism": chunks of one item are declared the winner without looking.
+        "chunk of 1 declared the winner": '''def run_chunked(size):
+    refs = [process_chunk.remote(ITEMS[i:i + size]) for i in range(0, len(ITEMS), size)]
+    return [y for part in ray.get(refs) for y in part]
+
+timings = {}
+for size in CHUNK_SIZES:
+    begin = time.perf_counter()
+    run_chunked(size)
+    timings[size] = time.perf_counter() - begin
+best_chunk = 1
+''',
+        # Only the extremes and one middle size are tried.
+        "too few sizes": '''def run_chunked(size):
+    refs = [process_chunk.remote(ITEMS[i:i + size]) for i in range(0, len(ITEMS), size)]
+    return [y for part in ray.get(refs) for y in part]
+
+timings = {}
+for size in [1, 100, 10_000]:
+    begin = time.perf_counter()
+    run_chunked(size)
+    timings[size] = time.perf_counter() - begin
+best_chunk = min(timings, key=timings.get)
 ''',
     },
 }
