@@ -36,7 +36,7 @@ _PIPE_BUDGET = 64 * 1024      # bytes of calls in flight to a busy actor (see _p
 class _Actor:
     __slots__ = ("aid", "creation", "state", "worker", "node", "order", "inflight", "refs",
                  "restarts", "name", "namespace", "detached", "no_restart", "error",
-                 "meta", "opts", "class_name", "held_on")
+                 "meta", "opts", "class_name")
 
     def __init__(self, aid, creation, opts):
         self.aid = aid
@@ -56,7 +56,6 @@ class _Actor:
         self.error = None                 # why it is dead
         self.meta = opts.get("meta")      # what a handle needs (method options)
         self.class_name = opts.get("class_name", "Actor")
-        self.held_on = None               # node whose resources the live actor holds
 
 
 class _Actors:
@@ -107,9 +106,7 @@ class _Actors:
         self._record(task.spec, task, worker, t0, t1)
         if actor.state == PENDING:                  # first start: swap placement for holding
             self._release(task)
-            self._acquire(self.nodes[worker.node], actor.opts.get("hold", {}))
-            actor.held_on = worker.node
-            task.node = None                        # resources are now the actor's, not the task's
+            self.nodes[worker.node].ledger.acquire(actor, actor.opts.get("hold", {}))
             self._schedule()                        # the placement CPU is free for others
         if error is not None:                       # the worker sends the error as text
             self._actor_dead(actor, ActorDiedError(
@@ -273,12 +270,9 @@ class _Actors:
             del self.named[(actor.namespace, actor.name)]
         creation = actor.creation
         if creation is not None and not creation.done:
-            if creation.node is not None:
-                self._release(creation)
+            self._release(creation)
             self._finish(creation, [])
-        if actor.held_on is not None:
-            self._acquire(self.nodes[actor.held_on], actor.opts.get("hold", {}), sign=-1)
-            actor.held_on = None
+        self._release(actor)
         self._event("actor_dead", actor=actor.class_name, id=actor.aid)
         self._schedule()
 

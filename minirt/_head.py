@@ -458,9 +458,8 @@ class Head(_ObjectTable, _Scheduler, _Actors, _Nodes):
         def done(timed_out):
             if waiter_box:
                 self._unwatch(waiter_box[0], unique)
-            if task is not None and task.blocked and not task.done and not w.dead:
-                self._acquire(self.nodes[task.node], task.spec.resources)
-                task.blocked = False
+            if lent and not task.done and not w.dead:     # take the CPUs back
+                self.nodes[task.node].ledger.acquire(task, task.spec.resources)
             if op == "get":
                 if timed_out:
                     reply(False, GetTimeoutError(f"get() timed out after {timeout} s"))
@@ -473,11 +472,11 @@ class Head(_ObjectTable, _Scheduler, _Actors, _Nodes):
                 reply(True, self._ready_subset(unique)[:need])
 
         waiter_box: list = []
+        lent = False
         waiter = self._watch(unique, need, done, timeout)
         waiter_box.append(waiter)
-        if not waiter.fired and task is not None and task.node is not None and not task.blocked:
-            self._acquire(self.nodes[task.node], task.spec.resources, sign=-1)
-            task.blocked = True
+        if not waiter.fired and task is not None and self._release(task):
+            lent = True          # lend its CPUs out while it waits
             self._schedule()
 
     def _prestart_one(self) -> None:

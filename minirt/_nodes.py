@@ -166,9 +166,7 @@ class _Nodes:
         hold = actor.opts.get("hold", {})
         for n in self.nodes:
             if n.alive and n.fits(hold):
-                if actor.held_on is not None:
-                    self._acquire(self.nodes[actor.held_on], hold, sign=-1)
-                self._acquire(n, hold)
-                actor.held_on = n.index
+                self._release(actor)
+                n.ledger.acquire(actor, hold)
                 return n
         return None

@@ -32,32 +32,38 @@ import os
 import signal
 
 from . import _procs, _worker
+from ._ledger import Ledger
+from ._placement import place
+from ._serial import FILE
 from .exceptions import ActorDiedError, TaskCancelledError, WorkerCrashedError
 
-_EPS = 1e-9
 _SPAWN_TRIES = 3
 
 
 class _Node:
-    __slots__ = ("index", "node_id", "total", "avail", "idle", "workers", "store", "alive")
+    """One (simulated) node: its resource ledger, worker pool and object store."""
+
+    __slots__ = ("index", "node_id", "ledger", "idle", "workers", "store", "alive")
 
     def __init__(self, index, node_id, total, store):
         self.index = index
         self.node_id = node_id
-        self.total = dict(total)
-        self.avail = dict(total)
+        self.ledger = Ledger(total)
         self.idle: list = []
         self.workers: set = set()
         self.store = store
         self.alive = True         # False once removed (cluster_utils.Cluster.remove_node)
 
-    def fits(self, req) -> bool:
-        avail = self.avail
-        return self.alive and all(avail.get(k, 0.0) + _EPS >= v for k, v in req.items())
+    @property
+    def total(self) -> dict:
+        return self.ledger.total
 
-    def load(self) -> float:
-        cpu = self.total.get("CPU", 0.0)
-        return 1.0 - self.avail.get("CPU", 0.0) / cpu if cpu else 0.0
+    @property
+    def avail(self) -> dict:
+        return self.ledger.avail
+
+    def fits(self, req) -> bool:
+        return self.alive and self.ledger.fits(req)
 
 
 class _Worker:
@@ -86,16 +92,15 @@ class _Worker:
 
 
 class _Task:
-    __slots__ = ("spec", "pending", "attempt", "node", "worker", "blocked", "cancelled",
-                 "done", "children")
+    __slots__ = ("spec", "pending", "attempt", "node", "worker", "cancelled", "done",
+                 "children")
 
     def __init__(self, spec):
         self.spec = spec
         self.pending = 0
         self.attempt = 0
-        self.node = None
+        self.node = None          # index of the node it was placed on (its ledger holds it)
         self.worker = None
-        self.blocked = False
         self.cancelled = False
         self.done = False
         self.children = None      # tasks submitted while this one ran (for recursive cancel)
@@ -201,33 +206,18 @@ class _Scheduler:
         nodes = self.nodes
         if len(nodes) == 1:
             return nodes[0] if nodes[0].fits(req) else None
-        # 1. locality: the node holding most bytes of the large arguments
-        local = collections.Counter()
+        arg_bytes = collections.Counter()     # where the large arguments already are
         for oid in task.spec.deps:
             obj = self.objects.get(oid)
-            if obj is not None and obj.kind == 1:
+            if obj is not None and obj.kind == FILE:
                 for n in obj.locs:
-                    local[n] += obj.size
-        if local:
-            best = max(local, key=lambda n: (local[n], -n))
-            if nodes[best].fits(req):
-                return nodes[best]
-        # 2. hybrid: first node under half load, else the least loaded that fits
-        fitting = [n for n in nodes if n.fits(req)]
-        if not fitting:
-            return None
-        for n in fitting:
-            if n.load() < 0.5:
-                return n
-        return min(fitting, key=lambda n: (n.load(), n.index))
-
-    def _acquire(self, node, req, sign=1) -> None:
-        for k, v in req.items():
-            node.avail[k] = node.avail.get(k, 0.0) - sign * v
+                    arg_bytes[n] += obj.size
+        i = place(req, [n.ledger if n.alive else None for n in nodes], arg_bytes)
+        return None if i is None else nodes[i]
 
     def _start(self, task, node) -> None:
         spec = task.spec
-        self._acquire(node, spec.resources)
+        node.ledger.acquire(task, spec.resources)
         task.node = node.index
         try:
             worker = node.idle.pop() if (spec.kind == "task" and node.idle) else self._spawn(node)
@@ -320,10 +310,9 @@ class _Scheduler:
             node.idle.remove(worker)
         self._send(worker, ("exit", None))
 
-    def _release(self, task) -> None:
-        if task.node is not None and not task.blocked:
-            self._acquire(self.nodes[task.node], task.spec.resources, sign=-1)
-        task.blocked = False
+    def _release(self, holder) -> bool:
+        """Give back what ``holder`` (a task or an actor) holds on any node; False if nothing."""
+        return any([n.ledger.release(holder) for n in self.nodes])
 
     # --- completion ------------------------------------------------------------
     def _on_done(self, worker, tid, results, t0, t1, retry=False) -> None:
