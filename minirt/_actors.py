@@ -79,9 +79,7 @@ class _Actors:
                     "choose another name, use get_if_exists=True, or minirt.get_actor() it")
             self.named[key] = spec.actor_id
         actor = _Actor(spec.actor_id, None, opts)
-        placeholder = self.objects.pop(spec.actor_id, None)   # handle refs counted before creation
-        if placeholder is not None:
-            actor.refs += placeholder.refs
+        actor.refs += self.table.pop_refs(spec.actor_id)   # handle refs counted before creation
         self.actors[spec.actor_id] = actor
         self._submit(spec, from_worker)      # sets actor.creation (see _Scheduler._submit)
         return None
@@ -153,7 +151,7 @@ class _Actors:
                 return
             spec = task.spec
             try:
-                deps = [self._descriptor(oid, w.node) for oid in spec.deps]
+                deps = [self.table.descriptor(oid, w.node) for oid in spec.deps]
                 args = self._args_descriptor(spec, w.node)
             except Exception as e:
                 actor.order.popleft()
@@ -181,10 +179,16 @@ class _Actors:
         self._pump_actor(actor)
         self._maybe_exit_actor(actor)
 
-    # --- endings -------------------------------------------------------------------
-    def _actor_out_of_scope(self, actor) -> None:
-        if not actor.detached:
+    # --- handles and endings ---------------------------------------------------------
+    def _count_handle(self, aid, delta) -> bool:
+        """Count a reference to an actor handle (the object table's ``count_other``)."""
+        actor = self.actors.get(aid)
+        if actor is None:
+            return False
+        actor.refs += delta
+        if actor.refs <= 0 and not actor.detached:
             self._maybe_exit_actor(actor)
+        return True
 
     def _maybe_exit_actor(self, actor) -> None:
         if actor.refs > 0 or actor.detached or actor.state != ALIVE:
@@ -253,7 +257,7 @@ class _Actors:
             return
         creation = actor.creation
         creation.spec.actor_opts = dict(creation.spec.actor_opts, restarted=True)
-        deps = [self._descriptor(oid, node.index) for oid in creation.spec.deps]
+        deps = [self.table.descriptor(oid, node.index) for oid in creation.spec.deps]
         args = self._args_descriptor(creation.spec, node.index)
         self._send_actor_create(creation, new, args, deps)
 

@@ -53,7 +53,7 @@ from multiprocessing.reduction import ForkingPickler
 from . import _procs, _refs
 from ._actors import _Actors
 from ._nodes import NodeSpec, _Nodes
-from ._objects import _ObjectTable
+from ._objects import ObjectTable
 from ._scheduler import _Node, _Scheduler
 from ._serial import FILE
 from .exceptions import GetTimeoutError, RuntimeBrokenError, RuntimeShutdownError
@@ -142,7 +142,7 @@ def _format_logs(logs, open_prefix):
     return "".join(out), open_prefix
 
 
-class Head(_ObjectTable, _Scheduler, _Actors, _Nodes):
+class Head(_Scheduler, _Actors, _Nodes):
     """The control plane. One per driver; see the module docstring."""
 
     is_driver = True
@@ -154,7 +154,9 @@ class Head(_ObjectTable, _Scheduler, _Actors, _Nodes):
         self.namespace = namespace
         self.log_to_driver = log_to_driver
         self.started_at = time.time()
-        self._init_objects()
+        self.nodes: list[_Node] = []
+        self.table = ObjectTable(self.nodes, self._event, self._wake, self._count_handle)
+        self.objects = self.table.objects        # id -> Obj (read by the state API)
         self._init_scheduler()
         self._init_actors()
         self.workers: dict[int, object] = {}
@@ -171,7 +173,6 @@ class Head(_ObjectTable, _Scheduler, _Actors, _Nodes):
         self.session_dir = tempfile.mkdtemp(prefix=f"minirt-session-{os.getpid()}-")
         shm_root = "/dev/shm" if os.path.isdir("/dev/shm") else self.session_dir
         self.shm_root = tempfile.mkdtemp(prefix=f"minirt-{os.getpid()}-", dir=shm_root)
-        self.nodes: list[_Node] = []
         if node_specs is None:      # num_nodes alike nodes (a Cluster gives its own specs)
             total = {"CPU": float(num_cpus), **{k: float(v) for k, v in resources.items()}}
             node_specs = [NodeSpec(os.urandom(28).hex(), total, object_store_memory)
@@ -285,6 +286,20 @@ class Head(_ObjectTable, _Scheduler, _Actors, _Nodes):
         if changes:
             self._apply_changes(changes)
 
+    def _apply_changes(self, changes, worker=None) -> None:
+        """Apply a process's reference changes (see _refs.py), noting what a worker holds."""
+        table = self.table
+        for oid, d in changes:
+            if worker is not None:
+                if d > 0:
+                    worker.held.add(oid)
+                else:
+                    worker.held.discard(oid)
+            if d > 0:
+                table.incr(oid)
+            else:
+                table.decr(oid)
+
     def _event(self, _kind: str, **fields) -> None:
         self.event_log.append((time.time(), _kind, fields))
 
@@ -345,7 +360,7 @@ class Head(_ObjectTable, _Scheduler, _Actors, _Nodes):
                 self._on_exit_event(key.data[1])
             else:
                 self._on_status_event(key.data[1])
-        timeout = self._run_timers()
+        timeout = self.table.run_timers()
         if self._logs:
             late = time.time() - self._logs_since
             if late >= _LOG_DELAY:
@@ -385,7 +400,7 @@ class Head(_ObjectTable, _Scheduler, _Actors, _Nodes):
             self._submit(msg[2], w)
         elif kind == "put":
             oid, vkind, data, contained = msg[2:]
-            self._store(oid, vkind, data, False, contained, w.node)
+            self.table.store(oid, vkind, data, False, contained, w.node)
         elif kind == "fn":
             self.fns[msg[2]] = msg[3]
         elif kind == "log":
@@ -421,7 +436,7 @@ class Head(_ObjectTable, _Scheduler, _Actors, _Nodes):
         if op == "put_file":                 # a worker's large put: full store = error now
             oid, size, contained = args
             self._make_room_for_put(oid, size, w.node)
-            self._store(oid, FILE, size, False, contained, w.node)
+            self.table.store(oid, FILE, size, False, contained, w.node)
             return None
         if op == "create_actor":
             return self._create_actor(args[0], w)
@@ -447,9 +462,9 @@ class Head(_ObjectTable, _Scheduler, _Actors, _Nodes):
             ids, timeout = args
             unique = list(dict.fromkeys(ids))
             need = len(unique)
-            lost = self._lost(unique)
+            lost = self.table.lost(unique)
             if lost:
-                reply(False, self._lost_error(lost))
+                reply(False, self.table.lost_error(lost))
                 return
         else:
             ids, need, timeout = args
@@ -457,7 +472,7 @@ class Head(_ObjectTable, _Scheduler, _Actors, _Nodes):
 
         def done(timed_out):
             if waiter_box:
-                self._unwatch(waiter_box[0], unique)
+                self.table.unwatch(waiter_box[0], unique)
             if lent and not task.done and not w.dead:     # take the CPUs back
                 self.nodes[task.node].ledger.acquire(task, task.spec.resources)
             if op == "get":
@@ -465,15 +480,15 @@ class Head(_ObjectTable, _Scheduler, _Actors, _Nodes):
                     reply(False, GetTimeoutError(f"get() timed out after {timeout} s"))
                     return
                 try:
-                    reply(True, [self._descriptor(oid, w.node) for oid in ids])
+                    reply(True, [self.table.descriptor(oid, w.node) for oid in ids])
                 except Exception as e:
                     reply(False, e)
             else:
-                reply(True, self._ready_subset(unique)[:need])
+                reply(True, self.table.ready_subset(unique)[:need])
 
         waiter_box: list = []
         lent = False
-        waiter = self._watch(unique, need, done, timeout)
+        waiter = self.table.watch(unique, need, done, timeout)
         waiter_box.append(waiter)
         if not waiter.fired and task is not None and self._release(task):
             lent = True          # lend its CPUs out while it waits
@@ -527,7 +542,7 @@ class Head(_ObjectTable, _Scheduler, _Actors, _Nodes):
             self._drain_local()
             if kind == FILE:
                 self._make_room_for_put(oid, data, 0)
-            self._store(oid, kind, data, False, contained, 0)
+            self.table.store(oid, kind, data, False, contained, 0)
 
     def _make_room_for_put(self, oid, size, node) -> None:
         """Raise ObjectStoreFullError now (the file deleted) if a put cannot be stored."""
@@ -547,10 +562,10 @@ class Head(_ObjectTable, _Scheduler, _Actors, _Nodes):
         with self._lock:
             self._check_open()
             self._drain_local()
-            lost = self._lost(unique)
+            lost = self.table.lost(unique)
             if lost:
-                raise self._lost_error(lost)
-            waiter = self._watch(unique, len(unique), lambda _t: ev.set(), None)
+                raise self.table.lost_error(lost)
+            waiter = self.table.watch(unique, len(unique), lambda _t: ev.set(), None)
             if not waiter.fired:
                 self._blocked.add(ev)
         if not waiter.fired:
@@ -559,7 +574,7 @@ class Head(_ObjectTable, _Scheduler, _Actors, _Nodes):
                     self._blocked.discard(ev)
                     if not waiter.fired:
                         waiter.fired = True
-                        self._unwatch(waiter, unique)
+                        self.table.unwatch(waiter, unique)
                         self._print_logs()
                         raise GetTimeoutError(
                             f"get() timed out after {timeout} s: "
@@ -567,7 +582,7 @@ class Head(_ObjectTable, _Scheduler, _Actors, _Nodes):
         with self._lock:
             self._blocked.discard(ev)
             self._check_open()
-            descs = [self._descriptor(oid, 0) for oid in ids]
+            descs = [self.table.descriptor(oid, 0) for oid in ids]
             self._event("get", object=ids[0], objects=len(ids), node=0)
             self._print_logs()
         return descs
@@ -579,8 +594,8 @@ class Head(_ObjectTable, _Scheduler, _Actors, _Nodes):
             self._drain_local()
             if timeout is not None and timeout <= 0:      # a poll: nothing to register
                 self._print_logs()
-                return self._ready_subset(ids)[:num_returns]
-            waiter = self._watch(ids, num_returns, lambda _t: ev.set(), None)
+                return self.table.ready_subset(ids)[:num_returns]
+            waiter = self.table.watch(ids, num_returns, lambda _t: ev.set(), None)
             if not waiter.fired:
                 self._blocked.add(ev)
         if not waiter.fired:
@@ -589,8 +604,8 @@ class Head(_ObjectTable, _Scheduler, _Actors, _Nodes):
             self._blocked.discard(ev)
             self._check_open()
             waiter.fired = True
-            self._unwatch(waiter, ids)
-            ready = self._ready_subset(ids)[:num_returns]
+            self.table.unwatch(waiter, ids)
+            ready = self.table.ready_subset(ids)[:num_returns]
             self._print_logs()
         return ready
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 from typing import NamedTuple
 
-from ._serial import FILE, INLINE
+from ._serial import FILE, INLINE, error_bytes
 
 
 class NodeSpec(NamedTuple):
@@ -139,9 +139,9 @@ class _Nodes:
                 f"object {oid.hex()} is lost: its only copy was on node {index} "
                 f"({self.nodes[index].node_id[:8]}...), which was removed. minirt does not "
                 "rebuild lost objects from their tasks; re-run the task that made it")
-            obj.kind, obj.data, obj.size, obj.is_error = INLINE, self._error_bytes(err), 0, True
+            obj.kind, obj.data, obj.size, obj.is_error = INLINE, error_bytes(err), 0, True
             for c in obj.contained:
-                self._decr(c)
+                self.table.decr(c)
             obj.contained = ()
             lost.append(oid)
         if not lost:

@@ -34,7 +34,8 @@ import signal
 from . import _procs, _worker
 from ._ledger import Ledger
 from ._placement import place
-from ._serial import FILE
+from ._objects import Obj
+from ._serial import FILE, error_bytes
 from .exceptions import ActorDiedError, TaskCancelledError, WorkerCrashedError
 
 _SPAWN_TRIES = 3
@@ -129,13 +130,12 @@ class _Scheduler:
         for oid in spec.returns:
             obj = self.objects.get(oid)
             if obj is None:
-                from ._objects import _Obj
-                obj = self.objects[oid] = _Obj()
+                obj = self.objects[oid] = Obj()
             obj.producer = task
         for oid in spec.deps:
-            self._incr(oid)
+            self.table.incr(oid)
         for oid in spec.contained:
-            self._incr(oid)
+            self.table.incr(oid)
         if spec.args[0] == 1:          # arguments large enough to be a file
             self._store_args(spec, from_worker)
         self._event("submit", task=spec.name, id=spec.tid, type=spec.kind)
@@ -147,17 +147,17 @@ class _Scheduler:
     def _store_args(self, spec, from_worker) -> None:
         arg_oid = spec.args[2]
         node = from_worker.node if from_worker is not None else 0
-        self._incr(arg_oid)
-        self._store(arg_oid, 1, spec.args[1], False, (), node, f"{spec.name} (arguments)")
+        self.table.incr(arg_oid)
+        self.table.store(arg_oid, 1, spec.args[1], False, (), node, f"{spec.name} (arguments)")
 
     def _resolve(self, task) -> None:
         """Wait for the task's dependencies, then queue it (or fail it)."""
         deps = set(task.spec.deps)
         if task.spec.args[0] == 1:
             deps.add(task.spec.args[2])
-        lost = self._lost(deps)
+        lost = self.table.lost(deps)
         if lost:
-            self._fail(task, self._lost_error(lost))
+            self._fail(task, self.table.lost_error(lost))
             return
         pending = [oid for oid in deps if not self.objects[oid].ready]
         if not pending:
@@ -167,7 +167,7 @@ class _Scheduler:
 
         def one_ready(_timed_out, task=task):
             self._deps_ready(task)
-        self._watch(pending, len(pending), one_ready, None)
+        self.table.watch(pending, len(pending), one_ready, None)
 
     def _deps_ready(self, task) -> None:
         if task.done:
@@ -233,12 +233,12 @@ class _Scheduler:
         self._event("place", task=spec.name, id=spec.tid, node=node.index,
                     worker=worker.wid, attempt=task.attempt)
         try:
-            deps = [self._descriptor(oid, node.index) for oid in spec.deps]
+            deps = [self.table.descriptor(oid, node.index) for oid in spec.deps]
             args = self._args_descriptor(spec, node.index)
         except Exception as e:                     # e.g. the store could not take a copy
             self._release(task)
             self._return_worker(worker)
-            self._finish(task, [(r, 0, self._error_bytes(e), True, ()) for r in spec.returns])
+            self._finish(task, [(r, 0, error_bytes(e), True, ()) for r in spec.returns])
             return
         if spec.kind == "actor":
             self._send_actor_create(task, worker, args, deps)
@@ -252,7 +252,7 @@ class _Scheduler:
 
     def _args_descriptor(self, spec, node_index):
         if spec.args[0] == 1:
-            return self._descriptor(spec.args[2], node_index)
+            return self.table.descriptor(spec.args[2], node_index)
         return spec.args[:2]
 
     # --- workers --------------------------------------------------------------
@@ -333,7 +333,7 @@ class _Scheduler:
             self._retry(task)
         else:
             if task.cancelled and any(r[3] for r in results):
-                results = [(r, 0, self._error_bytes(self._cancelled_error(spec)), True, ())
+                results = [(r, 0, error_bytes(self._cancelled_error(spec)), True, ())
                            for r in spec.returns]
             self._finish(task, results)
         self._schedule()
@@ -360,16 +360,16 @@ class _Scheduler:
         self._event("finish", task=spec.name, id=spec.tid, node=node,
                     error=any(r[3] for r in results))
         for oid, kind, data, is_error, contained in results:
-            self._store(oid, kind, data, is_error, contained, node, spec.name)
+            self.table.store(oid, kind, data, is_error, contained, node, spec.name)
         for oid in spec.deps:
-            self._decr(oid)
+            self.table.decr(oid)
         for oid in spec.contained:
-            self._decr(oid)
+            self.table.decr(oid)
         if spec.args[0] == 1:
-            self._decr(spec.args[2])
+            self.table.decr(spec.args[2])
 
     def _fail(self, task, error) -> None:
-        self._finish(task, [(r, 0, self._error_bytes(error), True, ()) for r in task.spec.returns])
+        self._finish(task, [(r, 0, error_bytes(error), True, ()) for r in task.spec.returns])
 
     @staticmethod
     def _cancelled_error(spec):
@@ -391,7 +391,7 @@ class _Scheduler:
         _procs.mark_exited(worker.proc, code)     # frees the Process's descriptors
         self._event("worker_exit", worker=worker.wid, node=worker.node, exitcode=code)
         for oid in list(worker.held):
-            self._decr(oid)
+            self.table.decr(oid)
         worker.held.clear()
         if worker.actor is not None:
             self._actor_died(worker.actor, worker, code)
@@ -402,7 +402,7 @@ class _Scheduler:
             # The dead attempt may have written result files before dying: remove them.
             for oid in spec.returns:
                 if oid not in node.store:
-                    self._discard_file(oid, node.index)
+                    self.table.discard_file(oid, node.index)
             if task.cancelled:
                 self._fail(task, self._cancelled_error(spec))
             elif spec.max_retries < 0 or task.attempt < spec.max_retries:
