@@ -50,17 +50,17 @@ import threading
 import time
 from multiprocessing.reduction import ForkingPickler
 
-from . import _procs, _refs
-from ._actors import _Actors
-from ._nodes import NodeSpec, _Nodes
+from . import _procs, _protocol, _refs
+from ._actors import Actors
+from ._nodes import Node, NodeSpec, fail_unschedulable, largest_node, lose_objects
 from ._objects import ObjectTable
-from ._scheduler import _Node, _Scheduler
+from ._pool import WorkerPool
+from ._scheduler import Scheduler
 from ._serial import FILE
 from .exceptions import GetTimeoutError, RuntimeBrokenError, RuntimeShutdownError
 
 TIMELINE_MAX = 200_000     # executions kept for timeline(); oldest dropped first
 EVENTS_MAX = 20_000        # events kept for events()
-_PRESTART_MAX = 8         # idle workers forked ahead of time per node, at most
 _IDLE_TICK = 0.1           # seconds between control-loop wake-ups when nothing happens
 _LOG_DELAY = 0.1           # task output is printed at most this long after it arrives
 _READ_CHUNK = 1 << 16      # bytes read from a worker's pipe per wake-up (below malloc's mmap size)
@@ -142,7 +142,7 @@ def _format_logs(logs, open_prefix):
     return "".join(out), open_prefix
 
 
-class Head(_Scheduler, _Actors, _Nodes):
+class Head:
     """The control plane. One per driver; see the module docstring."""
 
     is_driver = True
@@ -154,22 +154,16 @@ class Head(_Scheduler, _Actors, _Nodes):
         self.namespace = namespace
         self.log_to_driver = log_to_driver
         self.started_at = time.time()
-        self.nodes: list[_Node] = []
-        self.table = ObjectTable(self.nodes, self._event, self._wake, self._count_handle)
-        self.objects = self.table.objects        # id -> Obj (read by the state API)
-        self._init_scheduler()
-        self._init_actors()
-        self.workers: dict[int, object] = {}
         self.timeline_rows: collections.deque = collections.deque(maxlen=TIMELINE_MAX)
         self.event_log: collections.deque = collections.deque(maxlen=EVENTS_MAX)
         self._logs: list = []
         self._logs_since = 0.0
+        self._log_open = None      # prefix of a task line printed without its end yet
         self._closed = False
         self._broken: BaseException | None = None   # the internal error that broke the runtime
         self._blocked: set[threading.Event] = set()  # driver threads blocked in get/wait
-        self._prestart = True      # fork idle workers ahead of time (see _prestart_one)
+        self._prestart = True      # fork idle workers ahead of time (see WorkerPool.prestart_one)
 
-        self._log_open = None      # prefix of a task line printed without its end yet
         self.session_dir = tempfile.mkdtemp(prefix=f"minirt-session-{os.getpid()}-")
         shm_root = "/dev/shm" if os.path.isdir("/dev/shm") else self.session_dir
         self.shm_root = tempfile.mkdtemp(prefix=f"minirt-{os.getpid()}-", dir=shm_root)
@@ -177,15 +171,26 @@ class Head(_Scheduler, _Actors, _Nodes):
             total = {"CPU": float(num_cpus), **{k: float(v) for k, v in resources.items()}}
             node_specs = [NodeSpec(os.urandom(28).hex(), total, object_store_memory)
                           for _ in range(num_nodes)]
-        for spec in node_specs:
-            self._make_node(spec)
+        self.nodes: list[Node] = [Node(i, spec, self.shm_root, self.session_dir)
+                                  for i, spec in enumerate(node_specs)]
         self.shm_dir = self.nodes[0].store.shm_dir
         self.spill_dir = self.nodes[0].store.spill_dir
         self.object_store_memory = object_store_memory
-        self.max_node: dict[str, float] = {}
-        self._update_max_node()
+        self.max_node: dict[str, float] = largest_node(self.nodes)
         self.worker_cfg = dict(log_to_driver=log_to_driver, namespace=namespace,
                                max_node=self.max_node, session_dir=self.session_dir)
+
+        # The parts, each depending only on those made before it (see the package map).
+        self.table = ObjectTable(self.nodes, self._event, self._wake,
+                                 lambda aid, delta: self.actors_part.count_handle(aid, delta))
+        self.pool = WorkerPool(self.nodes, self.worker_cfg, self._register_worker, self._send,
+                               self._event)
+        self.sched = Scheduler(self.table, self.nodes, self.pool, self._send, self._event,
+                               self._record)
+        self.actors_part = Actors(self.sched)
+        # Read by the state API, the notebook views and tests.
+        self.objects, self.tasks = self.table.objects, self.sched.tasks
+        self.actors = self.actors_part.actors
 
         self._forkserver_mine = _procs.prepare_forkserver()
         # The driver's multiprocessing temp dir (the forkserver's socket) is deleted at
@@ -203,7 +208,7 @@ class Head(_Scheduler, _Actors, _Nodes):
         # the control thread forks the rest (up to the CPU count) when it is idle.
         with self._lock:
             for node in self.nodes:
-                node.idle.append(self._spawn(node))
+                node.idle.append(self.pool.spawn(node))
 
     # --- plumbing -----------------------------------------------------------------
     def _send(self, worker, msg) -> bool:
@@ -224,6 +229,7 @@ class Head(_Scheduler, _Actors, _Nodes):
 
     def _register_worker(self, w) -> None:
         """Watch a new worker: its pipe, its pidfd (liveness) and its sentinel (exit status)."""
+        self.janitor.watch(w.pid)
         w.reader = _MessageReader(w.conn.fileno())
         self._sel.register(w.conn.fileno(), selectors.EVENT_READ, ("conn", w))
         try:
@@ -242,7 +248,6 @@ class Head(_Scheduler, _Actors, _Nodes):
                 self._sel.unregister(fd)
             except (KeyError, ValueError):
                 pass
-        self.workers.pop(w.conn.fileno(), None)
         if w.pidfd is not None:
             os.close(w.pidfd)
             w.pidfd = None
@@ -303,9 +308,28 @@ class Head(_Scheduler, _Actors, _Nodes):
     def _event(self, _kind: str, **fields) -> None:
         self.event_log.append((time.time(), _kind, fields))
 
-    def _record(self, spec, task, worker, t0, t1) -> None:
+    def _record(self, task, worker, t0, t1) -> None:
+        spec = task.spec
         self.timeline_rows.append((spec.name, spec.kind, worker.node, worker.wid, worker.pid,
                                    t0, t1, spec.tid.hex(), task.attempt))
+
+    def _on_worker_death(self, worker, code) -> None:
+        """The worker's process has exited with status ``code`` (None if unknown)."""
+        if worker.dead:
+            return
+        worker.dead = True
+        self._unregister_worker(worker)
+        self.pool.forget(worker)
+        self.janitor.forget(worker.pid)
+        _procs.kill_tree(worker.pid)      # what its tasks started in its process group
+        _procs.mark_exited(worker.proc, code)     # frees the Process's descriptors
+        self._event("worker_exit", worker=worker.wid, node=worker.node, exitcode=code)
+        for oid in list(worker.held):
+            self.table.decr(oid)
+        worker.held.clear()
+        if worker.actor is not None:
+            self.actors_part.worker_died(worker, code)
+        self.sched.worker_died(worker, code)
 
     # --- the control thread ---------------------------------------------------------
     def _control_loop(self) -> None:
@@ -368,7 +392,7 @@ class Head(_Scheduler, _Actors, _Nodes):
             else:
                 timeout = _LOG_DELAY - late if timeout is None else min(timeout, _LOG_DELAY - late)
         if not ready and self._prestart:
-            self._prestart_one()
+            self._prestart = self.pool.prestart_one()
         return timeout
 
     def _read_worker(self, w) -> None:
@@ -392,35 +416,48 @@ class Head(_Scheduler, _Actors, _Nodes):
         kind, changes = msg[0], msg[1]
         if changes:
             self._apply_changes(changes, w)
-        if kind == "done":
-            self._on_done(w, *msg[2:])
-        elif kind == "req":
-            self._on_request(w, *msg[2:])
-        elif kind == "submit":
-            self._submit(msg[2], w)
-        elif kind == "put":
-            oid, vkind, data, contained = msg[2:]
-            self.table.store(oid, vkind, data, False, contained, w.node)
-        elif kind == "fn":
-            self.fns[msg[2]] = msg[3]
-        elif kind == "log":
-            if not self._logs:
-                self._logs_since = time.time()
-            self._logs.append((msg[2], msg[3]))
-        elif kind == "actor_ready":
-            self._on_actor_ready(w, *msg[2:])
-        elif kind == "cancel":
-            try:
-                self._cancel(*msg[2:])
-            except ValueError:
-                pass
-        elif kind == "kill":
-            self._kill_actor(*msg[2:])
-        elif kind == "bar":        # a tqdm_ray bar inside a task (minirt/experimental/tqdm_ray.py)
-            from .experimental import tqdm_ray
-            tqdm_ray._on_message(msg[2])
+        handler = getattr(self, "_msg_" + kind, None)
+        if handler is not None:
+            handler(w, *msg[2:])
+        elif kind in _protocol.ADDON_MESSAGES:
+            _protocol.ADDON_MESSAGES[kind](*msg[2:])
+        else:
+            raise _protocol.ProtocolError(f"unknown message kind {kind!r} from worker {w.wid}")
 
-    def _on_request(self, w, rid, op, args) -> None:
+    # One method per kind a worker sends (see _protocol.py).
+    def _msg_done(self, w, tid, results, t0, t1, retry=False) -> None:
+        self.sched.on_done(w, tid, results, t0, t1, retry)
+
+    def _msg_submit(self, w, spec) -> None:
+        self.sched.submit(spec, w)
+
+    def _msg_put(self, w, oid, kind, data, contained) -> None:
+        self.table.store(oid, kind, data, False, contained, w.node)
+
+    def _msg_fn(self, w, fn_id, data) -> None:
+        self.sched.fns[fn_id] = data
+
+    def _msg_log(self, w, prefix, text) -> None:
+        if not self._logs:
+            self._logs_since = time.time()
+        self._logs.append((prefix, text))
+
+    def _msg_actor_ready(self, w, aid, error, t0, t1) -> None:
+        self.actors_part.on_ready(w, aid, error, t0, t1)
+
+    def _msg_cancel(self, w, oid, force, recursive) -> None:
+        try:
+            self.sched.cancel(oid, force, recursive)
+        except ValueError:
+            pass
+
+    def _msg_kill(self, w, aid, no_restart) -> None:
+        self.actors_part.kill(aid, no_restart)
+
+    def _msg_refs(self, w) -> None:
+        """Only reference changes (applied above)."""
+
+    def _msg_req(self, w, rid, op, args) -> None:
         def reply(ok, value):
             self._send(w, ("reply", None, rid, ok, value))
 
@@ -439,9 +476,9 @@ class Head(_Scheduler, _Actors, _Nodes):
             self.table.store(oid, FILE, size, False, contained, w.node)
             return None
         if op == "create_actor":
-            return self._create_actor(args[0], w)
+            return self.actors_part.create(args[0], w)
         if op == "get_actor":
-            return self._lookup_actor(*args)
+            return self.actors_part.lookup(*args)
         if op == "resources":
             return self._resources(*args)
         if op == "nodes":
@@ -450,9 +487,8 @@ class Head(_Scheduler, _Actors, _Nodes):
             return list(self.timeline_rows)
         if op == "events":
             return list(self.event_log)
-        if op == "state":
-            from .util.state import _snapshot
-            return _snapshot(self, *args)
+        if op in _protocol.ADDON_REQUESTS:
+            return _protocol.ADDON_REQUESTS[op](self, *args)
         raise ValueError(f"unknown request {op!r}")
 
     def _blocking_request(self, w, op, args, reply) -> None:
@@ -490,23 +526,9 @@ class Head(_Scheduler, _Actors, _Nodes):
         lent = False
         waiter = self.table.watch(unique, need, done, timeout)
         waiter_box.append(waiter)
-        if not waiter.fired and task is not None and self._release(task):
+        if not waiter.fired and task is not None and self.sched.release(task):
             lent = True          # lend its CPUs out while it waits
-            self._schedule()
-
-    def _prestart_one(self) -> None:
-        """Fork one more idle worker on the first node that has fewer than its CPUs."""
-        for node in self.nodes:
-            if not node.alive:
-                continue
-            want = min(int(node.total.get("CPU", 1)), _PRESTART_MAX)
-            if sum(1 for w in node.workers if w.actor is None and not w.retiring) < want:
-                try:
-                    node.idle.append(self._spawn(node))
-                except Exception:     # warming up is optional: tasks fork on demand
-                    self._prestart = False
-                return
-        self._prestart = False
+            self.sched.schedule()
 
     # --- output of tasks ------------------------------------------------------------
     def _print_logs(self) -> None:
@@ -523,17 +545,17 @@ class Head(_Scheduler, _Actors, _Nodes):
 
     # --- the core interface (see _context.py) -------------------------------------
     def register_fn(self, fn_id, data: bytes) -> None:
-        if fn_id not in self.fns:
+        if fn_id not in self.sched.fns:
             with self._lock:
-                self.fns[fn_id] = data
+                self.sched.fns[fn_id] = data
 
     def submit(self, spec):
         with self._lock:
             self._check_open()
             self._drain_local()
             if spec.kind == "actor":
-                return self._create_actor(spec)
-            self._submit(spec)
+                return self.actors_part.create(spec)
+            self.sched.submit(spec)
             return None
 
     def put(self, oid, kind, data, contained) -> None:
@@ -613,12 +635,12 @@ class Head(_Scheduler, _Actors, _Nodes):
         with self._lock:
             self._check_open()
             self._drain_local()
-            self._cancel(oid, force, recursive)
+            self.sched.cancel(oid, force, recursive)
 
     def kill_actor(self, aid, no_restart) -> None:
         with self._lock:
             self._check_open()
-            self._kill_actor(aid, no_restart)
+            self.actors_part.kill(aid, no_restart)
 
     def call(self, op, *args):
         with self._lock:
@@ -640,6 +662,61 @@ class Head(_Scheduler, _Actors, _Nodes):
         if self._closed:
             raise RuntimeShutdownError("minirt was shut down (minirt.shutdown()) before or while "
                                        "this call waited; call minirt.init() to start it again")
+
+    # --- nodes joining and leaving (cluster_utils.Cluster; see _nodes.py) ----------------
+    def add_node(self, spec: NodeSpec) -> int:
+        """Add a node to the running head; return its index."""
+        with self._lock:
+            self._check_open()
+            node = Node(len(self.nodes), spec, self.shm_root, self.session_dir)
+            self.nodes.append(node)
+            self._update_max_node()
+            self._event("node_added", node=node.index, node_id=spec.node_id)
+            node.idle.append(self.pool.spawn(node))
+            self._prestart = True          # warm the rest up when idle
+            self.sched.schedule()          # tasks waiting for room may fit now
+        self._wake()
+        return node.index
+
+    def remove_node(self, node_id: str) -> None:
+        """Kill a node as if its machine died (see _nodes.py)."""
+        with self._lock:
+            self._check_open()
+            node = next((n for n in self.nodes if n.node_id == node_id and n.alive), None)
+            if node is None:
+                raise ValueError(f"no live node with id {node_id!r} in this runtime")
+            if node.index == 0:
+                raise ValueError("the head node cannot be removed: the driver lives there "
+                                 "(call minirt.shutdown() to stop everything)")
+            node.alive = False
+            self._update_max_node()
+            self._event("node_removed", node=node.index, node_id=node_id)
+            lose_objects(self.table, self.nodes, node.index, self.sched,
+                         [t for q in self.sched.ready.values() for t in q]
+                         + self.actors_part.queued())
+            node.store.clear()
+            workers = list(node.workers)
+            for w in workers:
+                try:
+                    w.proc.kill()
+                except Exception:   # noqa: BLE001 - already gone
+                    pass
+        # Their deaths (retries, actor restarts) are handled by the control thread as
+        # their pidfds fire; wait for that without the lock.
+        deadline = time.monotonic() + 2.0
+        while any(not w.dead for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        with self._lock:
+            for w in workers:
+                self._on_worker_death(w, None)     # (a no-op for those already handled)
+            node.idle.clear()
+            fail_unschedulable(self.sched, self.nodes, node)
+            self.sched.schedule()
+        self._wake()
+
+    def _update_max_node(self) -> None:
+        self.max_node.clear()
+        self.max_node.update(largest_node(self.nodes))
 
     # --- introspection ------------------------------------------------------------------
     def _resources(self, available: bool) -> dict:

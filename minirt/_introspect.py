@@ -132,7 +132,7 @@ def _actor_info(a) -> ActorInfo:
     w = a.worker
     err = a.error
     return ActorInfo(a.class_name, a.name, a.namespace, a.state,
-                     a.node if a.node is not None else (w.node if w is not None else None),
+                     w.node if w is not None else None,
                      w.pid if w is not None and not w.dead else None, a.restarts,
                      str(err).splitlines()[0] if err is not None else None)
 

@@ -29,6 +29,28 @@ cover this error?", and an actor's failed ``__init__`` arrives as text.
 
 from __future__ import annotations
 
+from typing import Callable, NamedTuple
+
+
+class ProtocolError(RuntimeError):
+    """A message of a kind nobody handles: a bug (the runtime is marked broken)."""
+
+
+# Add-ons layered on the core register what they handle here at import
+# (add-on -> core only; the head never imports them):
+ADDON_MESSAGES: dict[str, Callable] = {}    # kind -> fn(*payload), e.g. "bar" (tqdm_ray)
+ADDON_REQUESTS: dict[str, Callable] = {}    # op -> fn(head, *args) -> reply, e.g. "state"
+
+
+class Result(NamedTuple):
+    """One return value of a task, as the worker reports it (``"done"``)."""
+
+    oid: bytes
+    kind: int                 # _serial.INLINE or _serial.FILE
+    data: object              # the bytes (inline) or the file's size
+    is_error: bool
+    contained: tuple          # ids of the refs/handles nested inside the value
+
 
 class TaskSpec:
     """Everything the head needs to run one task, actor creation or actor call."""

@@ -45,7 +45,7 @@ def write_value(s, name: str, shm_dir: str, spill_dir: str) -> int:
 
     The file goes to ``shm_dir`` (shared memory); if that filesystem is full,
     straight to ``spill_dir`` on disk, where the store finds it (see
-    :meth:`_NodeStore.add`).
+    :meth:`NodeStore.add`).
 
     Raises:
         ObjectStoreFullError: neither shared memory nor the spill directory
@@ -67,7 +67,7 @@ def write_value(s, name: str, shm_dir: str, spill_dir: str) -> int:
             f"({e.strerror}); free disk space or drop references you no longer need") from e
 
 
-class _NodeStore:
+class NodeStore:
     """Book-keeping for the files of one node's store."""
 
     def __init__(self, index: int, shm_dir: str, spill_dir: str, capacity: int):
