@@ -32,7 +32,7 @@ import os
 import signal
 
 from ._pool import describe_exit
-from ._scheduler import Kind, retries_left
+from ._scheduler import Kind, needed, retries_left
 from ._serial import INLINE
 from .exceptions import ActorAlreadyExistsError, ActorDiedError
 
@@ -213,6 +213,8 @@ class Actors:
             if task.waiting:
                 return
             spec = task.spec
+            if not self.table.fetch(needed(spec), w.node, lambda: self.pump(actor)):
+                return      # its arguments are being copied to the actor's node: resume then
             try:
                 deps, args = sched.descriptors(spec, w.node)
             except Exception as e:

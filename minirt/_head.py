@@ -159,6 +159,8 @@ class Head:
         self._logs: list = []
         self._logs_since = 0.0
         self._log_open = None      # prefix of a task line printed without its end yet
+        self._out: collections.deque = collections.deque()   # text to write to stdout
+        self._out_lock = threading.Lock()                     # one writer at a time, in order
         self._closed = False
         self._broken: BaseException | None = None   # the internal error that broke the runtime
         self._blocked: set[threading.Event] = set()  # driver threads blocked in get/wait
@@ -182,7 +184,8 @@ class Head:
 
         # The parts, each depending only on those made before it (see the package map).
         self.table = ObjectTable(self.nodes, self._event, self._wake,
-                                 lambda aid, delta: self.actors_part.count_handle(aid, delta))
+                                 lambda aid, delta: self.actors_part.count_handle(aid, delta),
+                                 self._locked)
         self.pool = WorkerPool(self.nodes, self.worker_cfg, self._register_worker, self._send,
                                self._event)
         self.sched = Scheduler(self.table, self.nodes, self.pool, self._send, self._event,
@@ -354,6 +357,19 @@ class Head:
                 except Exception as e:  # noqa: BLE001 - the state may be half-updated: stop
                     self._break(e)
                     return
+            self._flush_logs(block=False)
+
+    def _locked(self, fn) -> None:
+        """Run ``fn()`` under the lock from a helper thread (a copy ended); an error in it
+        breaks the runtime as one in the control thread does."""
+        with self._lock:
+            if self._closed or self._broken is not None:
+                return
+            try:
+                fn()
+            except Exception as e:  # noqa: BLE001
+                self._break(e)
+        self._flush_logs(block=False)
 
     def _break(self, error: BaseException) -> None:
         """Mark the runtime broken by ``error`` and wake every blocked caller (under the lock)."""
@@ -515,10 +531,14 @@ class Head:
                 if timed_out:
                     reply(False, GetTimeoutError(f"get() timed out after {timeout} s"))
                     return
-                try:
-                    reply(True, [self.table.descriptor(oid, w.node) for oid in ids])
-                except Exception as e:
-                    reply(False, e)
+
+                def send():
+                    try:
+                        reply(True, [self.table.descriptor(oid, w.node) for oid in ids])
+                    except Exception as e:
+                        reply(False, e)
+                if self.table.fetch(ids, w.node, send):    # else: send() once copied
+                    send()
             else:
                 reply(True, self.table.ready_subset(unique)[:need])
 
@@ -532,16 +552,28 @@ class Head:
 
     # --- output of tasks ------------------------------------------------------------
     def _print_logs(self) -> None:
+        """Queue what tasks printed for :meth:`_flush_logs` (under the lock; no I/O here)."""
         if not self._logs:
             return
         logs, self._logs = self._logs, []
         text, self._log_open = _format_logs(logs, self._log_open)
-        out = sys.stdout
+        self._out.append(text)
+
+    def _flush_logs(self, block: bool = True) -> None:
+        """Write the queued output to stdout, in order; never under the head's lock
+        (a slow stdout must not stall every call)."""
+        if not self._out or not self._out_lock.acquire(block):
+            return
         try:
-            out.write(text)
-            out.flush()
-        except Exception:
-            pass
+            out = sys.stdout
+            while self._out:
+                try:
+                    out.write(self._out.popleft())
+                    out.flush()
+                except Exception:
+                    pass
+        finally:
+            self._out_lock.release()
 
     # --- the core interface (see _context.py) -------------------------------------
     def register_fn(self, fn_id, data: bytes) -> None:
@@ -579,6 +611,12 @@ class Head:
 
     def get(self, ids, timeout):
         """Wait for ``ids``; return their (kind, data) descriptors for node 0."""
+        try:
+            return self._get(ids, timeout)
+        finally:
+            self._flush_logs()
+
+    def _get(self, ids, timeout):
         unique = list(dict.fromkeys(ids))
         ev = threading.Event()
         with self._lock:
@@ -601,15 +639,26 @@ class Head:
                         raise GetTimeoutError(
                             f"get() timed out after {timeout} s: "
                             f"{len(unique) - waiter.count} of {len(unique)} objects not ready")
-        with self._lock:
-            self._blocked.discard(ev)
-            self._check_open()
-            descs = [self.table.descriptor(oid, 0) for oid in ids]
-            self._event("get", object=ids[0], objects=len(ids), node=0)
-            self._print_logs()
-        return descs
+        while True:
+            with self._lock:
+                self._blocked.discard(ev)
+                self._check_open()
+                ev = threading.Event()
+                if self.table.fetch(ids, 0, ev.set):    # copies to node 0 run without the lock
+                    descs = [self.table.descriptor(oid, 0) for oid in ids]
+                    self._event("get", object=ids[0], objects=len(ids), node=0)
+                    self._print_logs()
+                    return descs
+                self._blocked.add(ev)
+            ev.wait()
 
     def wait(self, ids, num_returns, timeout):
+        try:
+            return self._wait(ids, num_returns, timeout)
+        finally:
+            self._flush_logs()
+
+    def _wait(self, ids, num_returns, timeout):
         ev = threading.Event()
         with self._lock:
             self._check_open()
@@ -768,6 +817,8 @@ class Head:
         self._wake()
         if self._thread is not threading.current_thread():
             self._thread.join(2)
+        self.table.close()              # copies in progress end (and are not recorded)
+        self._flush_logs()
         self._wait_exits(workers, 0.25)
         for w in workers:
             if not w.exited:

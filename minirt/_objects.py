@@ -29,12 +29,13 @@ head's lock.
 
 from __future__ import annotations
 
+import concurrent.futures
 import heapq
-import os
 import time
 
 from ._serial import FILE, INLINE, error_bytes
-from .exceptions import ObjectLostError
+from ._store import copy_private
+from .exceptions import ObjectLostError, ObjectStoreFullError
 
 
 class Obj:
@@ -92,15 +93,20 @@ class ObjectTable:
         wake: wakes the control thread (a waiter with a deadline was added).
         count_other: ``count_other(id, +1 | -1) -> bool`` counts a reference to an id
             that is not an object (an actor handle); False if nobody owns that id.
+        locked: ``locked(fn)`` runs ``fn()`` under the head's lock (from a copy thread).
     """
 
-    def __init__(self, nodes, event, wake, count_other):
+    def __init__(self, nodes, event, wake, count_other, locked):
         self.objects: dict[bytes, Obj] = {}
         self.timers: list[Waiter] = []
         self._nodes = nodes
         self._event = event
         self._wake = wake
         self._count_other = count_other
+        self._locked = locked
+        self._copying: dict[tuple, list] = {}    # (id, node) -> callbacks waiting for the copy
+        self._failed: set[tuple] = set()         # copies that failed: descriptor() says why
+        self._copier = None                      # ThreadPoolExecutor, made on the first copy
 
     # --- reference counting ---------------------------------------------
     def incr(self, oid: bytes) -> None:
@@ -184,6 +190,81 @@ class ObjectTable:
             self._event("copy", object=oid, src=src, dst=node, bytes=obj.size,
                         seconds=time.time() - t0)
         return (FILE, self._nodes[node].store.locate(oid))
+
+    def fetch(self, oids, node: int, then) -> bool:
+        """Make sure the files of ``oids`` are in ``node``'s store, without the lock.
+
+        Returns True if they are already there. Otherwise the missing ones are
+        copied on a copy thread (a simulated network transfer may take seconds:
+        nobody waits for it under the head's lock), and ``then()`` is called
+        under the lock once every copy has ended. A copy that failed is left to
+        :meth:`descriptor`, which tries again and raises the error.
+        """
+        missing = []
+        for oid in dict.fromkeys(oids):
+            obj = self.objects.get(oid)
+            if obj is not None and obj.ready and obj.kind == FILE and node not in obj.locs:
+                if (oid, node) in self._failed:
+                    self._failed.discard((oid, node))
+                else:
+                    missing.append(oid)
+        if not missing:
+            return True
+        left = [len(missing)]
+
+        def one_done():
+            left[0] -= 1
+            if not left[0]:
+                then()
+        for oid in missing:
+            waiting = self._copying.get((oid, node))
+            if waiting is not None:
+                waiting.append(one_done)
+                continue
+            self._copying[(oid, node)] = [one_done]
+            obj = self.objects[oid]
+            obj.refs += 1                          # pinned while it is copied
+            src = self._nodes[obj.locs[0]].store.locate(oid)[0]
+            if self._copier is None:
+                self._copier = concurrent.futures.ThreadPoolExecutor(
+                    2, thread_name_prefix="minirt-copy")
+            self._copier.submit(self._copy, oid, obj.locs[0], node, src, obj.size)
+        return False
+
+    def _copy(self, oid, src_node, node, src, size) -> None:
+        """On a copy thread: copy the file, then record it under the lock."""
+        t0 = time.time()
+        try:
+            copy_private(src, self._nodes[node].store.shm_path(oid))
+            error = None
+        except OSError as e:
+            error = e
+        self._locked(lambda: self._copied(oid, src_node, node, size, error, time.time() - t0))
+
+    def _copied(self, oid, src_node, node, size, error, seconds) -> None:
+        store = self._nodes[node].store
+        obj = self.objects.get(oid)
+        ok = error is None and obj is not None and obj.kind == FILE
+        if ok:
+            try:
+                store.add(oid, size)
+            except ObjectStoreFullError:
+                ok = False
+        if ok:
+            obj.locs = obj.locs + (node,)
+            self._event("copy", object=oid, src=src_node, dst=node, bytes=size, seconds=seconds)
+        else:
+            store.discard(oid)
+            self._failed.add((oid, node))
+        callbacks = self._copying.pop((oid, node), ())
+        self.decr(oid)                            # unpinned
+        for callback in callbacks:
+            callback()
+
+    def close(self) -> None:
+        """Wait for the copies in progress (call without the lock: they finish under it)."""
+        if self._copier is not None:
+            self._copier.shutdown(wait=True, cancel_futures=True)
 
     def watch(self, ids, need: int, callback, timeout: float | None) -> Waiter:
         """Call ``callback(timed_out)`` once ``need`` of ``ids`` are ready (or at the timeout)."""

@@ -241,6 +241,21 @@ class Scheduler:
         except WorkerCrashedError as e:
             kind.start_failed(task, e)
             return
+        if self.table.fetch(needed(spec), node.index, lambda: self._send(task, worker, node)):
+            self._send(task, worker, node)
+
+    def _send(self, task, worker, node) -> None:
+        """Its large arguments are on ``node`` now: send the task to ``worker``."""
+        spec = task.spec
+        if task.done or worker.dead:               # cancelled, or the worker died, meanwhile
+            self.release(task)
+            if task.done:
+                self.pool.give_back(worker)
+            else:
+                task.node = None
+                self.deps_ready(task)              # placed again
+            self.schedule()
+            return
         task.worker = worker
         self.event("place", task=spec.name, id=spec.tid, node=node.index,
                    worker=worker.wid, attempt=task.attempt)
@@ -251,7 +266,7 @@ class Scheduler:
             self.pool.give_back(worker)
             self.fail(task, e)
             return
-        kind.start(task, worker, args, deps)
+        self.kinds[spec.kind].start(task, worker, args, deps)
 
     def descriptors(self, spec, node_index):
         """The (kind, data) of the task's dependencies and arguments, for ``node_index``."""
@@ -349,6 +364,11 @@ class Scheduler:
             os.kill(w.pid, signal.SIGKILL if force else _worker.CANCEL_SIGNAL)
         except OSError:
             pass
+
+
+def needed(spec) -> list:
+    """Ids whose values the worker reads: the ref arguments and the arguments' file."""
+    return list(spec.deps) + [spec.args[2]] if spec.args[0] == FILE else list(spec.deps)
 
 
 def retries_left(task) -> bool:

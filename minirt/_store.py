@@ -112,7 +112,7 @@ class NodeStore:
         """Copy another node's file into this store (a simulated network transfer)."""
         dst = self.shm_path(oid)
         try:
-            _copy_private(src_path, dst)
+            copy_private(src_path, dst)
         except OSError as e:
             _unlink(dst)
             raise ObjectStoreFullError(f"could not copy object {oid.hex()} into node {self.index}: {e}") from e
@@ -163,7 +163,7 @@ class NodeStore:
         _private_dirs(self.spill_dir)
         src, dst = self.shm_path(oid), os.path.join(self.spill_dir, oid.hex())
         try:
-            _copy_private(src, dst)
+            copy_private(src, dst)
         except OSError as e:
             _unlink(dst)
             raise ObjectStoreFullError(f"spilling object {oid.hex()} to {self.spill_dir} failed: {e}") from e
@@ -189,7 +189,7 @@ def _private_dirs(path: str) -> None:
             pass
 
 
-def _copy_private(src: str, dst: str) -> None:
+def copy_private(src: str, dst: str) -> None:
     """Copy a file into a new file that only the user can read (mode 0600 from the start)."""
     fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with open(src, "rb") as fsrc, os.fdopen(fd, "wb") as fdst:
