@@ -309,12 +309,13 @@ class Head:
                 table.decr(oid)
 
     def _event(self, _kind: str, **fields) -> None:
-        self.event_log.append((time.time(), _kind, fields))
+        self.event_log.append(_protocol.Event(time.time(), _kind, fields))
 
     def _record(self, task, worker, t0, t1) -> None:
         spec = task.spec
-        self.timeline_rows.append((spec.name, spec.kind, worker.node, worker.wid, worker.pid,
-                                   t0, t1, spec.tid.hex(), task.attempt))
+        self.timeline_rows.append(_protocol.Run(spec.name, spec.kind, worker.node, worker.wid,
+                                                worker.pid, t0, t1, spec.tid.hex(),
+                                                task.attempt))
 
     def _on_worker_death(self, worker, code) -> None:
         """The worker's process has exited with status ``code`` (None if unknown)."""

@@ -194,7 +194,7 @@ def write_file(s: Serialized, path: str) -> int:
             _pwrite_all(fd, part, off)
     except BaseException:
         os.close(fd)
-        _unlink(path)
+        unlink(path)
         raise
     os.close(fd)
     return pos
@@ -225,10 +225,11 @@ def map_file(path: str):
     return pickle.loads(parts[0], buffers=parts[1:])
 
 
-def _unlink(path: str) -> None:
+def unlink(path: str) -> None:
+    """Delete a file if it is there."""
     try:
         os.unlink(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         pass
 
 

@@ -34,6 +34,7 @@ import os
 import shutil
 
 from . import _serial
+from ._serial import unlink
 from .exceptions import ObjectStoreFullError
 
 # write errors that mean "this filesystem is full", not "this value is broken"
@@ -114,19 +115,19 @@ class NodeStore:
         try:
             copy_private(src_path, dst)
         except OSError as e:
-            _unlink(dst)
+            unlink(dst)
             raise ObjectStoreFullError(f"could not copy object {oid.hex()} into node {self.index}: {e}") from e
         try:
             self.add(oid, size)
         except ObjectStoreFullError:
-            _unlink(dst)
+            unlink(dst)
             raise
         return dst
 
     def discard(self, oid: bytes) -> None:
         """Delete the file of an object that was never counted (both places it may be)."""
-        _unlink(self.shm_path(oid))
-        _unlink(os.path.join(self.spill_dir, oid.hex()))
+        unlink(self.shm_path(oid))
+        unlink(os.path.join(self.spill_dir, oid.hex()))
 
     def remove(self, oid: bytes) -> None:
         entry = self._files.pop(oid, None)
@@ -135,10 +136,10 @@ class NodeStore:
         size, spilled = entry
         if spilled:
             self.spilled_bytes -= size
-            _unlink(os.path.join(self.spill_dir, oid.hex()))
+            unlink(os.path.join(self.spill_dir, oid.hex()))
         else:
             self.used -= size
-            _unlink(self.shm_path(oid))
+            unlink(self.shm_path(oid))
 
     def make_room(self, size: int) -> None:
         """Spill the oldest objects until ``size`` more bytes fit in shared memory.
@@ -165,9 +166,9 @@ class NodeStore:
         try:
             copy_private(src, dst)
         except OSError as e:
-            _unlink(dst)
+            unlink(dst)
             raise ObjectStoreFullError(f"spilling object {oid.hex()} to {self.spill_dir} failed: {e}") from e
-        _unlink(src)
+        unlink(src)
         entry[1] = True
         self.used -= entry[0]
         self.spilled_bytes += entry[0]
@@ -194,10 +195,3 @@ def copy_private(src: str, dst: str) -> None:
     fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with open(src, "rb") as fsrc, os.fdopen(fd, "wb") as fdst:
         shutil.copyfileobj(fsrc, fdst, 1 << 22)
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except (FileNotFoundError, NotADirectoryError):
-        pass

@@ -39,7 +39,8 @@ import time
 import cloudpickle  # noqa: F401  (preloaded by the forkserver)
 import numpy  # noqa: F401  (preloaded: most lessons' tasks use it)
 
-from . import _context, _refs, _serial, _store
+from . import _context, _protocol, _refs, _serial, _store
+from ._protocol import Result
 from ._serial import FILE, INLINE
 from .exceptions import ObjectStoreFullError
 
@@ -72,13 +73,13 @@ def _store_value(value, oid: bytes, shm_dir: str, spill_dir: str):
     """Serialize one return value: inline bytes if small, else a file in the node store."""
     s = _serial.serialize(value)
     if s.size < _serial.INLINE_MAX:
-        return (oid, INLINE, _serial.to_inline(s), False, s.contained)
+        return Result(oid, INLINE, _serial.to_inline(s), False, tuple(s.contained))
     size = _store.write_value(s, oid.hex(), shm_dir, spill_dir)
-    return (oid, FILE, size, False, s.contained)
+    return Result(oid, FILE, size, False, tuple(s.contained))
 
 
 def _store_error(err, oid: bytes):
-    return (oid, INLINE, _serial.error_bytes(err), True, [])
+    return Result(oid, INLINE, _serial.error_bytes(err), True, ())
 
 
 _retry_classes: dict[bytes, tuple] = {}
@@ -398,6 +399,8 @@ class _WorkerCore:
                 _flush_streams()
                 self.drain_refs()
                 return
+            else:
+                raise _protocol.ProtocolError(f"unknown message kind {kind!r} from the head")
 
     def _function(self, fn_id, fn_bytes):
         fn = self.fns.get(fn_id)
@@ -456,8 +459,8 @@ class _WorkerCore:
                 if isinstance(e, ObjectStoreFullError):
                     raise
                 for done in out:            # don't leave files nobody will register
-                    if done[1] == FILE:
-                        _serial._unlink(os.path.join(self.shm_dir, done[0].hex()))
+                    if done.kind == FILE:
+                        _serial.unlink(os.path.join(self.shm_dir, done.oid.hex()))
                 raise TypeError(f"the return value of {spec.name} could not be serialized "
                                 f"({type(v).__name__}): {e}") from e
         return out
