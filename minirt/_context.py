@@ -2,14 +2,45 @@
 
 In the driver the core is the :class:`~minirt._head.Head` itself (the
 control plane lives in the driver process). Inside a worker it is a
-:class:`~minirt._worker._WorkerCore` that forwards every call to the head
+:class:`~minirt._worker.WorkerCore` that forwards every call to the head
 over the worker's pipe. ``api.py`` only ever calls ``current()``, so the same
 ``minirt.get`` works in a notebook and inside a task.
 """
 
 from __future__ import annotations
 
+from typing import Optional, Protocol
+
 _core = None
+
+
+class Core(Protocol):
+    """What ``api.py`` and the handles call, in the driver (the head) and in a worker.
+
+    The same attributes answer "where am I" in both, so callers never branch on
+    which one they have; ``is_driver`` is left for what only the driver may do
+    (``init``/``shutdown``, the notebook views).
+    """
+
+    is_driver: bool
+    namespace: str
+    max_node: dict            # per resource, the most any live node has
+    node_id: str              # the node this process runs on
+    worker_name: str          # "driver" or "worker-<n>"
+    current_task: Optional[object]   # the TaskSpec being run (None in the driver)
+    actor_id: Optional[bytes]        # the actor this process hosts
+    was_restarted: bool
+    started_at: float         # events() times count from here (0.0 in a worker)
+
+    def register_fn(self, fn_id: bytes, data: bytes) -> None: ...
+    def submit(self, spec): ...
+    def put(self, oid: bytes, kind: int, data, contained) -> None: ...
+    def get(self, ids: list, timeout: Optional[float]) -> list: ...
+    def wait(self, ids: list, num_returns: int, timeout: Optional[float]) -> list: ...
+    def cancel(self, oid: bytes, force: bool, recursive: bool) -> None: ...
+    def kill_actor(self, aid: bytes, no_restart: bool) -> None: ...
+    def call(self, op: str, *args): ...
+    def drain_refs(self) -> None: ...
 
 
 def set_worker_core(core) -> None:

@@ -143,9 +143,21 @@ def _format_logs(logs, open_prefix):
 
 
 class Head:
-    """The control plane. One per driver; see the module docstring."""
+    """The control plane. One per driver; see the module docstring.
+
+    It is the driver's :class:`~minirt._context.Core`: ``api.py`` calls its
+    public methods, which take the lock, and the control thread does the rest.
+    """
 
     is_driver = True
+    worker_name = "driver"
+    current_task = None
+    actor_id = None
+    was_restarted = False
+
+    @property
+    def node_id(self) -> str:
+        return self.nodes[0].node_id
 
     def __init__(self, *, num_cpus: float, num_nodes: int, resources: dict,
                  object_store_memory: int, namespace: str, log_to_driver: bool,

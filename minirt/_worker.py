@@ -9,7 +9,7 @@ send the result back::
 
 While user code runs it may call the minirt API itself (nested tasks,
 ``get``/``wait``/``put``): those calls become requests to the head over the
-same pipe (:class:`_WorkerCore`). Whichever thread is waiting for a reply
+same pipe (:class:`WorkerCore`). Whichever thread is waiting for a reply
 reads the pipe on everyone's behalf ("leader/follower"); messages that are not
 replies (an actor's next calls, say) are kept in a backlog for the main loop.
 
@@ -143,7 +143,7 @@ class _Forward(io.TextIOBase):
     writes raise ``ValueError`` (the worker gives the next task a fresh one).
     """
 
-    def __init__(self, core: "_WorkerCore", name: str):
+    def __init__(self, core: "WorkerCore", name: str):
         super().__init__()
         self._core, self._name = core, name
         self._parts: list[str] = []
@@ -246,10 +246,12 @@ class _Flusher:
 _flusher = _Flusher()
 
 
-class _WorkerCore:
-    """The minirt API as seen from inside a worker: requests to the head."""
+class WorkerCore:
+    """The minirt API as seen from inside a worker: requests to the head
+    (a :class:`~minirt._context.Core`)."""
 
     is_driver = False
+    started_at = 0.0
 
     def __init__(self, conn, cfg: dict):
         self.conn = conn
@@ -269,6 +271,10 @@ class _WorkerCore:
         self.actor_name = None
         self.pool = None                # thread pool for max_concurrency > 1
         self.was_restarted = False
+        self.namespace = cfg["namespace"]
+        self.max_node = cfg["max_node"]
+        self.node_id = cfg["node_id"]
+        self.worker_name = f"worker-{cfg['wid']}"
 
     # --- sending and receiving -------------------------------------------
     def send(self, msg) -> None:
@@ -619,7 +625,7 @@ def main(conn, cfg: dict) -> None:
         pass
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(CANCEL_SIGNAL, _on_cancel)
-    core = _WorkerCore(conn, cfg)
+    core = WorkerCore(conn, cfg)
     _context.set_worker_core(core)
     if cfg.get("log_to_driver", True):
         sys.stdout = _Forward(core, "stdout")

@@ -136,7 +136,7 @@ class ActorClass:
 
 
 def _namespace(core) -> str:
-    return core.namespace if core.is_driver else core.cfg["namespace"]
+    return core.namespace
 
 
 class ActorHandle:

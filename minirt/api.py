@@ -672,7 +672,7 @@ def events() -> list:
     Lesson: lessons/07_internals.ipynb.
     """
     core = _require_running("events")
-    start = core.started_at if core.is_driver else 0.0
+    start = core.started_at
     # Ids are kept as bytes while recording (cheap) and shown as hex here.
     return [dict(time=t - start, kind=kind,
                  **{k: v.hex() if isinstance(v, bytes) else v for k, v in fields.items()})

@@ -71,7 +71,7 @@ def _unpicklable_argument(args, kwargs, name, error) -> TypeError:
 
 
 def _max_node(core) -> dict:
-    return core.max_node if core.is_driver else core.cfg["max_node"]
+    return core.max_node
 
 
 class RemoteFunction:
