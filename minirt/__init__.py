@@ -41,7 +41,7 @@ Processes are started with the standard library's forkserver (safe from a
 threaded Jupyter kernel; see ``_procs.py``).
 """
 
-from . import cluster_utils, exceptions, experimental, util
+from . import _reprs, cluster_utils, exceptions, experimental, util  # _reprs: notebook views
 from ._refs import ObjectRef
 from .actor import ActorClass, ActorHandle, method
 from .api import (available_resources, cancel, cluster_resources, events, get, get_actor,

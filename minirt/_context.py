@@ -58,10 +58,18 @@ def peek():
     return _core
 
 
+_auto_init = None     # set by api.py at import: starts a runtime with defaults
+
+
+def set_auto_init(start) -> None:
+    """Register ``start() -> core`` (api.py does; this module imports nothing of minirt)."""
+    global _auto_init
+    _auto_init = start
+
+
 def current():
     """The current core, starting a runtime with defaults if there is none (as Ray does)."""
     core = _core
     if core is None:
-        from . import api
-        core = api._auto_init()
+        core = _auto_init()
     return core

@@ -302,7 +302,7 @@ class Head:
             self._on_worker_death(w, None)
 
     def _drain_local(self) -> None:
-        changes = _refs._local.take_changes()
+        changes = _refs.local_refs.take_changes()
         if changes:
             self._apply_changes(changes)
 

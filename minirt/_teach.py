@@ -34,6 +34,8 @@ import sys
 import warnings
 import weakref
 
+from . import _introspect
+
 __all__ = ["MinirtTeachingWarning", "silence", "enable", "enabled"]
 
 
@@ -172,8 +174,7 @@ def _note_large(a, name: str) -> None:
 
 
 def _check_tiny(core) -> None:
-    from . import _introspect
-    with _introspect._held(core, 0.0) as ok:        # never wait: skip this round instead
+    with _introspect.held(core, 0.0) as ok:        # never wait: skip this round instead
         if not ok:
             return
         rows = core.timeline_rows

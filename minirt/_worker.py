@@ -39,16 +39,16 @@ import time
 import cloudpickle  # noqa: F401  (preloaded by the forkserver)
 import numpy  # noqa: F401  (preloaded: most lessons' tasks use it)
 
-from . import _context, _protocol, _refs, _serial, _store
+from . import _context, _procs, _protocol, _refs, _serial, _store
 from ._protocol import Result
 from ._serial import FILE, INLINE
-from .exceptions import ObjectStoreFullError
+from .exceptions import ObjectStoreFullError, TaskError
 
 CANCEL_SIGNAL = signal.SIGUSR1   # what the head sends to cancel a running task
 _PARTIAL_DELAY = 0.1             # seconds before a partial line of output is sent
 
 
-class _DepSlot:
+class DepSlot:
     """Placeholder for the i-th top-level ObjectRef argument inside pickled args."""
 
     __slots__ = ("i",)
@@ -57,15 +57,15 @@ class _DepSlot:
         self.i = i
 
     def __reduce__(self):
-        return (_DepSlot, (self.i,))
+        return (DepSlot, (self.i,))
 
 
 def _load_args(args, deps):
     """Rebuild (args, kwargs), putting dependency values where their slots are."""
     values = [_serial.load(kind, data) for kind, data in deps]
     a, kw = _serial.load(args[0], args[1])
-    a = [values[x.i] if type(x) is _DepSlot else x for x in a]
-    kw = {k: values[v.i] if type(v) is _DepSlot else v for k, v in kw.items()}
+    a = [values[x.i] if type(x) is DepSlot else x for x in a]
+    kw = {k: values[v.i] if type(v) is DepSlot else v for k, v in kw.items()}
     return a, kw
 
 
@@ -100,7 +100,6 @@ def _should_retry(spec, exc: BaseException) -> bool:
     classes = _retry_classes.get(rex)
     if classes is None:
         classes = _retry_classes[rex] = cloudpickle.loads(rex)
-    from .exceptions import TaskError
     cause = exc.cause if isinstance(exc, TaskError) else exc   # a nested task's error
     return isinstance(cause, classes)
 
@@ -287,7 +286,7 @@ class WorkerCore:
 
     def _send(self, msg) -> None:
         with self._send_lock:
-            changes = _refs._local.take_changes()
+            changes = _refs.local_refs.take_changes()
             if changes:
                 msg = (msg[0], changes) + msg[2:]
             try:
@@ -374,7 +373,7 @@ class WorkerCore:
         return self.request(op, *args)
 
     def drain_refs(self) -> None:
-        if _refs._local._dropped or _refs._local._changes:
+        if _refs.local_refs.pending():
             self.send(("refs", None))
 
     def log_prefix(self) -> str:
@@ -602,7 +601,6 @@ def _flush_streams() -> None:
 
 def _driver_gone() -> None:
     """The pipe to the driver closed: take what this worker started along, and exit."""
-    from . import _procs
     try:
         for p in _procs.descendants_of([os.getpid()])[os.getpid()]:
             p.kill()                          # those that left our group as well
@@ -618,7 +616,7 @@ def _driver_gone() -> None:
 
 def main(conn, cfg: dict) -> None:
     """Entry point of a worker process (started by ``_procs.start_process``)."""
-    _refs._reseed_ids()
+    _refs.reseed_ids()
     try:
         os.setpgid(0, 0)    # a group of its own: no group SIGINT/SIGTERM from the driver's
     except OSError:

@@ -29,6 +29,8 @@ import sys
 from typing import Any
 
 from .. import _context, _protocol
+from .._refs import ObjectRef
+from .._reprs import RecordList      # a list that Jupyter shows as a table
 
 __all__ = ["list_tasks", "list_actors", "list_objects", "list_nodes", "list_workers",
            "get_task", "get_actor", "get_node", "get_worker", "get_objects",
@@ -540,7 +542,6 @@ def _select(rows, filters, limit):
 
 def _listing(what, make, cls, filters, limit, detail):
     filters = _check(filters, limit, detail, cls)
-    from .._reprs import RecordList      # a list that Jupyter shows as a table
     return RecordList(_select(make(_take(what), detail), filters, limit))
 
 
@@ -688,7 +689,6 @@ def get_task(id, address=None, timeout: int = 30, _explain: bool = False):
         'FINISHED'
         >>> minirt.shutdown()
     """
-    from .._refs import ObjectRef
     if isinstance(id, ObjectRef):
         for t in _take("objects")["tasks"]:
             if id._id in t[12]:
