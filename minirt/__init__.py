@@ -14,19 +14,34 @@ Map of the modules (one concept each)::
     _refs.py            ObjectRef and per-process reference counting
     _serial.py          pickling with zero-copy buffers; the object file format
     _store.py           one node's object store: shared memory, capacity, spilling
-    _context.py         "which core am I talking to": the head or the pipe to it
-    _protocol.py        the messages between head and workers
-    _head.py            the head (control plane in the driver) and its control thread
-    _objects.py           ...object table, reference counts, waiting      (head mixin)
-    _scheduler.py         ...tasks, placement, worker pool, retries        (head mixin)
-    _actors.py            ...actor life cycle and ordered calls            (head mixin)
-    _nodes.py             ...nodes joining and dying at run time           (head mixin)
+    _context.py         "which core am I talking to": the Core interface (head or worker)
+    _protocol.py        the messages between head and workers, and their records
+    _head.py            the head (control plane in the driver): start-up, entry points,
+                        nodes joining and leaving, shutdown; it composes the parts below
+    _control.py           ...its control thread: worker pipes and deaths, requests, output
+    _actors.py            ...actors: creation, ordered calls, handles, restarts
+    _scheduler.py         ...tasks: dependencies, placement, running, retries, cancel
+    _placement.py         ...where a task goes (a pure function)
+    _ledger.py            ...one node's resources, held per holder
+    _pool.py              ...worker processes: start, reuse, retire
+    _objects.py           ...the object table: values, locations, refcounts, waiting, copies
+    _nodes.py             ...a node, and what its removal loses
     _worker.py          the worker process: runs tasks, hosts actors
     _procs.py           forkserver-started processes and the janitor
     runtime_context.py  get_runtime_context()
     exceptions.py       the errors, under minirt's and Ray's names
-    util/               ActorPool, queue.Queue, multiprocessing.Pool on actors, and state:
-                        Ray's state API (list_tasks, list_actors, summarize_tasks...)
+    _reprs.py, _teach.py, _introspect.py
+                        layered on top: notebook views, teaching warnings, a non-blocking
+                        look at the head (the core never imports them)
+    util/               ActorPool, queue.Queue, multiprocessing.Pool on actors, progress
+                        bars, the live task stream, and Ray's state API (list_tasks...)
+
+The head's parts depend one way (an arrow: "calls")::
+
+    api.py --> Head --(lock)--+--> Actors --Kind hooks--> Scheduler --> WorkerPool --> workers
+                 ^            |       |                     |   place() over Ledgers
+    Control -----+ (messages) |       v                     v
+    (thread)                  +--> ObjectTable <------------+   (copies: copy threads)
 
 How data flows::
 
@@ -41,7 +56,8 @@ Processes are started with the standard library's forkserver (safe from a
 threaded Jupyter kernel; see ``_procs.py``).
 """
 
-from . import _reprs, cluster_utils, exceptions, experimental, util  # _reprs: notebook views
+# _reprs (notebook views) and _teach (teaching warnings) attach themselves to the core.
+from . import _reprs, _teach, cluster_utils, exceptions, experimental, util
 from ._refs import ObjectRef
 from .actor import ActorClass, ActorHandle, method
 from .api import (available_resources, cancel, cluster_resources, events, get, get_actor,

@@ -61,6 +61,22 @@ def peek():
 _auto_init = None     # set by api.py at import: starts a runtime with defaults
 
 
+class Observer:
+    """What the API reports as it is used; these do nothing.
+
+    An add-on replaces :data:`observer` at import (``_teach.py``, the teaching
+    warnings), so the core calls it without importing it.
+    """
+
+    def on_submit(self, core, name, returns, args, kwargs) -> None: ...
+    def on_get(self, core, ids) -> None: ...
+    def on_wait(self, core, refs, ready, num_returns=1) -> None: ...
+    def on_pickled_function(self, name, size, kind="function") -> None: ...
+
+
+observer = Observer()
+
+
 def set_auto_init(start) -> None:
     """Register ``start() -> core`` (api.py does; this module imports nothing of minirt)."""
     global _auto_init

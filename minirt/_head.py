@@ -38,20 +38,17 @@ from __future__ import annotations
 import collections
 import multiprocessing.util
 import os
-import re
 import select
-import selectors
 import shutil
 import signal
-import struct
 import sys
 import tempfile
 import threading
 import time
-from multiprocessing.reduction import ForkingPickler
 
 from . import _procs, _protocol, _refs
 from ._actors import Actors
+from ._control import Control
 from ._nodes import Node, NodeSpec, fail_unschedulable, largest_node, lose_objects
 from ._objects import ObjectTable
 from ._pool import WorkerPool
@@ -61,85 +58,6 @@ from .exceptions import GetTimeoutError, RuntimeBrokenError, RuntimeShutdownErro
 
 TIMELINE_MAX = 200_000     # executions kept for timeline(); oldest dropped first
 EVENTS_MAX = 20_000        # events kept for events()
-_IDLE_TICK = 0.1           # seconds between control-loop wake-ups when nothing happens
-_LOG_DELAY = 0.1           # task output is printed at most this long after it arrives
-_READ_CHUNK = 1 << 16      # bytes read from a worker's pipe per wake-up (below malloc's mmap size)
-_SIZE = struct.Struct("!i")
-_BIG_SIZE = struct.Struct("!Q")
-
-
-class _MessageReader:
-    """Reassembles the messages of one worker's pipe without ever blocking.
-
-    The wire format is ``multiprocessing.connection.Connection``'s (a 4-byte
-    big-endian length, or -1 and an 8-byte length, then the pickle). Each call
-    to :meth:`read` does one ``os.read``, which returns at once because the
-    selector said the pipe is readable, and returns the messages completed so
-    far; a partial message waits in the buffer for the next call.
-    """
-
-    __slots__ = ("fd", "buf")
-
-    def __init__(self, fd: int):
-        self.fd = fd
-        self.buf = bytearray()
-
-    def read(self) -> list:
-        """Return the messages that are complete now. Raises EOFError at end of stream."""
-        data = os.read(self.fd, _READ_CHUNK)
-        if not data:
-            raise EOFError
-        buf = self.buf
-        buf += data
-        msgs, pos, end = [], 0, len(buf)
-        while end - pos >= 4:
-            (size,), head = _SIZE.unpack_from(buf, pos), 4
-            if size == -1:
-                if end - pos < 12:
-                    break
-                (size,), head = _BIG_SIZE.unpack_from(buf, pos + 4), 12
-            if end - pos - head < size:
-                break
-            msgs.append(ForkingPickler.loads(buf[pos + head:pos + head + size]))
-            pos += head + size
-        if pos:
-            del buf[:pos]
-        return msgs
-
-
-_LINE_END = re.compile(r"(\r\n|\r|\n)")
-
-
-def _format_logs(logs, open_prefix):
-    """Prefix what tasks wrote; return (text to print, prefix of a line left open).
-
-    ``logs`` holds ``(prefix, text)`` chunks as the workers sent them: whole
-    lines, ``\r`` progress updates or a partial line. Every line, and every
-    rewrite after a ``\r``, starts with ``(prefix) ``; a line left open by one
-    task is ended before another task's output is printed.
-    """
-    out = []
-    for prefix, text in logs:
-        if open_prefix is not None and open_prefix != prefix:
-            out.append("\n")
-            open_prefix = None
-        for piece in _LINE_END.split(text):
-            if not piece:
-                continue
-            if piece in ("\n", "\r\n"):
-                if open_prefix is None:
-                    out.append(f"({prefix}) ")        # an empty line
-                out.append(piece)
-                open_prefix = None
-            elif piece == "\r":
-                out.append(piece)
-                open_prefix = None
-            else:
-                if open_prefix is None:
-                    out.append(f"({prefix}) ")
-                out.append(piece)
-                open_prefix = prefix
-    return "".join(out), open_prefix
 
 
 class Head:
@@ -168,11 +86,6 @@ class Head:
         self.started_at = time.time()
         self.timeline_rows: collections.deque = collections.deque(maxlen=TIMELINE_MAX)
         self.event_log: collections.deque = collections.deque(maxlen=EVENTS_MAX)
-        self._logs: list = []
-        self._logs_since = 0.0
-        self._log_open = None      # prefix of a task line printed without its end yet
-        self._out: collections.deque = collections.deque()   # text to write to stdout
-        self._out_lock = threading.Lock()                     # one writer at a time, in order
         self._closed = False
         self._broken: BaseException | None = None   # the internal error that broke the runtime
         self._blocked: set[threading.Event] = set()  # driver threads blocked in get/wait
@@ -194,12 +107,13 @@ class Head:
         self.worker_cfg = dict(log_to_driver=log_to_driver, namespace=namespace,
                                max_node=self.max_node, session_dir=self.session_dir)
 
+        self.control = Control(self)    # the control thread and its selector (not started)
         # The parts, each depending only on those made before it (see the package map).
-        self.table = ObjectTable(self.nodes, self._event, self._wake,
+        self.table = ObjectTable(self.nodes, self._event, self.control.wake,
                                  lambda aid, delta: self.actors_part.count_handle(aid, delta),
                                  self._locked)
-        self.pool = WorkerPool(self.nodes, self.worker_cfg, self._register_worker, self._send,
-                               self._event)
+        self.pool = WorkerPool(self.nodes, self.worker_cfg, self.control.register_worker,
+                               self._send, self._event)
         self.sched = Scheduler(self.table, self.nodes, self.pool, self._send, self._event,
                                self._record)
         self.actors_part = Actors(self.sched)
@@ -212,13 +126,7 @@ class Head:
         # exit by multiprocessing itself, but not if the driver is killed: the janitor does.
         self.janitor = _procs.Janitor([self.shm_root, self.session_dir],
                                       [multiprocessing.util.get_temp_dir()])
-        self._sel = selectors.DefaultSelector()
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_w, False)
-        self._sel.register(self._wake_r, selectors.EVENT_READ, None)
-        self._thread = threading.Thread(target=self._control_loop, name="minirt-control",
-                                        daemon=True)
-        self._thread.start()
+        self.control.start()
         # Warm up: fork one worker per node now, so the first task does not wait;
         # the control thread forks the rest (up to the CPU count) when it is idle.
         with self._lock:
@@ -236,89 +144,10 @@ class Head:
         except OSError:
             return False
 
-    def _wake(self) -> None:
-        try:
-            os.write(self._wake_w, b"x")
-        except BlockingIOError:
-            pass
-
-    def _register_worker(self, w) -> None:
-        """Watch a new worker: its pipe, its pidfd (liveness) and its sentinel (exit status)."""
-        self.janitor.watch(w.pid)
-        w.reader = _MessageReader(w.conn.fileno())
-        self._sel.register(w.conn.fileno(), selectors.EVENT_READ, ("conn", w))
-        try:
-            w.pidfd = _procs.open_pidfd(w.pid)
-        except ProcessLookupError:        # already gone: the sentinel tells its status
-            w.pidfd, w.exited = None, True
-        if w.pidfd is not None:
-            self._sel.register(w.pidfd, selectors.EVENT_READ, ("exit", w))
-        self._sel.register(w.proc.sentinel, selectors.EVENT_READ, ("status", w))
-
-    def _unregister_worker(self, w) -> None:
-        for fd in (w.conn.fileno(), w.pidfd, w.proc.sentinel):
-            if fd is None:
-                continue
-            try:
-                self._sel.unregister(fd)
-            except (KeyError, ValueError):
-                pass
-        if w.pidfd is not None:
-            os.close(w.pidfd)
-            w.pidfd = None
-        try:
-            w.conn.close()
-        except OSError:
-            pass
-
-    def _on_exit_event(self, w) -> None:
-        """The worker's pidfd is readable: the process has exited."""
-        if w.dead:
-            return
-        w.exited = True
-        try:
-            self._sel.unregister(w.pidfd)
-        except (KeyError, ValueError):
-            pass
-        if w.status_gone or select.select([w.proc.sentinel], [], [], 0)[0]:
-            self._on_status_event(w)
-        # else: the forkserver reaps it in a moment and its sentinel reports the status
-
-    def _on_status_event(self, w) -> None:
-        """The forkserver's sentinel is readable: an exit status, or the forkserver died."""
-        if w.dead:
-            return
-        code = None if w.status_gone else _procs.read_exit_status(w.proc)
-        if code is not None:
-            self._on_worker_death(w, code)
-            return
-        # The forkserver is gone, not (necessarily) the worker: keep watching its pidfd.
-        w.status_gone = True
-        try:
-            self._sel.unregister(w.proc.sentinel)
-        except (KeyError, ValueError):
-            pass
-        if w.exited or w.pidfd is None:
-            self._on_worker_death(w, None)
-
     def _drain_local(self) -> None:
         changes = _refs.local_refs.take_changes()
         if changes:
-            self._apply_changes(changes)
-
-    def _apply_changes(self, changes, worker=None) -> None:
-        """Apply a process's reference changes (see _refs.py), noting what a worker holds."""
-        table = self.table
-        for oid, d in changes:
-            if worker is not None:
-                if d > 0:
-                    worker.held.add(oid)
-                else:
-                    worker.held.discard(oid)
-            if d > 0:
-                table.incr(oid)
-            else:
-                table.decr(oid)
+            self.control.apply_changes(changes)
 
     def _event(self, _kind: str, **fields) -> None:
         self.event_log.append(_protocol.Event(time.time(), _kind, fields))
@@ -328,49 +157,6 @@ class Head:
         self.timeline_rows.append(_protocol.Run(spec.name, spec.kind, worker.node, worker.wid,
                                                 worker.pid, t0, t1, spec.tid.hex(),
                                                 task.attempt))
-
-    def _on_worker_death(self, worker, code) -> None:
-        """The worker's process has exited with status ``code`` (None if unknown)."""
-        if worker.dead:
-            return
-        worker.dead = True
-        self._unregister_worker(worker)
-        self.pool.forget(worker)
-        self.janitor.forget(worker.pid)
-        _procs.kill_tree(worker.pid)      # what its tasks started in its process group
-        _procs.mark_exited(worker.proc, code)     # frees the Process's descriptors
-        self._event("worker_exit", worker=worker.wid, node=worker.node, exitcode=code)
-        for oid in list(worker.held):
-            self.table.decr(oid)
-        worker.held.clear()
-        if worker.actor is not None:
-            self.actors_part.worker_died(worker, code)
-        self.sched.worker_died(worker, code)
-
-    # --- the control thread ---------------------------------------------------------
-    def _control_loop(self) -> None:
-        sel = self._sel
-        timeout = None
-        while not self._closed:
-            # Wake at least every _IDLE_TICK: references dropped in the driver (a
-            # deque filled by __del__, see _refs.py) are applied even when idle.
-            tick = 0.01 if self._prestart else _IDLE_TICK
-            wait = tick if timeout is None else min(timeout, tick)
-            try:
-                ready = sel.select(wait)
-            except (OSError, ValueError):
-                if self._closed:
-                    return
-                continue
-            with self._lock:
-                if self._closed:
-                    return
-                try:
-                    timeout = self._handle(ready)
-                except Exception as e:  # noqa: BLE001 - the state may be half-updated: stop
-                    self._break(e)
-                    return
-            self._flush_logs(block=False)
 
     def _locked(self, fn) -> None:
         """Run ``fn()`` under the lock from a helper thread (a copy ended); an error in it
@@ -382,7 +168,7 @@ class Head:
                 fn()
             except Exception as e:  # noqa: BLE001
                 self._break(e)
-        self._flush_logs(block=False)
+        self.control.flush_logs(block=False)
 
     def _break(self, error: BaseException) -> None:
         """Mark the runtime broken by ``error`` and wake every blocked caller (under the lock)."""
@@ -397,196 +183,6 @@ class Head:
         for ev in self._blocked:
             ev.set()
         self._blocked.clear()
-
-    def _handle(self, ready):
-        """One round of the control loop (under the lock); returns the next timer timeout."""
-        self._drain_local()
-        for key, _ in ready:
-            if key.data is None:
-                try:
-                    os.read(self._wake_r, 4096)
-                except BlockingIOError:
-                    pass
-            elif key.data[0] == "conn":
-                self._read_worker(key.data[1])
-            elif key.data[0] == "exit":
-                self._on_exit_event(key.data[1])
-            else:
-                self._on_status_event(key.data[1])
-        timeout = self.table.run_timers()
-        if self._logs:
-            late = time.time() - self._logs_since
-            if late >= _LOG_DELAY:
-                self._print_logs()
-            else:
-                timeout = _LOG_DELAY - late if timeout is None else min(timeout, _LOG_DELAY - late)
-        if not ready and self._prestart:
-            self._prestart = self.pool.prestart_one()
-        return timeout
-
-    def _read_worker(self, w) -> None:
-        if w.dead:          # handled already (e.g. its node was removed): a stale event
-            return
-        try:
-            msgs = w.reader.read()
-        except (EOFError, OSError):
-            # The process is exiting; its pidfd and sentinel report the death (and exit code).
-            try:
-                self._sel.unregister(w.conn.fileno())
-            except (KeyError, ValueError):
-                pass
-            return
-        for msg in msgs:
-            if w.dead:
-                break
-            self._on_message(w, msg)
-
-    def _on_message(self, w, msg) -> None:
-        kind, changes = msg[0], msg[1]
-        if changes:
-            self._apply_changes(changes, w)
-        handler = getattr(self, "_msg_" + kind, None)
-        if handler is not None:
-            handler(w, *msg[2:])
-        elif kind in _protocol.ADDON_MESSAGES:
-            _protocol.ADDON_MESSAGES[kind](*msg[2:])
-        else:
-            raise _protocol.ProtocolError(f"unknown message kind {kind!r} from worker {w.wid}")
-
-    # One method per kind a worker sends (see _protocol.py).
-    def _msg_done(self, w, tid, results, t0, t1, retry=False) -> None:
-        self.sched.on_done(w, tid, results, t0, t1, retry)
-
-    def _msg_submit(self, w, spec) -> None:
-        self.sched.submit(spec, w)
-
-    def _msg_put(self, w, oid, kind, data, contained) -> None:
-        self.table.store(oid, kind, data, False, contained, w.node)
-
-    def _msg_fn(self, w, fn_id, data) -> None:
-        self.sched.fns[fn_id] = data
-
-    def _msg_log(self, w, prefix, text) -> None:
-        if not self._logs:
-            self._logs_since = time.time()
-        self._logs.append((prefix, text))
-
-    def _msg_actor_ready(self, w, aid, error, t0, t1) -> None:
-        self.actors_part.on_ready(w, aid, error, t0, t1)
-
-    def _msg_cancel(self, w, oid, force, recursive) -> None:
-        try:
-            self.sched.cancel(oid, force, recursive)
-        except ValueError:
-            pass
-
-    def _msg_kill(self, w, aid, no_restart) -> None:
-        self.actors_part.kill(aid, no_restart)
-
-    def _msg_refs(self, w) -> None:
-        """Only reference changes (applied above)."""
-
-    def _msg_req(self, w, rid, op, args) -> None:
-        def reply(ok, value):
-            self._send(w, ("reply", None, rid, ok, value))
-
-        if op in ("get", "wait"):
-            self._blocking_request(w, op, args, reply)
-            return
-        try:
-            reply(True, self._answer(op, args, w))
-        except Exception as e:  # a bad request: raise it in the worker
-            reply(False, e)
-
-    def _answer(self, op, args, w=None):
-        if op == "put_file":                 # a worker's large put: full store = error now
-            oid, size, contained = args
-            self._make_room_for_put(oid, size, w.node)
-            self.table.store(oid, FILE, size, False, contained, w.node)
-            return None
-        if op == "create_actor":
-            return self.actors_part.create(args[0], w)
-        if op == "get_actor":
-            return self.actors_part.lookup(*args)
-        if op == "resources":
-            return self._resources(*args)
-        if op == "nodes":
-            return self._nodes()
-        if op == "timeline":
-            return list(self.timeline_rows)
-        if op == "events":
-            return list(self.event_log)
-        if op in _protocol.ADDON_REQUESTS:
-            return _protocol.ADDON_REQUESTS[op](self, *args)
-        raise ValueError(f"unknown request {op!r}")
-
-    def _blocking_request(self, w, op, args, reply) -> None:
-        """get/wait from a worker: answer when ready; meanwhile lend its CPUs out."""
-        task = w.task
-        if op == "get":
-            ids, timeout = args
-            unique = list(dict.fromkeys(ids))
-            need = len(unique)
-            lost = self.table.lost(unique)
-            if lost:
-                reply(False, self.table.lost_error(lost))
-                return
-        else:
-            ids, need, timeout = args
-            unique = ids
-
-        def done(timed_out):
-            if waiter_box:
-                self.table.unwatch(waiter_box[0], unique)
-            if lent and not task.done and not w.dead:     # take the CPUs back
-                self.nodes[task.node].ledger.acquire(task, task.spec.resources)
-            if op == "get":
-                if timed_out:
-                    reply(False, GetTimeoutError(f"get() timed out after {timeout} s"))
-                    return
-
-                def send():
-                    try:
-                        reply(True, [self.table.descriptor(oid, w.node) for oid in ids])
-                    except Exception as e:
-                        reply(False, e)
-                if self.table.fetch(ids, w.node, send):    # else: send() once copied
-                    send()
-            else:
-                reply(True, self.table.ready_subset(unique)[:need])
-
-        waiter_box: list = []
-        lent = False
-        waiter = self.table.watch(unique, need, done, timeout)
-        waiter_box.append(waiter)
-        if not waiter.fired and task is not None and self.sched.release(task):
-            lent = True          # lend its CPUs out while it waits
-            self.sched.schedule()
-
-    # --- output of tasks ------------------------------------------------------------
-    def _print_logs(self) -> None:
-        """Queue what tasks printed for :meth:`_flush_logs` (under the lock; no I/O here)."""
-        if not self._logs:
-            return
-        logs, self._logs = self._logs, []
-        text, self._log_open = _format_logs(logs, self._log_open)
-        self._out.append(text)
-
-    def _flush_logs(self, block: bool = True) -> None:
-        """Write the queued output to stdout, in order; never under the head's lock
-        (a slow stdout must not stall every call)."""
-        if not self._out or not self._out_lock.acquire(block):
-            return
-        try:
-            out = sys.stdout
-            while self._out:
-                try:
-                    out.write(self._out.popleft())
-                    out.flush()
-                except Exception:
-                    pass
-        finally:
-            self._out_lock.release()
 
     # --- the core interface (see _context.py) -------------------------------------
     def register_fn(self, fn_id, data: bytes) -> None:
@@ -627,7 +223,7 @@ class Head:
         try:
             return self._get(ids, timeout)
         finally:
-            self._flush_logs()
+            self.control.flush_logs()
 
     def _get(self, ids, timeout):
         unique = list(dict.fromkeys(ids))
@@ -648,7 +244,7 @@ class Head:
                     if not waiter.fired:
                         waiter.fired = True
                         self.table.unwatch(waiter, unique)
-                        self._print_logs()
+                        self.control.print_logs()
                         raise GetTimeoutError(
                             f"get() timed out after {timeout} s: "
                             f"{len(unique) - waiter.count} of {len(unique)} objects not ready")
@@ -660,7 +256,7 @@ class Head:
                 if self.table.fetch(ids, 0, ev.set):    # copies to node 0 run without the lock
                     descs = [self.table.descriptor(oid, 0) for oid in ids]
                     self._event("get", object=ids[0], objects=len(ids), node=0)
-                    self._print_logs()
+                    self.control.print_logs()
                     return descs
                 self._blocked.add(ev)
             ev.wait()
@@ -669,7 +265,7 @@ class Head:
         try:
             return self._wait(ids, num_returns, timeout)
         finally:
-            self._flush_logs()
+            self.control.flush_logs()
 
     def _wait(self, ids, num_returns, timeout):
         ev = threading.Event()
@@ -677,7 +273,7 @@ class Head:
             self._check_open()
             self._drain_local()
             if timeout is not None and timeout <= 0:      # a poll: nothing to register
-                self._print_logs()
+                self.control.print_logs()
                 return self.table.ready_subset(ids)[:num_returns]
             waiter = self.table.watch(ids, num_returns, lambda _t: ev.set(), None)
             if not waiter.fired:
@@ -690,7 +286,7 @@ class Head:
             waiter.fired = True
             self.table.unwatch(waiter, ids)
             ready = self.table.ready_subset(ids)[:num_returns]
-            self._print_logs()
+            self.control.print_logs()
         return ready
 
     def cancel(self, oid, force, recursive) -> None:
@@ -708,7 +304,7 @@ class Head:
         with self._lock:
             self._check_open()
             self._drain_local()
-            return self._answer(op, args)
+            return self.control.answer(op, args)
 
     def drain_refs(self) -> None:
         with self._lock:
@@ -737,7 +333,7 @@ class Head:
             node.idle.append(self.pool.spawn(node))
             self._prestart = True          # warm the rest up when idle
             self.sched.schedule()          # tasks waiting for room may fit now
-        self._wake()
+        self.control.wake()
         return node.index
 
     def remove_node(self, node_id: str) -> None:
@@ -770,11 +366,11 @@ class Head:
             time.sleep(0.005)
         with self._lock:
             for w in workers:
-                self._on_worker_death(w, None)     # (a no-op for those already handled)
+                self.control.worker_died(w, None)     # (a no-op for those already handled)
             node.idle.clear()
             fail_unschedulable(self.sched, self.nodes, node)
             self.sched.schedule()
-        self._wake()
+        self.control.wake()
 
     def _update_max_node(self) -> None:
         self.max_node.clear()
@@ -819,7 +415,7 @@ class Head:
         with self._lock:
             if self._closed:
                 return
-            self._print_logs()
+            self.control.print_logs()
             self._closed = True
             self._wake_blocked()
             workers = [w for n in self.nodes for w in n.workers]
@@ -827,11 +423,10 @@ class Head:
             below = _procs.descendants_of([w.pid for w in workers])
             for w in workers:
                 self._send(w, ("exit", None))
-        self._wake()
-        if self._thread is not threading.current_thread():
-            self._thread.join(2)
+        self.control.wake()
+        self.control.stop()
         self.table.close()              # copies in progress end (and are not recorded)
-        self._flush_logs()
+        self.control.flush_logs()
         self._wait_exits(workers, 0.25)
         for w in workers:
             if not w.exited:
@@ -850,9 +445,7 @@ class Head:
                 w.conn.close()
             except OSError:
                 pass
-        self._sel.close()
-        os.close(self._wake_r)
-        os.close(self._wake_w)
+        self.control.close()
         for n in self.nodes:
             n.store.clear()
         self.objects.clear()

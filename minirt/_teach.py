@@ -34,7 +34,7 @@ import sys
 import warnings
 import weakref
 
-from . import _introspect
+from . import _context, _introspect
 
 __all__ = ["MinirtTeachingWarning", "silence", "enable", "enabled"]
 
@@ -242,3 +242,6 @@ def on_wait(core, refs, ready, num_returns: int = 1) -> None:
                   "minirt.wait(refs)) so finished refs leave it.")
     else:
         _wait_last, _wait_streak = sig, 0
+
+
+_context.observer = sys.modules[__name__]     # the API reports to the functions above

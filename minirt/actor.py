@@ -18,7 +18,7 @@ from __future__ import annotations
 import inspect
 import os
 
-from . import _context, _options, _serial, _teach
+from . import _context, _options, _serial
 from ._protocol import TaskSpec
 from ._refs import ObjectRef, local_refs, new_id, note_pickled
 from .remote_function import prepare_args
@@ -112,7 +112,7 @@ class ActorClass:
         _options.check_feasible(place, core.max_node, self.__name__)
         if self._pickled is None:
             self._pickled = _serial.dumps_function(self._cls)
-            _teach.on_pickled_function(self.__name__, len(self._pickled), "actor class")
+            _context.observer.on_pickled_function(self.__name__, len(self._pickled), "actor class")
         core.register_fn(self._cls_id, self._pickled)
         namespace = opts.get("namespace") or core.namespace
         aid = new_id()

@@ -19,7 +19,7 @@ import os
 import sys
 import threading
 
-from . import _context, _options, _refs, _serial, _store, _teach
+from . import _context, _options, _refs, _serial, _store
 from ._refs import ObjectRef, new_id
 from ._serial import FILE, INLINE, Raised
 from .actor import ActorClass, ActorHandle
@@ -398,7 +398,7 @@ def get(object_refs, *, timeout=None):
         return []
     core = _context.current()
     ids = [r._id for r in refs]
-    _teach.on_get(core, ids)
+    _context.observer.on_get(core, ids)
     descs = core.get(ids, timeout)
     values = []
     for kind, data in descs:
@@ -482,7 +482,7 @@ def wait(object_refs, *, num_returns=1, timeout=None, fetch_local=True):
     core = _context.current()
     ready_ids = set(core.wait([r._id for r in object_refs], num_returns, timeout))
     ready = [r for r in object_refs if r._id in ready_ids]
-    _teach.on_wait(core, object_refs, ready, num_returns)
+    _context.observer.on_wait(core, object_refs, ready, num_returns)
     return ready, [r for r in object_refs if r._id not in ready_ids]
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
-import threading
 
 from . import _context, api
 from ._nodes import NodeSpec

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import pickle
 
-from . import _context, _options, _serial, _teach
+from . import _context, _options, _serial
 from ._protocol import TaskSpec
 from ._refs import ObjectRef, new_id
 from ._serial import FILE, INLINE
@@ -130,7 +130,7 @@ class RemoteFunction:
         _options.check_feasible(req, core.max_node, self._name)
         if self._pickled is None:
             self._pickled = _serial.dumps_function(self._fn)
-            _teach.on_pickled_function(self._name, len(self._pickled))
+            _context.observer.on_pickled_function(self._name, len(self._pickled))
         core.register_fn(self._fn_id, self._pickled)
         n = opts.get("num_returns", 1)
         returns = [new_id() for _ in range(n)]
@@ -142,7 +142,7 @@ class RemoteFunction:
                         contained=contained)
         refs = [ObjectRef(oid) for oid in returns]   # before submit: held from the start
         core.submit(spec)
-        _teach.on_submit(core, self._name, returns, args, kwargs)
+        _context.observer.on_submit(core, self._name, returns, args, kwargs)
         if n == 1:
             return refs[0]
         return refs if n else None
