@@ -30,11 +30,13 @@ Map of the modules (one concept each)::
     _procs.py           forkserver-started processes and the janitor
     runtime_context.py  get_runtime_context()
     exceptions.py       the errors, under minirt's and Ray's names
-    _reprs.py, _teach.py, _introspect.py
-                        layered on top: notebook views, teaching warnings, a non-blocking
-                        look at the head (the core never imports them)
-    util/               ActorPool, queue.Queue, multiprocessing.Pool on actors, progress
-                        bars, the live task stream, and Ray's state API (list_tasks...)
+    experimental/       Ray's ray.experimental names (tqdm_ray, from util/tqdm_ray.py)
+    util/               layered on top of the core (which never imports it): ActorPool,
+                        queue.Queue, multiprocessing.Pool on actors, progress bars and
+                        tqdm_ray, the live task stream, Ray's state API (list_tasks...),
+                        and the add-ons that attach themselves at import: notebook
+                        views (_reprs.py), teaching warnings (_teach.py), a non-blocking
+                        look at the head (_introspect.py)
 
 The head's parts depend one way (an arrow: "calls")::
 
@@ -56,8 +58,9 @@ Processes are started with the standard library's forkserver (safe from a
 threaded Jupyter kernel; see ``_procs.py``).
 """
 
-# _reprs (notebook views) and _teach (teaching warnings) attach themselves to the core.
-from . import _reprs, _teach, cluster_utils, exceptions, experimental, util
+from . import cluster_utils, exceptions, experimental, util
+# Notebook views and teaching warnings attach themselves to the core at import.
+from .util import _reprs, _teach  # noqa: F401
 from ._refs import ObjectRef
 from .actor import ActorClass, ActorHandle, method
 from .api import (available_resources, cancel, cluster_resources, events, get, get_actor,

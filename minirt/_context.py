@@ -64,7 +64,7 @@ _auto_init = None     # set by api.py at import: starts a runtime with defaults
 class Observer:
     """What the API reports as it is used; these do nothing.
 
-    An add-on replaces :data:`observer` at import (``_teach.py``, the teaching
+    An add-on replaces :data:`observer` at import (``util/_teach.py``, the teaching
     warnings), so the core calls it without importing it.
     """
 

@@ -159,7 +159,7 @@ class ObjectRef:
         note_pickled(self._id)
         return (ObjectRef, (self._id,))
 
-    # _repr_html_ (Jupyter: id, pending/ready/failed, size, node) is given by _reprs.py.
+    # _repr_html_ (Jupyter: id, pending/ready/failed, size, node) is given by util/_reprs.py.
 
     def future(self):
         """A ``concurrent.futures.Future`` that completes with the value."""

@@ -167,7 +167,7 @@ class ActorHandle:
     def __eq__(self, other) -> bool:
         return isinstance(other, ActorHandle) and other._aid == self._aid
 
-    # _repr_html_ (Jupyter: class, name, state, node, pid, restarts) is given by _reprs.py.
+    # _repr_html_ (Jupyter: class, name, state, node, pid, restarts) is given by util/_reprs.py.
 
     def __hash__(self) -> int:
         return hash(self._aid)

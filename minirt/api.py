@@ -73,7 +73,7 @@ class RuntimeInfo(collections.abc.Mapping):
         return self
 
     # __str__ (a readable summary; repr keeps Ray's shape) and _repr_html_ (Jupyter)
-    # are given by minirt/_reprs.py at import.
+    # are given by minirt/util/_reprs.py at import.
 
     def __exit__(self, *exc):
         shutdown()

@@ -26,7 +26,7 @@ __all__ = [
 class MinirtError(Exception):
     """Base class of every error raised by the runtime.
 
-    ``minirt._reprs`` gives it ``_render_traceback_`` (IPython: your frame first,
+    ``minirt.util._reprs`` gives it ``_render_traceback_`` (IPython: your frame first,
     one line of advice, minirt's frames folded) and ``_repr_html_`` at import.
     """
 

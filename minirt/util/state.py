@@ -30,7 +30,7 @@ from typing import Any
 
 from .. import _context, _protocol
 from .._refs import ObjectRef
-from .._reprs import RecordList      # a list that Jupyter shows as a table
+from ._reprs import RecordList      # a list that Jupyter shows as a table
 
 __all__ = ["list_tasks", "list_actors", "list_objects", "list_nodes", "list_workers",
            "get_task", "get_actor", "get_node", "get_worker", "get_objects",

@@ -27,11 +27,12 @@ import os
 import re
 import traceback
 
-from . import _introspect, api, exceptions
-from ._refs import ObjectRef
-from .actor import ActorHandle
+from .. import api, exceptions
+from . import _introspect
+from .._refs import ObjectRef
+from ..actor import ActorHandle
 
-_PKG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep   # minirt/
 _FRAME = re.compile(r'^  File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<fn>.+)$')
 
 _ERRORS_LESSON = "lessons/08_patterns.ipynb, section 4 \"The errors you will meet\""

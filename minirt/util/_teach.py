@@ -34,7 +34,8 @@ import sys
 import warnings
 import weakref
 
-from . import _context, _introspect
+from .. import _context
+from . import _introspect
 
 __all__ = ["MinirtTeachingWarning", "silence", "enable", "enabled"]
 
@@ -54,7 +55,7 @@ LARGE_BYTES = 1 << 20       # "large" argument or pickled function
 LARGE_REPEATS = 3           # same large argument passed by value this many times
 WAIT_STREAK = 20            # wait() on an unchanged list with the same answer
 
-_PKG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep   # minirt/
 
 _silenced = os.environ.get("MINIRT_TEACHING_WARNINGS", "1").strip().lower() in ("0", "false", "no", "off")
 _fired: set = set()

@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 from typing import NamedTuple
 
-from . import _context
+from .. import _context
 
 _LOCK_TIMEOUT = 0.05       # seconds a repr may wait for the head's lock
 
