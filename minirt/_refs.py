@@ -115,7 +115,21 @@ def set_get(get) -> None:
     _get = get
 
 
-class ObjectRef:
+class Counted:
+    """Base of ObjectRef and ActorHandle: each instance is one reference this process
+    holds to the id in its attribute named by ``_counted`` (counted up in ``__init__``)."""
+
+    __slots__ = ()
+    _counted = ""
+
+    def __del__(self) -> None:
+        try:
+            local_refs.decref_later(getattr(self, self._counted))
+        except Exception:  # interpreter shutdown: module globals may be gone
+            pass
+
+
+class ObjectRef(Counted):
     """A reference to an object in the store; hashable, equal by id, a future.
 
     Example:
@@ -128,16 +142,11 @@ class ObjectRef:
     """
 
     __slots__ = ("_id", "__weakref__")
+    _counted = "_id"
 
     def __init__(self, oid: bytes):
         self._id = oid
         local_refs.incref(oid)
-
-    def __del__(self) -> None:
-        try:
-            local_refs.decref_later(self._id)
-        except Exception:  # interpreter shutdown: module globals may be gone
-            pass
 
     def hex(self) -> str:
         """The id as a hexadecimal string."""

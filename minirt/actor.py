@@ -20,8 +20,8 @@ import os
 
 from . import _context, _options, _serial
 from ._protocol import TaskSpec
-from ._refs import ObjectRef, local_refs, new_id, note_pickled
-from .remote_function import prepare_args
+from ._refs import Counted, local_refs, new_id, note_pickled
+from .remote_function import prepare_args, submit
 
 _METHOD_ATTR = "__minirt_method_options__"
 
@@ -135,21 +135,16 @@ class ActorClass:
         return (ActorClass, (self._cls, self._opts, self._cls_id))
 
 
-class ActorHandle:
+class ActorHandle(Counted):
     """A reference to a live actor; call methods with ``handle.method.remote()``."""
 
     __slots__ = ("_aid", "_meta", "__weakref__")
+    _counted = "_aid"
 
     def __init__(self, aid: bytes, meta: dict):
         self._aid = aid
         self._meta = meta
         local_refs.incref(aid)
-
-    def __del__(self) -> None:
-        try:
-            local_refs.decref_later(self._aid)
-        except Exception:
-            pass
 
     def __getattr__(self, name: str) -> "ActorMethod":
         methods = self._meta["methods"]
@@ -210,8 +205,4 @@ class ActorMethod:
                         max_retries=opts.get("max_task_retries", h._meta["max_task_retries"]),
                         retry_exceptions=_options.retry_spec(opts.get("retry_exceptions", False)),
                         actor_id=h._aid, method=self._name, num_returns=n, contained=contained)
-        refs = [ObjectRef(oid) for oid in returns]   # before submit: held from the start
-        core.submit(spec)
-        if n == 1:
-            return refs[0]
-        return refs if n else None
+        return submit(core, spec)

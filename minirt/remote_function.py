@@ -25,6 +25,15 @@ from ._serial import FILE, INLINE
 from ._worker import DepSlot
 
 
+def submit(core, spec):
+    """Submit a task or actor call; return its ref, list of refs, or None (num_returns=0)."""
+    refs = [ObjectRef(oid) for oid in spec.returns]   # before submit: held from the start
+    core.submit(spec)
+    if spec.num_returns == 1:
+        return refs[0]
+    return refs if spec.num_returns else None
+
+
 def prepare_args(core, args, kwargs, name):
     """Pickle call arguments; return (args descriptor, dep ids, contained ids)."""
     if not args and not kwargs:
@@ -140,12 +149,9 @@ class RemoteFunction:
                         retry_exceptions=_options.retry_spec(opts.get("retry_exceptions", False)),
                         max_calls=opts.get("max_calls", 0), num_returns=n,
                         contained=contained)
-        refs = [ObjectRef(oid) for oid in returns]   # before submit: held from the start
-        core.submit(spec)
+        out = submit(core, spec)
         _context.observer.on_submit(core, self._name, returns, args, kwargs)
-        if n == 1:
-            return refs[0]
-        return refs if n else None
+        return out
 
     def __reduce__(self):
         # The function goes into the same pickle (not pre-pickled bytes) so that
