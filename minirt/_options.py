@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numbers
 
+from ._serial import dumps
+
 _COMMON = {"num_cpus", "num_gpus", "resources", "name"}
 TASK_OPTIONS = _COMMON | {"num_returns", "max_calls", "max_retries", "retry_exceptions"}
 ACTOR_OPTIONS = _COMMON | {"max_restarts", "max_task_retries", "namespace", "lifetime",
@@ -114,7 +116,6 @@ def retry_spec(value):
         return False
     spec = _retry_specs.get(key)
     if spec is None:
-        from ._serial import dumps
         spec = _retry_specs[key] = dumps(key)
     return spec
 

@@ -22,7 +22,7 @@ notebook cell is named as Jupyter shows it, ``Cell In[3]``), and the source
 text travels with them into the worker's ``linecache``: a remote traceback
 points at the learner's own line, whatever cloudpickle version is installed.
 
-A failed task stores :class:`_Raised`: the error pickled so that the reader
+A failed task stores :class:`Raised`: the error pickled so that the reader
 can always rebuild *something*. The worker checks that the user's exception
 survives a round trip; if its class cannot be rebuilt as pickled (an
 ``__init__`` with extra arguments, say), it is rebuilt from its state without
@@ -48,7 +48,8 @@ import types
 
 import cloudpickle
 
-from ._refs import _collecting
+from ._refs import collecting
+from .exceptions import MinirtError, TaskError
 
 INLINE_MAX = 100 * 1024   # values below this travel inside messages (as Ray's 100 KiB)
 _OOB_MIN = 16 * 1024      # buffers at least this big are kept out of band
@@ -76,12 +77,12 @@ class Serialized:
         self.size = len(meta) + sum(b.nbytes for b in buffers)
 
 
-_PLAIN = frozenset({type(None), bool, int, float, complex, str})
+PLAIN = frozenset({type(None), bool, int, float, complex, str})
 
 
 def serialize(value) -> Serialized:
     """Pickle ``value``; large contiguous buffers are returned separately."""
-    if type(value) in _PLAIN:          # fast path: nothing cloudpickle or buffers could add
+    if type(value) in PLAIN:          # fast path: nothing cloudpickle or buffers could add
         return Serialized(pickle.dumps(value, protocol=5), [], [])
     buffers: list[memoryview] = []
 
@@ -92,7 +93,7 @@ def serialize(value) -> Serialized:
         buffers.append(raw)
         return None               # large: out of band
 
-    with _collecting() as contained:
+    with collecting() as contained:
         meta = dumps(value, buffer_callback=keep)
     return Serialized(meta, buffers, list(contained))
 
@@ -194,7 +195,7 @@ def write_file(s: Serialized, path: str) -> int:
             _pwrite_all(fd, part, off)
     except BaseException:
         os.close(fd)
-        _unlink(path)
+        unlink(path)
         raise
     os.close(fd)
     return pos
@@ -225,10 +226,11 @@ def map_file(path: str):
     return pickle.loads(parts[0], buffers=parts[1:])
 
 
-def _unlink(path: str) -> None:
+def unlink(path: str) -> None:
+    """Delete a file if it is there."""
     try:
         os.unlink(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         pass
 
 
@@ -253,7 +255,7 @@ def dumps_function(fn) -> bytes:
     return dumps(fn)
 
 
-class _Raised:
+class Raised:
     """What a failed task stores instead of a value: the error to raise on ``get``.
 
     Pickled as the error's own pickle (checked by :func:`error_bytes`) plus the
@@ -271,22 +273,20 @@ class _Raised:
 
 def error_bytes(error: BaseException) -> bytes:
     """Pickle ``error`` (a TaskError or a minirt error) so that loading it never fails."""
-    return pickle.dumps(_Raised(error), protocol=5)
+    return pickle.dumps(Raised(error), protocol=5)
 
 
-def _raised_from(blob, fallback) -> _Raised:
+def _raised_from(blob, fallback) -> Raised:
     if blob is not None:
         try:
-            return _Raised(pickle.loads(blob))
+            return Raised(pickle.loads(blob))
         except Exception:  # noqa: BLE001 - e.g. a class the reader cannot import
             pass
-    from .exceptions import TaskError
     function_name, traceback_str, pid, type_name = fallback
-    return _Raised(TaskError(function_name, traceback_str, None, pid, cause_name=type_name))
+    return Raised(TaskError(function_name, traceback_str, None, pid, cause_name=type_name))
 
 
 def _fallback_fields(error: BaseException) -> tuple:
-    from .exceptions import TaskError
     if isinstance(error, TaskError):
         name = type(error.cause).__name__ if error.cause is not None else error.cause_name
         return (error.function_name, error.traceback_str, error.pid, name)
@@ -319,11 +319,10 @@ class _StatePickler(_Pickler):
     keep_state = True
 
     def reducer_override(self, obj):
-        from .exceptions import MinirtError
         if isinstance(obj, BaseException) and not isinstance(obj, MinirtError):
             state = dict(getattr(obj, "__dict__", None) or {}) if self.keep_state else {}
             args = obj.args if self.keep_state else tuple(
-                a if type(a) in _PLAIN else repr(a) for a in obj.args)
+                a if type(a) in PLAIN else repr(a) for a in obj.args)
             return (_exception_from_state, (type(obj), args, state))
         return super().reducer_override(obj)
 
@@ -353,7 +352,6 @@ def remote_traceback(exc: BaseException) -> str:
 
 def describe_exception(exc: BaseException, function_name: str, pid: int):
     """Wrap a user exception as a TaskError carrying its traceback (see :func:`error_bytes`)."""
-    from .exceptions import TaskError, MinirtError
     if isinstance(exc, MinirtError):
         return exc      # an upstream TaskError or ActorDiedError re-raised by a nested get
     return TaskError(function_name, remote_traceback(exc), exc, pid)

@@ -9,7 +9,7 @@ send the result back::
 
 While user code runs it may call the minirt API itself (nested tasks,
 ``get``/``wait``/``put``): those calls become requests to the head over the
-same pipe (:class:`_WorkerCore`). Whichever thread is waiting for a reply
+same pipe (:class:`WorkerCore`). Whichever thread is waiting for a reply
 reads the pipe on everyone's behalf ("leader/follower"); messages that are not
 replies (an actor's next calls, say) are kept in a backlog for the main loop.
 
@@ -39,15 +39,16 @@ import time
 import cloudpickle  # noqa: F401  (preloaded by the forkserver)
 import numpy  # noqa: F401  (preloaded: most lessons' tasks use it)
 
-from . import _context, _refs, _serial, _store
+from . import _context, _procs, _protocol, _refs, _serial, _store
+from ._protocol import Result
 from ._serial import FILE, INLINE
-from .exceptions import ObjectStoreFullError
+from .exceptions import ObjectStoreFullError, TaskError
 
 CANCEL_SIGNAL = signal.SIGUSR1   # what the head sends to cancel a running task
 _PARTIAL_DELAY = 0.1             # seconds before a partial line of output is sent
 
 
-class _DepSlot:
+class DepSlot:
     """Placeholder for the i-th top-level ObjectRef argument inside pickled args."""
 
     __slots__ = ("i",)
@@ -56,15 +57,15 @@ class _DepSlot:
         self.i = i
 
     def __reduce__(self):
-        return (_DepSlot, (self.i,))
+        return (DepSlot, (self.i,))
 
 
 def _load_args(args, deps):
     """Rebuild (args, kwargs), putting dependency values where their slots are."""
     values = [_serial.load(kind, data) for kind, data in deps]
     a, kw = _serial.load(args[0], args[1])
-    a = [values[x.i] if type(x) is _DepSlot else x for x in a]
-    kw = {k: values[v.i] if type(v) is _DepSlot else v for k, v in kw.items()}
+    a = [values[x.i] if type(x) is DepSlot else x for x in a]
+    kw = {k: values[v.i] if type(v) is DepSlot else v for k, v in kw.items()}
     return a, kw
 
 
@@ -72,13 +73,13 @@ def _store_value(value, oid: bytes, shm_dir: str, spill_dir: str):
     """Serialize one return value: inline bytes if small, else a file in the node store."""
     s = _serial.serialize(value)
     if s.size < _serial.INLINE_MAX:
-        return (oid, INLINE, _serial.to_inline(s), False, s.contained)
+        return Result(oid, INLINE, _serial.to_inline(s), False, tuple(s.contained))
     size = _store.write_value(s, oid.hex(), shm_dir, spill_dir)
-    return (oid, FILE, size, False, s.contained)
+    return Result(oid, FILE, size, False, tuple(s.contained))
 
 
 def _store_error(err, oid: bytes):
-    return (oid, INLINE, _serial.error_bytes(err), True, [])
+    return Result(oid, INLINE, _serial.error_bytes(err), True, ())
 
 
 _retry_classes: dict[bytes, tuple] = {}
@@ -99,7 +100,6 @@ def _should_retry(spec, exc: BaseException) -> bool:
     classes = _retry_classes.get(rex)
     if classes is None:
         classes = _retry_classes[rex] = cloudpickle.loads(rex)
-    from .exceptions import TaskError
     cause = exc.cause if isinstance(exc, TaskError) else exc   # a nested task's error
     return isinstance(cause, classes)
 
@@ -142,7 +142,7 @@ class _Forward(io.TextIOBase):
     writes raise ``ValueError`` (the worker gives the next task a fresh one).
     """
 
-    def __init__(self, core: "_WorkerCore", name: str):
+    def __init__(self, core: "WorkerCore", name: str):
         super().__init__()
         self._core, self._name = core, name
         self._parts: list[str] = []
@@ -245,10 +245,12 @@ class _Flusher:
 _flusher = _Flusher()
 
 
-class _WorkerCore:
-    """The minirt API as seen from inside a worker: requests to the head."""
+class WorkerCore:
+    """The minirt API as seen from inside a worker: requests to the head
+    (a :class:`~minirt._context.Core`)."""
 
     is_driver = False
+    started_at = 0.0
 
     def __init__(self, conn, cfg: dict):
         self.conn = conn
@@ -268,6 +270,10 @@ class _WorkerCore:
         self.actor_name = None
         self.pool = None                # thread pool for max_concurrency > 1
         self.was_restarted = False
+        self.namespace = cfg["namespace"]
+        self.max_node = cfg["max_node"]
+        self.node_id = cfg["node_id"]
+        self.worker_name = f"worker-{cfg['wid']}"
 
     # --- sending and receiving -------------------------------------------
     def send(self, msg) -> None:
@@ -280,7 +286,7 @@ class _WorkerCore:
 
     def _send(self, msg) -> None:
         with self._send_lock:
-            changes = _refs._local.take_changes()
+            changes = _refs.local_refs.take_changes()
             if changes:
                 msg = (msg[0], changes) + msg[2:]
             try:
@@ -367,7 +373,7 @@ class _WorkerCore:
         return self.request(op, *args)
 
     def drain_refs(self) -> None:
-        if _refs._local._dropped or _refs._local._changes:
+        if _refs.local_refs.pending():
             self.send(("refs", None))
 
     def log_prefix(self) -> str:
@@ -398,6 +404,8 @@ class _WorkerCore:
                 _flush_streams()
                 self.drain_refs()
                 return
+            else:
+                raise _protocol.ProtocolError(f"unknown message kind {kind!r} from the head")
 
     def _function(self, fn_id, fn_bytes):
         fn = self.fns.get(fn_id)
@@ -456,8 +464,8 @@ class _WorkerCore:
                 if isinstance(e, ObjectStoreFullError):
                     raise
                 for done in out:            # don't leave files nobody will register
-                    if done[1] == FILE:
-                        _serial._unlink(os.path.join(self.shm_dir, done[0].hex()))
+                    if done.kind == FILE:
+                        _serial.unlink(os.path.join(self.shm_dir, done.oid.hex()))
                 raise TypeError(f"the return value of {spec.name} could not be serialized "
                                 f"({type(v).__name__}): {e}") from e
         return out
@@ -593,7 +601,6 @@ def _flush_streams() -> None:
 
 def _driver_gone() -> None:
     """The pipe to the driver closed: take what this worker started along, and exit."""
-    from . import _procs
     try:
         for p in _procs.descendants_of([os.getpid()])[os.getpid()]:
             p.kill()                          # those that left our group as well
@@ -609,14 +616,14 @@ def _driver_gone() -> None:
 
 def main(conn, cfg: dict) -> None:
     """Entry point of a worker process (started by ``_procs.start_process``)."""
-    _refs._reseed_ids()
+    _refs.reseed_ids()
     try:
         os.setpgid(0, 0)    # a group of its own: no group SIGINT/SIGTERM from the driver's
     except OSError:
         pass
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(CANCEL_SIGNAL, _on_cancel)
-    core = _WorkerCore(conn, cfg)
+    core = WorkerCore(conn, cfg)
     _context.set_worker_core(core)
     if cfg.get("log_to_driver", True):
         sys.stdout = _Forward(core, "stdout")

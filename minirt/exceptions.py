@@ -24,16 +24,11 @@ __all__ = [
 
 
 class MinirtError(Exception):
-    """Base class of every error raised by the runtime."""
+    """Base class of every error raised by the runtime.
 
-    def _render_traceback_(self):
-        """IPython: your frame first, one line of advice, minirt's frames folded (_reprs.py)."""
-        from ._reprs import render_traceback
-        return render_traceback(self)
-
-    def _repr_html_(self):
-        from ._reprs import error_html
-        return error_html(self)
+    ``minirt.util._reprs`` gives it ``_render_traceback_`` (IPython: your frame first,
+    one line of advice, minirt's frames folded) and ``_repr_html_`` at import.
+    """
 
 
 class TaskError(MinirtError):
