@@ -1,20 +1,23 @@
 """Turning values into bytes and back, without copying large buffers.
 
 Values are pickled with protocol 5 (via cloudpickle, so lambdas, closures and
-functions defined in a notebook work). Buffers of at least
-``_OOB_MIN`` bytes (a NumPy array's data, for one) are kept *out of band*::
+functions defined in a notebook work). Buffers (a NumPy array's data, for one)
+are kept *out of band*, and both forms share one layout::
 
-    value --cloudpickle(protocol 5)--> meta bytes + [large buffers]
+    value --cloudpickle(protocol 5)--> meta bytes + [buffers]
               small total (< INLINE_MAX)         | large total
                  v                               v
           ("inline", bytes)            one file in the node's store:
           travels inside messages      [header][meta][buf 0][buf 1]...
-                                       (each part 64-byte aligned)
+          (plain pickle if no buffers) (each part 64-byte aligned)
 
 A reader maps the file read-only (``mmap`` with ``PROT_READ``) and hands the
 mapped slices to ``pickle.loads(buffers=...)``: a NumPy array comes back as a
 read-only view of the shared pages, so ``get`` of 100 MB costs microseconds
 and copies nothing. The file stays mapped for as long as any array uses it.
+Inline bytes are read the same way, so every NumPy array a task receives or
+``get`` returns is read-only, small or large, as in Ray (write to a copy:
+``a = a.copy()``).
 
 Functions defined in a notebook or a script are pickled *by value*. Their code
 objects keep the file name and line numbers they were compiled with (a
@@ -52,7 +55,6 @@ from ._refs import collecting
 from .exceptions import MinirtError, TaskError
 
 INLINE_MAX = 100 * 1024   # values below this travel inside messages (as Ray's 100 KiB)
-_OOB_MIN = 16 * 1024      # buffers at least this big are kept out of band
 _ALIGN = 64
 _MAGIC = b"MRT1"
 _HEAD = struct.Struct("<4sIQ")     # magic, number of buffers, meta length
@@ -87,11 +89,8 @@ def serialize(value) -> Serialized:
     buffers: list[memoryview] = []
 
     def keep(pb: pickle.PickleBuffer):
-        raw = pb.raw()
-        if raw.nbytes < _OOB_MIN:
-            return True           # small: serialize in band
-        buffers.append(raw)
-        return None               # large: out of band
+        buffers.append(pb.raw())
+        return None               # out of band: read back as a read-only view
 
     with collecting() as contained:
         meta = dumps(value, buffer_callback=keep)
@@ -99,11 +98,15 @@ def serialize(value) -> Serialized:
 
 
 def to_inline(s: Serialized) -> bytes:
-    """Return one bytes object holding the whole value (re-pickling buffers in band)."""
+    """Return one bytes object holding the whole value (the file layout, in memory)."""
     if not s.buffers:
         return s.meta
-    value = pickle.loads(s.meta, buffers=s.buffers)
-    return dumps(value)
+    header, offsets, total = _layout(s)
+    out = bytearray(total)
+    out[:len(header)] = header
+    for (off, n), part in zip(offsets, [s.meta] + s.buffers):
+        out[off:off + n] = part
+    return bytes(out)
 
 
 # --- code objects keep their file, lines and source -----------------------------
@@ -176,8 +179,8 @@ def _load_code(data: bytes, filename: str, source):
     return marshal.loads(data)
 
 
-def write_file(s: Serialized, path: str) -> int:
-    """Write ``s`` into a new file at ``path`` (mode 0600); return its size."""
+def _layout(s: Serialized):
+    """Return (header bytes, [(offset, length)] of meta and buffers, total size)."""
     parts = [s.meta] + s.buffers
     header_len = _HEAD.size + _ENTRY.size * len(parts)
     offsets, pos = [], _align(header_len)
@@ -187,6 +190,13 @@ def write_file(s: Serialized, path: str) -> int:
         pos = _align(pos + n)
     header = _HEAD.pack(_MAGIC, len(s.buffers), len(s.meta)) + b"".join(
         _ENTRY.pack(o, n) for o, n in offsets)
+    return header, offsets, pos
+
+
+def write_file(s: Serialized, path: str) -> int:
+    """Write ``s`` into a new file at ``path`` (mode 0600); return its size."""
+    header, offsets, pos = _layout(s)
+    parts = [s.meta] + s.buffers
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         os.ftruncate(fd, pos)
@@ -216,9 +226,14 @@ def map_file(path: str):
     finally:
         os.close(fd)
     view = memoryview(mm)
-    magic, nbuf, _ = _HEAD.unpack_from(view, 0)
-    if magic != _MAGIC:
+    if view[:4] != _MAGIC:
         raise ValueError(f"{path} is not a minirt object file")
+    return _unpack(view)
+
+
+def _unpack(view: memoryview):
+    """Rebuild a value from the layout of :func:`_layout` held in a read-only view."""
+    _, nbuf, _ = _HEAD.unpack_from(view, 0)
     parts = []
     for i in range(nbuf + 1):
         off, n = _ENTRY.unpack_from(view, _HEAD.size + i * _ENTRY.size)
@@ -242,6 +257,8 @@ def load(kind: int, data):
     paths always exists.
     """
     if kind == INLINE:
+        if data[:4] == _MAGIC:            # out-of-band buffers: see to_inline
+            return _unpack(memoryview(data))
         return pickle.loads(data)
     path, spill_path = data
     try:
