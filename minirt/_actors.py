@@ -5,7 +5,7 @@ class. The head keeps, per actor, the calls in submission order and sends
 each one when its arguments are ready and every earlier call has been sent,
 so one caller's calls run in the order they were made::
 
-    Counter.remote() --> placed (needs 1 CPU) --> worker forked --> __init__ ran
+    Counter.remote() --> placed (a node with a CPU) --> forked --> __init__ ran
                                                                     | actor_ready
     c.incr.remote() --> order queue --(args ready, in order)--> sent --> done
                                                                     |
@@ -15,8 +15,10 @@ so one caller's calls run in the order they were made::
                                      no:  every queued and later call raises
                                           ActorDiedError
 
-By Ray's rule an actor needs 1 CPU to be *placed* but holds none while alive
-(unless ``num_cpus`` is given), so five actors fit on two CPUs. When its last
+By Ray's rule an actor without ``num_cpus`` is placed on a node that has a
+CPU, busy or not, and holds none while alive, so five actors fit on two CPUs
+and start even while tasks hold every CPU; with ``num_cpus`` it waits for
+and holds that many. When its last
 handle is gone (and it is not detached) the actor exits after its queued
 calls. The actor part plugs into the scheduler through two
 :class:`~minirt._scheduler.Kind` hooks: ``"actor"`` (a creation, placed like
@@ -81,6 +83,9 @@ class _Creation(Kind):
 
     def start(self, task, worker, args, deps) -> None:
         self.actors.send_create(task, worker, args, deps)
+
+    def node_minimum(self, task):
+        return task.spec.actor_opts.get("node_minimum")
 
     def start_failed(self, task, error) -> None:   # releases the resources, finishes `task`
         actor = self.actors.actors[task.spec.actor_id]

@@ -10,6 +10,9 @@ the options; "Tasks revisited" uses ``max_calls``, ``max_retries`` and
 from __future__ import annotations
 
 import numbers
+import warnings
+
+from .exceptions import InfeasibleWarning
 
 from ._serial import dumps
 
@@ -130,12 +133,26 @@ def resource_request(opts: dict, default_cpus: float) -> dict:
     return {k: v for k, v in req.items() if v > 0}
 
 
-def check_feasible(req: dict, max_node: dict, name: str) -> None:
-    """Raise if no node could ever run this (instead of waiting forever)."""
-    for k, v in req.items():
-        if v > max_node.get(k, 0.0) + 1e-9:
-            have = max_node.get(k, 0.0)
-            raise ValueError(
-                f"{name} asks for {k}={v:g} but the largest node has {k}={have:g}, so it could "
-                f"never run; ask for less, or pass more to minirt.init() "
-                f"({'num_cpus' if k == 'CPU' else 'resources'}=...)")
+_warned_infeasible: set = set()
+
+
+def warn_if_infeasible(req: dict, max_node: dict, name: str) -> bool:
+    """Warn once per (name, request) if no node has enough of a resource; True if so.
+
+    As in Ray, such a task or actor is not refused: it stays pending (a node
+    that has enough may still join, see ``cluster_utils.Cluster.add_node``), and
+    ``get(ref, timeout=...)`` is how a caller stops waiting for it.
+    """
+    short = [(k, v) for k, v in req.items() if v > max_node.get(k, 0.0) + 1e-9]
+    if not short:
+        return False
+    key = (name, tuple(sorted(req.items())))
+    if key not in _warned_infeasible:
+        _warned_infeasible.add(key)
+        k, v = short[0]
+        warnings.warn(
+            f"{name} asks for {k}={v:g} but the largest node has {k}={max_node.get(k, 0.0):g}: "
+            f"it stays pending until a node with enough {k} joins. Ask for less, or pass more "
+            f"to init() ({'num_cpus' if k == 'CPU' else 'resources'}=...); get(ref, timeout=...) "
+            f"stops waiting for it", InfeasibleWarning, stacklevel=3)
+    return True

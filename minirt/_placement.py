@@ -20,7 +20,8 @@ from ._ledger import Ledger
 
 
 def place(request: Mapping[str, float], ledgers: Sequence[Optional[Ledger]],
-          arg_bytes: Optional[Mapping[int, int]] = None) -> Optional[int]:
+          arg_bytes: Optional[Mapping[int, int]] = None,
+          minimum: Optional[Mapping[str, float]] = None) -> Optional[int]:
     """Pick the node for a request.
 
     Args:
@@ -28,13 +29,21 @@ def place(request: Mapping[str, float], ledgers: Sequence[Optional[Ledger]],
         ledgers: one :class:`~minirt._ledger.Ledger` per node index, ``None``
             for a node that was removed.
         arg_bytes: node index -> bytes of the task's large arguments there.
+        minimum: resources a node must *have* (in total, free or not) to be a
+            candidate: an actor without ``num_cpus`` needs a node with a CPU.
 
     Returns:
         The node's index, or None if no live node has room now.
 
     >>> place({"CPU": 1}, [Ledger({"CPU": 1}), Ledger({"CPU": 4})], {1: 10})
     1
+    >>> place({}, [Ledger({"disk": 1}), Ledger({"CPU": 2})], minimum={"CPU": 1})
+    1
     """
+    if minimum:
+        ledgers = [g if g is not None and all(g.total.get(k, 0.0) + 1e-9 >= v
+                                              for k, v in minimum.items()) else None
+                   for g in ledgers]
     if arg_bytes:
         best = max(arg_bytes, key=lambda n: (arg_bytes[n], -n))
         ledger = ledgers[best]

@@ -106,6 +106,10 @@ class Kind:
             sched.finish(task, results)
         sched.schedule()
 
+    def node_minimum(self, task):
+        """Resources a node must have in total (not free) to be chosen; None: any node."""
+        return None
+
     def unschedulable(self, task, why: str) -> None:
         """No live node can ever run it (its node was removed)."""
         self.sched.fail(task, TaskUnschedulableError(f"task {task.spec.name} cannot run: {why}"))
@@ -219,7 +223,8 @@ class Scheduler:
     def _place(self, task):
         req = task.spec.resources
         nodes = self.nodes
-        if len(nodes) == 1:
+        minimum = self.kinds[task.spec.kind].node_minimum(task)
+        if len(nodes) == 1 and minimum is None:
             return nodes[0] if nodes[0].fits(req) else None
         arg_bytes = collections.Counter()     # where the large arguments already are
         objects = self.table.objects
@@ -228,7 +233,7 @@ class Scheduler:
             if obj is not None and obj.kind == FILE:
                 for n in obj.locs:
                     arg_bytes[n] += obj.size
-        i = place(req, [n.ledger if n.alive else None for n in nodes], arg_bytes)
+        i = place(req, [n.ledger if n.alive else None for n in nodes], arg_bytes, minimum)
         return None if i is None else nodes[i]
 
     def _start(self, task, node) -> None:

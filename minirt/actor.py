@@ -106,10 +106,11 @@ class ActorClass:
         """Start the actor; return its handle at once."""
         core = _context.current()
         opts = self._opts
-        place = _options.resource_request(opts, 1.0)
-        hold = _options.resource_request(opts, 0.0) if "num_cpus" in opts else \
-            {k: v for k, v in _options.resource_request(opts, 0.0).items() if k != "CPU"}
-        _options.check_feasible(place, core.max_node, self.__name__)
+        # Ray's rule: an actor without num_cpus holds no CPU, and is placed on a node
+        # that has a CPU at all, busy or not (it does not wait for a free one).
+        hold = _options.resource_request(opts, 0.0)
+        place, minimum = (hold, None) if "num_cpus" in opts else (hold, {"CPU": 1.0})
+        _options.warn_if_infeasible({**hold, **(minimum or {})}, core.max_node, self.__name__)
         if self._pickled is None:
             self._pickled = _serial.dumps_function(self._cls)
             _context.observer.on_pickled_function(self.__name__, len(self._pickled), "actor class")
@@ -122,7 +123,8 @@ class ActorClass:
             "max_concurrency": opts.get("max_concurrency", 1),
             "name": opts.get("name"), "namespace": namespace,
             "lifetime": opts.get("lifetime"), "get_if_exists": opts.get("get_if_exists", False),
-            "hold": hold, "meta": self._meta, "class_name": self.__name__,
+            "hold": hold, "node_minimum": minimum, "meta": self._meta,
+            "class_name": self.__name__,
         }
         arg_desc, deps, contained = prepare_args(core, args, kwargs, f"{self.__name__}.__init__")
         spec = TaskSpec("actor", new_id(), self._cls_id, f"{self.__name__}.__init__", arg_desc,

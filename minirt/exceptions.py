@@ -19,7 +19,7 @@ __all__ = [
     "ActorDiedError", "GetTimeoutError", "TaskCancelledError",
     "ObjectLostError", "OwnerDiedError", "ObjectStoreFullError", "ActorAlreadyExistsError",
     "RuntimeShutdownError", "RuntimeBrokenError", "TaskUnschedulableError",
-    "RayError", "RayTaskError", "RayActorError",
+    "InfeasibleWarning", "RayError", "RayTaskError", "RayActorError",
 ]
 
 
@@ -196,6 +196,10 @@ class TaskUnschedulableError(MinirtError):
 
 class ActorAlreadyExistsError(MinirtError, ValueError):
     """A named actor with this name already exists in the namespace."""
+
+
+class InfeasibleWarning(UserWarning):
+    """A task or actor asks for more than any node has: it stays pending, as in Ray."""
 
 
 # Ray's names, so code written for Ray runs unchanged.

@@ -136,7 +136,7 @@ class RemoteFunction:
         core = _context.current()
         opts = self._opts
         req = self._req
-        _options.check_feasible(req, core.max_node, self._name)
+        _options.warn_if_infeasible(req, core.max_node, self._name)
         if self._pickled is None:
             self._pickled = _serial.dumps_function(self._fn)
             _context.observer.on_pickled_function(self._name, len(self._pickled))

@@ -370,3 +370,49 @@ def test_sys_exit_in_an_actor_method_kills_the_actor(rt):
     assert not isinstance(info.value, SystemExit) and "exit code 2" in str(info.value)
     with pytest.raises(ActorDiedError):
         minirt.get(q.ping.remote(), timeout=20)
+
+
+def test_default_actor_starts_while_tasks_hold_every_cpu():
+    minirt.init(num_cpus=2)
+    try:
+        @minirt.remote
+        def busy(s):
+            time.sleep(s)
+            return 1
+
+        @minirt.remote
+        class A:
+            def ping(self):
+                return "pong"
+
+        @minirt.remote(num_cpus=1)
+        class B:
+            def ping(self):
+                return "pong"
+
+        refs = [busy.remote(6) for _ in range(2)]
+        time.sleep(1.0)
+        t0 = time.monotonic()
+        actors = [A.remote() for _ in range(3)]
+        assert minirt.get([a.ping.remote() for a in actors], timeout=4) == ["pong"] * 3
+        assert time.monotonic() - t0 < 4
+        b = B.remote()                    # with num_cpus it waits for a free CPU
+        with pytest.raises(minirt.exceptions.GetTimeoutError):
+            minirt.get(b.ping.remote(), timeout=1.5)
+        assert minirt.get(refs) == [1, 1]
+        assert minirt.get(b.ping.remote(), timeout=10) == "pong"
+    finally:
+        minirt.shutdown()
+
+
+def test_actor_asking_for_more_than_any_node_has_warns_and_stays_pending(rt):
+    @minirt.remote(resources={"nowhere": 1})
+    class Nowhere:
+        def ping(self):
+            return "pong"
+
+    with pytest.warns(minirt.exceptions.InfeasibleWarning, match="nowhere"):
+        actor = Nowhere.remote()
+    with pytest.raises(minirt.exceptions.GetTimeoutError):
+        minirt.get(actor.ping.remote(), timeout=0.5)
+    minirt.kill(actor)
