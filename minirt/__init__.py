@@ -64,7 +64,8 @@ from .util import _reprs, _teach  # noqa: F401
 from ._refs import ObjectRef
 from .actor import ActorClass, ActorHandle, method
 from .api import (available_resources, cancel, cluster_resources, events, get, get_actor,
-                  init, is_initialized, kill, nodes, put, remote, shutdown, timeline, wait)
+                  get_gpu_ids, init, is_initialized, kill, nodes, put, remote, shutdown,
+                  timeline, wait)
 from .remote_function import RemoteFunction
 from .runtime_context import get_runtime_context
 
@@ -72,7 +73,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "init", "shutdown", "is_initialized", "remote", "method", "get", "put", "wait",
-    "cancel", "kill", "get_actor", "cluster_resources", "available_resources", "nodes",
+    "cancel", "kill", "get_actor", "get_gpu_ids", "cluster_resources", "available_resources", "nodes",
     "timeline", "events", "get_runtime_context", "ObjectRef", "ActorHandle", "ActorClass",
     "RemoteFunction", "exceptions", "experimental", "util", "cluster_utils",
 ]

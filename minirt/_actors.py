@@ -34,7 +34,7 @@ import os
 import signal
 
 from ._pool import describe_exit
-from ._scheduler import Kind, needed, retries_left
+from ._scheduler import Kind, cancelled_error, needed, retries_left
 from ._serial import INLINE
 from .exceptions import ActorAlreadyExistsError, ActorDiedError
 
@@ -47,7 +47,7 @@ class Actor:
 
     __slots__ = ("aid", "creation", "state", "worker", "order", "inflight", "refs",
                  "restarts", "name", "namespace", "detached", "no_restart", "error",
-                 "meta", "opts", "class_name")
+                 "meta", "opts", "class_name", "exit_reason")
 
     def __init__(self, aid, creation, opts):
         self.aid = aid
@@ -66,13 +66,17 @@ class Actor:
         self.error = None                 # why it is dead
         self.meta = opts.get("meta")      # what a handle needs (method options)
         self.class_name = opts.get("class_name", "Actor")
+        self.exit_reason = None           # set by exit_actor(): why it is gone
 
 
 class _Creation(Kind):
     """The scheduler's hooks for an actor's creation (``TaskSpec.kind == "actor"``)."""
 
     reuse_idle = False        # an actor gets a process of its own
-    cancellable = False
+
+    def check_cancel(self, task, force) -> None:
+        raise ValueError("cancel() takes the ref of a task or an actor method call; "
+                         "to stop an actor use kill(actor)")
 
     def __init__(self, sched, actors):
         super().__init__(sched)
@@ -102,7 +106,18 @@ class _Creation(Kind):
 class _Call(Kind):
     """The scheduler's hooks for an actor method call (``TaskSpec.kind == "call"``)."""
 
-    cancellable = False
+    def check_cancel(self, task, force) -> None:
+        if force:
+            raise ValueError("force=True cannot cancel an actor method call (as in Ray): it "
+                             "would kill the actor; use kill(actor) for that")
+
+    def cancel(self, task, force) -> None:
+        """A call still queued here never runs (``TaskCancelledError``, as in Ray); one
+        already sent to the actor runs to its end, as a running sync call does in Ray."""
+        actor = self.actors.actors.get(task.spec.actor_id)
+        if actor is not None and task in actor.order:
+            actor.order.remove(task)
+            self.sched.fail(task, cancelled_error(task.spec))
 
     def __init__(self, sched, actors):
         super().__init__(sched)
@@ -290,6 +305,14 @@ class Actors:
         except OSError:
             pass
 
+    def exiting(self, aid) -> None:
+        """The actor called ``exit_actor()``: its process exits now; no restart (as Ray)."""
+        actor = self.actors.get(aid)
+        if actor is not None and actor.state != DEAD:
+            actor.no_restart = True
+            actor.exit_reason = "it called exit_actor()"
+            self.sched.event("exit_actor", actor=actor.class_name, id=aid)
+
     def worker_died(self, worker, code) -> None:
         """The actor's process is gone: restart it, or declare it dead."""
         actor = worker.actor
@@ -297,7 +320,7 @@ class Actors:
             return
         limit = actor.opts.get("max_restarts", 0)
         if actor.no_restart or not (limit < 0 or actor.restarts < limit):
-            why = ("it was killed with minirt.kill()" if actor.no_restart else
+            why = (actor.exit_reason or "it was killed with minirt.kill()" if actor.no_restart else
                    f"its process (pid {worker.pid}) died ({describe_exit(code)}) "
                    f"and max_restarts={limit} allows no more restarts")
             self.dead(actor, ActorDiedError(f"the actor {actor.class_name} is dead: {why}"))

@@ -347,6 +347,9 @@ class Control:
     def _msg_kill(self, w, aid, no_restart) -> None:
         self.head.actors_part.kill(aid, no_restart)
 
+    def _msg_exit_actor(self, w, aid) -> None:
+        self.head.actors_part.exiting(aid)
+
     def _msg_refs(self, w) -> None:
         """Only reference changes (applied above)."""
 

@@ -300,6 +300,14 @@ class Head:
             self._check_open()
             self.actors_part.kill(aid, no_restart)
 
+    def exit_actor(self) -> None:
+        raise TypeError("exit_actor() ends the actor that calls it: call it inside an actor "
+                        "method; to stop an actor from the driver use kill(actor)")
+
+    def is_canceled(self) -> bool:
+        raise RuntimeError("is_canceled() says whether the running task was cancelled: call "
+                           "it inside a task or an actor method, not in the driver")
+
     def call(self, op, *args):
         with self._lock:
             self._check_open()

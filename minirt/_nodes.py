@@ -37,6 +37,19 @@ class NodeSpec(NamedTuple):
     object_store_memory: int
 
 
+def default_memory(store_bytes: int) -> float:
+    """A node's logical ``memory`` resource when none is given: 70% of the RAM less its store.
+
+    As in Ray, ``memory`` is bookkeeping for ``@remote(memory=...)`` requests
+    (bytes), not a limit on what a worker really uses.
+    """
+    try:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        ram = 8 << 30
+    return float(max(int(ram * 0.7) - store_bytes, 0))
+
+
 class Node:
     """One (simulated) node: its resource ledger, workers and object store."""
 
@@ -45,7 +58,8 @@ class Node:
     def __init__(self, index: int, spec: NodeSpec, shm_root: str, session_dir: str):
         self.index = index
         self.node_id = spec.node_id
-        self.ledger = Ledger(spec.resources)
+        self.ledger = Ledger({"memory": default_memory(spec.object_store_memory),
+                              **spec.resources})
         self.idle: list = []          # workers waiting for a task
         self.workers: set = set()     # every live worker of the node
         self.store = NodeStore(index, os.path.join(shm_root, f"n{index}"),

@@ -16,11 +16,12 @@ from .exceptions import InfeasibleWarning
 
 from ._serial import dumps
 
-_COMMON = {"num_cpus", "num_gpus", "resources", "name"}
+_COMMON = {"num_cpus", "num_gpus", "memory", "resources", "name", "enable_task_events"}
 TASK_OPTIONS = _COMMON | {"num_returns", "max_calls", "max_retries", "retry_exceptions"}
 ACTOR_OPTIONS = _COMMON | {"max_restarts", "max_task_retries", "namespace", "lifetime",
                            "max_concurrency", "get_if_exists"}
-METHOD_OPTIONS = {"num_returns", "max_task_retries", "retry_exceptions", "name"}
+METHOD_OPTIONS = {"num_returns", "max_task_retries", "retry_exceptions", "name",
+                  "enable_task_events"}
 
 
 def _is_number(v) -> bool:
@@ -62,6 +63,12 @@ def validate(opts: dict, kind: str, where: str = "@minirt.remote") -> dict:
     for key, v in opts.items():
         if key in ("num_cpus", "num_gpus"):
             _check_amount(key, v)
+        elif key == "memory":
+            if v is not None:
+                _check_amount("memory (bytes)", v)
+        elif key == "enable_task_events":
+            if not isinstance(v, bool):
+                raise TypeError(f"enable_task_events must be True or False; got {v!r}")
         elif key == "resources":
             if not isinstance(v, dict):
                 raise TypeError(f"resources must be a dict like {{'GPU_slot': 1}}; got {v!r}")
@@ -128,6 +135,8 @@ def resource_request(opts: dict, default_cpus: float) -> dict:
     req = {"CPU": float(opts.get("num_cpus", default_cpus))}
     if opts.get("num_gpus"):
         req["GPU"] = float(opts["num_gpus"])
+    if opts.get("memory"):
+        req["memory"] = float(opts["memory"])
     for k, v in (opts.get("resources") or {}).items():
         req[k] = float(v)
     return {k: v for k, v in req.items() if v > 0}
@@ -150,9 +159,13 @@ def warn_if_infeasible(req: dict, max_node: dict, name: str) -> bool:
     if key not in _warned_infeasible:
         _warned_infeasible.add(key)
         k, v = short[0]
+        have = max_node.get(k, 0.0)
+        amount = (lambda x: f"{x / 2**30:,.1f} GiB") if k == "memory" else (lambda x: f"{x:g}")
+        more = {"CPU": "init(num_cpus=...)", "memory": "Cluster.add_node(memory=...)"}.get(
+            k, "init(resources=...)")
         warnings.warn(
-            f"{name} asks for {k}={v:g} but the largest node has {k}={max_node.get(k, 0.0):g}: "
-            f"it stays pending until a node with enough {k} joins. Ask for less, or pass more "
-            f"to init() ({'num_cpus' if k == 'CPU' else 'resources'}=...); get(ref, timeout=...) "
-            f"stops waiting for it", InfeasibleWarning, stacklevel=3)
+            f"{name} asks for {k}={amount(v)} but the largest node has {k}={amount(have)}: "
+            f"it stays pending until a node with enough {k} joins. Ask for less, or give more "
+            f"with {more}; get(ref, timeout=...) stops waiting for it",
+            InfeasibleWarning, stacklevel=3)
     return True

@@ -19,6 +19,7 @@ head -> worker                          worker -> head
                                          ("fn", ch, fn_id, pickled function)
                                          ("cancel", ch, oid, force, recursive)
                                          ("kill", ch, aid, no_restart)
+                                         ("exit_actor", ch, aid)  exit_actor(): exiting now
                                          ("log", ch, prefix, text)
                                          ("refs", ch)           only reference changes
                                          ("bar", ch, state)     an add-on's (tqdm_ray)

@@ -62,7 +62,6 @@ class Kind:
     """How the scheduler runs one kind of task; the defaults are a plain task's."""
 
     reuse_idle = True         # may run on a pooled idle worker (an actor needs its own)
-    cancellable = True        # minirt.cancel() applies
 
     def __init__(self, sched):
         self.sched = sched
@@ -105,6 +104,21 @@ class Kind:
                 results = error_results(spec, cancelled_error(spec))
             sched.finish(task, results)
         sched.schedule()
+
+    def check_cancel(self, task, force: bool) -> None:
+        """Raise ValueError if ``cancel(ref, force=force)`` cannot apply to this kind."""
+
+    def cancel(self, task, force: bool) -> None:
+        """``cancel()`` of its ref: a waiting task never runs, a running one is interrupted."""
+        sched = self.sched
+        w = task.worker
+        if w is None:                       # still waiting: it will never run
+            sched.fail(task, cancelled_error(task.spec))
+            return
+        try:
+            os.kill(w.pid, signal.SIGKILL if force else _worker.CANCEL_SIGNAL)
+        except OSError:
+            pass
 
     def node_minimum(self, task):
         """Resources a node must have in total (not free) to be chosen; None: any node."""
@@ -348,27 +362,22 @@ class Scheduler:
         task = obj.producer if obj is not None else None
         if task is None or task.done:
             return
-        if not self.kinds[task.spec.kind].cancellable:
-            raise ValueError("minirt.cancel() cancels tasks; to stop an actor use minirt.kill(actor)")
         self._cancel_task(task, force, recursive)
 
     def _cancel_task(self, task, force, recursive) -> None:
         if task.done or task.cancelled:
             return
+        kind = self.kinds[task.spec.kind]
+        kind.check_cancel(task, force)
         task.cancelled = True
         self.event("cancel", task=task.spec.name, id=task.spec.tid, force=force)
         if recursive and task.children:
             for child in task.children:
-                if self.kinds[child.spec.kind].cancellable:
+                try:
                     self._cancel_task(child, force, recursive)
-        w = task.worker
-        if w is None:                       # still waiting: it will never run
-            self.fail(task, cancelled_error(task.spec))
-            return
-        try:
-            os.kill(w.pid, signal.SIGKILL if force else _worker.CANCEL_SIGNAL)
-        except OSError:
-            pass
+                except ValueError:          # a child that cannot be cancelled so
+                    pass
+        kind.cancel(task, force)
 
 
 def needed(spec) -> list:

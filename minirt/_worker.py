@@ -368,6 +368,17 @@ class WorkerCore:
     def kill_actor(self, aid, no_restart) -> None:
         self.send(("kill", None, aid, no_restart))
 
+    def exit_actor(self) -> None:
+        if self.actor_id is None:
+            raise TypeError("exit_actor() ends the actor that calls it, and this is a task, "
+                            "not an actor method: return from the task instead")
+        self.send(("exit_actor", None, self.actor_id))
+        _flush_streams()
+        os._exit(0)
+
+    def is_canceled(self) -> bool:
+        return _cancel_seen and self.current_task is not None
+
     def call(self, op, *args):
         """Any other question for the head (get_actor, resources, nodes, ...)."""
         return self.request(op, *args)
@@ -520,10 +531,12 @@ class WorkerCore:
 # --- signals: cancellation by CANCEL_SIGNAL, only while user code runs ----
 _pending_interrupt = False
 _in_user_code = 0
+_cancel_seen = False         # the running task was cancelled (is_canceled())
 
 
 def _on_cancel(signum, frame) -> None:
-    global _pending_interrupt
+    global _pending_interrupt, _cancel_seen
+    _cancel_seen = True
     if _in_user_code > 0:
         raise KeyboardInterrupt("task cancelled")
     _pending_interrupt = True
@@ -554,9 +567,10 @@ class _deferred_cancel:
 
 class _user_code:
     def __enter__(self):
-        global _in_user_code, _pending_interrupt
+        global _in_user_code, _pending_interrupt, _cancel_seen
         _pending_interrupt = False
         if threading.current_thread() is threading.main_thread():
+            _cancel_seen = False
             _in_user_code += 1
 
     def __exit__(self, *exc):

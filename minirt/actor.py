@@ -26,6 +26,32 @@ from .remote_function import prepare_args, submit
 _METHOD_ATTR = "__minirt_method_options__"
 
 
+def exit_actor() -> None:
+    """End the actor whose method calls this, at once and for good (no restart).
+
+    The call that ran it and every call queued after it raise
+    ``ActorDiedError`` for their callers, whose message says the actor called
+    ``exit_actor()``; ``max_restarts`` does not apply (as in Ray).
+
+    Raises:
+        TypeError: called outside an actor method (in the driver or a task).
+
+    Example:
+        >>> @minirt.remote
+        ... class Once:
+        ...     def stop(self):
+        ...         minirt.actor.exit_actor()
+        >>> try:
+        ...     minirt.get(Once.remote().stop.remote())
+        ... except minirt.exceptions.ActorDiedError as e:
+        ...     print("exit_actor()" in str(e))
+        True
+
+    Lesson: lessons/06_actors_revisited.ipynb.
+    """
+    _context.current().exit_actor()
+
+
 def method(*args, **opts):
     """Set per-method options on an actor method.
 
@@ -33,6 +59,8 @@ def method(*args, **opts):
         num_returns: how many ObjectRefs the call returns (default 1).
         max_task_retries: re-run a call interrupted by an actor crash.
         retry_exceptions: True or a list of exception types to retry on.
+        enable_task_events: accepted for Ray compatibility (minirt always
+            records its calls in the timeline).
 
     Example:
         >>> @minirt.remote

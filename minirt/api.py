@@ -588,6 +588,19 @@ def get_actor(name: str, namespace: str | None = None) -> ActorHandle:
     return ActorHandle(aid, meta)
 
 
+def get_gpu_ids() -> list:
+    """The GPU ids assigned to the calling task: always ``[]`` here, as Ray on a machine without GPUs.
+
+    minirt schedules no real GPUs (``num_gpus`` is a logical count; use a custom
+    resource such as ``resources={"gpu_box": 1}`` to model scarce hardware).
+
+    >>> minirt.get_gpu_ids()
+    []
+    """
+    _context.current()
+    return []
+
+
 def cluster_resources() -> dict:
     """Total logical resources, e.g. ``{'CPU': 8.0, 'object_store_memory': ...}``."""
     return _context.current().call("resources", False)

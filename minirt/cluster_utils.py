@@ -28,11 +28,11 @@ from . import _context, api
 from ._nodes import NodeSpec
 from ._options import validate
 
-_SUPPORTED_NODE_ARGS = ("num_cpus", "num_gpus", "resources", "object_store_memory")
+_SUPPORTED_NODE_ARGS = ("num_cpus", "num_gpus", "resources", "object_store_memory", "memory")
 # Options of Ray's add_node that only matter for real processes; accepted and ignored.
 _IGNORED_NODE_ARGS = {"node_ip_address", "node_manager_port", "object_manager_port",
                       "dashboard_port", "include_dashboard", "min_worker_port",
-                      "max_worker_port", "labels", "env_vars", "memory", "_system_config",
+                      "max_worker_port", "labels", "env_vars", "_system_config",
                       "enable_object_reconstruction", "dashboard_agent_listen_port"}
 _clusters = api.clusters                  # address -> Cluster, for init(address=...)
 _lock = api.clusters_lock
@@ -142,6 +142,8 @@ class Cluster:
             num_cpus: logical CPUs (default 1).
             resources: custom resources, e.g. ``{"gpu_box": 1}``.
             object_store_memory: bytes of shared memory for the node's store.
+            memory: the node's logical ``memory`` resource in bytes (default: 70% of
+                the RAM less the store), what ``@remote(memory=...)`` asks for.
             num_gpus: only 0 or None (minirt has no GPUs; use a custom resource).
 
         Returns:
@@ -166,6 +168,9 @@ class Cluster:
                              "e.g. add_node(resources={'GPU_sim': 1})")
         resources = dict(node_args.get("resources") or {})
         validate({"resources": resources}, "task", where="add_node()")
+        if node_args.get("memory") is not None:
+            validate({"memory": node_args["memory"]}, "task", where="add_node()")
+            resources["memory"] = node_args["memory"]
         store = node_args.get("object_store_memory")
         if store is not None and (isinstance(store, bool) or not isinstance(store, int)):
             raise TypeError(f"object_store_memory must be a number of bytes (int); got {store!r}")

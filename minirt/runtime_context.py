@@ -38,6 +38,14 @@ class RuntimeContext:
     def was_current_actor_reconstructed(self) -> bool:
         return bool(self._core.was_restarted)
 
+    def is_canceled(self) -> bool:
+        """Whether the running task was cancelled (it may catch the interrupt and look).
+
+        Raises:
+            RuntimeError: called in the driver, which runs no task.
+        """
+        return self._core.is_canceled()
+
     def get(self) -> dict:
         return {"node_id": self.get_node_id(), "worker_id": self.get_worker_id(),
                 "task_id": self.get_task_id(), "actor_id": self.get_actor_id(),

@@ -354,3 +354,39 @@ def test_shutdown_never_clears_a_runtime_started_while_it_waited_for_the_lock():
         new.shutdown()
         _context.set_head(None)
     assert os.path.basename(first["session_dir"]).startswith("minirt-session-")
+
+
+def test_get_gpu_ids_memory_option_and_is_canceled(rt):
+    assert minirt.get_gpu_ids() == []
+    total = minirt.cluster_resources()["memory"]
+    assert total > 0
+
+    @minirt.remote(memory=total / 2)
+    def half():
+        return minirt.get_gpu_ids(), minirt.available_resources().get("memory", 0.0)
+
+    gpus, left = minirt.get(half.remote())
+    assert gpus == [] and abs(left - total / 2) < 1          # held while it ran
+    assert minirt.available_resources()["memory"] == total    # and given back
+    with pytest.raises(TypeError, match="memory"):
+        half.options(memory="1GB")
+    with pytest.raises(RuntimeError, match="inside a task"):
+        minirt.get_runtime_context().is_canceled()
+
+    @minirt.remote
+    def interrupted():
+        try:
+            time.sleep(30)
+        except KeyboardInterrupt:
+            print("interrupted")
+        return minirt.get_runtime_context().is_canceled()
+
+    @minirt.remote
+    def plain():
+        return minirt.get_runtime_context().is_canceled()
+
+    ref = interrupted.remote()
+    time.sleep(1.0)
+    minirt.cancel(ref)
+    assert minirt.get(ref, timeout=30) is True      # it caught the interrupt and looked
+    assert minirt.get(plain.remote()) is False

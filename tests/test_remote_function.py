@@ -161,27 +161,6 @@ def test_infeasible_request_stays_pending_with_one_warning(rt):
         minirt.get(ref, timeout=10)
 
 
-def test_infeasible_task_runs_once_a_node_with_room_joins():
-    from minirt.cluster_utils import Cluster
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
-    try:
-        minirt.init(address=cluster.address)
-
-        @minirt.remote(resources={"gpu_box": 1})
-        def where():
-            return minirt.get_runtime_context().get_node_id()
-
-        with pytest.warns(minirt.exceptions.InfeasibleWarning, match="gpu_box"):
-            ref = where.remote()
-        with pytest.raises(minirt.exceptions.GetTimeoutError):
-            minirt.get(ref, timeout=0.5)
-        node = cluster.add_node(num_cpus=1, resources={"gpu_box": 1})
-        assert minirt.get(ref, timeout=20) == node.node_id
-    finally:
-        minirt.shutdown()
-        cluster.shutdown()
-
-
 def test_nested_tasks_recursion_does_not_deadlock():
     minirt.init(num_cpus=2)
 
