@@ -133,7 +133,7 @@ class Control:
 
     def stop(self) -> None:
         """Wait for the thread to end (the head is closed and woken already)."""
-        if self._thread is not threading.current_thread():
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(2)
 
     def close(self) -> None:

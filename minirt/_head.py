@@ -93,45 +93,72 @@ class Head:
 
         self.session_dir = tempfile.mkdtemp(prefix=f"minirt-session-{os.getpid()}-")
         shm_root = "/dev/shm" if os.path.isdir("/dev/shm") else self.session_dir
-        self.shm_root = tempfile.mkdtemp(prefix=f"minirt-{os.getpid()}-", dir=shm_root)
-        if node_specs is None:      # num_nodes alike nodes (a Cluster gives its own specs)
-            total = {"CPU": float(num_cpus), **{k: float(v) for k, v in resources.items()}}
-            node_specs = [NodeSpec(os.urandom(28).hex(), total, object_store_memory)
-                          for _ in range(num_nodes)]
-        self.nodes: list[Node] = [Node(i, spec, self.shm_root, self.session_dir)
-                                  for i, spec in enumerate(node_specs)]
-        self.shm_dir = self.nodes[0].store.shm_dir
-        self.spill_dir = self.nodes[0].store.spill_dir
-        self.object_store_memory = object_store_memory
-        self.max_node: dict[str, float] = largest_node(self.nodes)
-        self.worker_cfg = dict(log_to_driver=log_to_driver, namespace=namespace,
-                               max_node=self.max_node, session_dir=self.session_dir)
+        self.shm_root = None
+        try:                        # a failed start leaves nothing behind (see _abort_start)
+            self.shm_root = tempfile.mkdtemp(prefix=f"minirt-{os.getpid()}-", dir=shm_root)
+            if node_specs is None:      # num_nodes alike nodes (a Cluster gives its own specs)
+                total = {"CPU": float(num_cpus), **{k: float(v) for k, v in resources.items()}}
+                node_specs = [NodeSpec(os.urandom(28).hex(), total, object_store_memory)
+                              for _ in range(num_nodes)]
+            self.nodes: list[Node] = [Node(i, spec, self.shm_root, self.session_dir)
+                                      for i, spec in enumerate(node_specs)]
+            self.shm_dir = self.nodes[0].store.shm_dir
+            self.spill_dir = self.nodes[0].store.spill_dir
+            self.object_store_memory = object_store_memory
+            self.max_node: dict[str, float] = largest_node(self.nodes)
+            self.worker_cfg = dict(log_to_driver=log_to_driver, namespace=namespace,
+                                   max_node=self.max_node, session_dir=self.session_dir)
 
-        self.control = Control(self)    # the control thread and its selector (not started)
-        # The parts, each depending only on those made before it (see the package map).
-        self.table = ObjectTable(self.nodes, self._event, self.control.wake,
-                                 lambda aid, delta: self.actors_part.count_handle(aid, delta),
-                                 self._locked)
-        self.pool = WorkerPool(self.nodes, self.worker_cfg, self.control.register_worker,
-                               self._send, self._event)
-        self.sched = Scheduler(self.table, self.nodes, self.pool, self._send, self._event,
-                               self._record)
-        self.actors_part = Actors(self.sched)
-        # Read by the state API, the notebook views and tests.
-        self.objects, self.tasks = self.table.objects, self.sched.tasks
-        self.actors = self.actors_part.actors
+            self.control = Control(self)    # the control thread and its selector (not started)
+            # The parts, each depending only on those made before it (see the package map).
+            self.table = ObjectTable(self.nodes, self._event, self.control.wake,
+                                     lambda aid, delta: self.actors_part.count_handle(aid, delta),
+                                     self._locked)
+            self.pool = WorkerPool(self.nodes, self.worker_cfg, self.control.register_worker,
+                                   self._send, self._event)
+            self.sched = Scheduler(self.table, self.nodes, self.pool, self._send, self._event,
+                                   self._record)
+            self.actors_part = Actors(self.sched)
+            # Read by the state API, the notebook views and tests.
+            self.objects, self.tasks = self.table.objects, self.sched.tasks
+            self.actors = self.actors_part.actors
 
-        self._forkserver_mine = _procs.prepare_forkserver()
-        # The driver's multiprocessing temp dir (the forkserver's socket) is deleted at
-        # exit by multiprocessing itself, but not if the driver is killed: the janitor does.
-        self.janitor = _procs.Janitor([self.shm_root, self.session_dir],
-                                      [multiprocessing.util.get_temp_dir()])
-        self.control.start()
-        # Warm up: fork one worker per node now, so the first task does not wait;
-        # the control thread forks the rest (up to the CPU count) when it is idle.
-        with self._lock:
-            for node in self.nodes:
-                node.idle.append(self.pool.spawn(node))
+            self._forkserver_mine = _procs.prepare_forkserver()
+            # The driver's multiprocessing temp dir (the forkserver's socket) is deleted at
+            # exit by multiprocessing itself, but not if the driver is killed: the janitor does.
+            self.janitor = _procs.Janitor([self.shm_root, self.session_dir],
+                                          [multiprocessing.util.get_temp_dir()])
+            self.control.start()
+            # Warm up: fork one worker per node now, so the first task does not wait;
+            # the control thread forks the rest (up to the CPU count) when it is idle.
+            with self._lock:
+                for node in self.nodes:
+                    node.idle.append(self.pool.spawn(node))
+        except BaseException:
+            self._abort_start()
+            raise
+
+    def _abort_start(self) -> None:
+        """Undo a start that failed half-way: workers, threads, janitor, directories."""
+        self._closed = True
+        control = getattr(self, "control", None)
+        if control is not None:
+            control.wake()
+            control.stop()
+        for node in getattr(self, "nodes", ()):
+            for w in list(node.workers) + list(node.idle):
+                try:
+                    os.kill(w.pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        janitor = getattr(self, "janitor", None)
+        if janitor is not None:
+            janitor.stop()
+        if self.shm_root is not None:
+            shutil.rmtree(self.shm_root, ignore_errors=True)
+        shutil.rmtree(self.session_dir, ignore_errors=True)
+        if getattr(self, "_forkserver_mine", False):
+            _procs.stop_forkserver()
 
     # --- plumbing -----------------------------------------------------------------
     def _send(self, worker, msg) -> bool:

@@ -390,3 +390,33 @@ def test_get_gpu_ids_memory_option_and_is_canceled(rt):
     minirt.cancel(ref)
     assert minirt.get(ref, timeout=30) is True      # it caught the interrupt and looked
     assert minirt.get(plain.remote()) is False
+
+
+@pytest.mark.parametrize("fail_at", ["janitor", "first worker"])
+def test_a_failed_init_leaves_nothing_behind(monkeypatch, fail_at):
+    import glob
+    import tempfile
+
+    from minirt import _head, _pool
+
+    def boom(*args, **kwargs):
+        raise OSError(f"simulated failure starting the {fail_at}")
+
+    if fail_at == "janitor":
+        monkeypatch.setattr(_head._procs, "Janitor", boom)
+    else:
+        monkeypatch.setattr(_pool.WorkerPool, "spawn", boom)
+    pattern_shm = f"/dev/shm/minirt-{os.getpid()}-*"
+    pattern_session = os.path.join(tempfile.gettempdir(), f"minirt-session-{os.getpid()}-*")
+    before = set(glob.glob(pattern_shm)) | set(glob.glob(pattern_session))
+    with pytest.raises(OSError, match="simulated"):
+        minirt.init(num_cpus=1)
+    assert not minirt.is_initialized()
+    left = (set(glob.glob(pattern_shm)) | set(glob.glob(pattern_session))) - before
+    assert not left, f"a failed init left {sorted(left)}"
+    monkeypatch.undo()
+    minirt.init(num_cpus=1)                 # and the next init works
+    try:
+        assert minirt.get(minirt.put(7)) == 7
+    finally:
+        minirt.shutdown()
