@@ -170,6 +170,15 @@ class ObjectRef(Counted):
 
     # _repr_html_ (Jupyter: id, pending/ready/failed, size, node) is given by util/_reprs.py.
 
+    def __await__(self):
+        """``await ref`` (in an async actor method or the driver's event loop) gives the value.
+
+        The wait happens on a helper thread, so the event loop goes on meanwhile;
+        ``asyncio.gather(*refs)`` and ``asyncio.wait_for(ref, t)`` work too.
+        """
+        import asyncio
+        return asyncio.wrap_future(self.future()).__await__()
+
     def future(self):
         """A ``concurrent.futures.Future`` that completes with the value."""
         import concurrent.futures
@@ -177,8 +186,15 @@ class ObjectRef(Counted):
 
         def fill() -> None:
             try:
-                fut.set_result(_get(self))
+                value, error = _get(self), None
             except BaseException as e:  # delivered to the future's reader
-                fut.set_exception(e)
+                value, error = None, e
+            try:
+                if error is None:
+                    fut.set_result(value)
+                else:
+                    fut.set_exception(error)
+            except concurrent.futures.InvalidStateError:
+                pass                    # the reader cancelled it (asyncio.wait_for timed out)
         threading.Thread(target=fill, daemon=True, name="minirt-future").start()
         return fut

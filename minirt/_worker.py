@@ -28,6 +28,7 @@ The lesson "How the runtime works" follows one task through this file.
 from __future__ import annotations
 
 import collections
+import inspect
 import io
 import itertools
 import os
@@ -39,7 +40,7 @@ import time
 import cloudpickle  # noqa: F401  (preloaded by the forkserver)
 import numpy  # noqa: F401  (preloaded: most lessons' tasks use it)
 
-from . import _context, _procs, _protocol, _refs, _serial, _store
+from . import _actor_concurrency, _context, _procs, _protocol, _refs, _serial, _store
 from ._protocol import Result
 from ._serial import FILE, INLINE
 from .exceptions import ObjectStoreFullError, TaskError
@@ -268,7 +269,7 @@ class WorkerCore:
         self.actor = None               # the actor instance, in an actor's worker
         self.actor_id = None
         self.actor_name = None
-        self.pool = None                # thread pool for max_concurrency > 1
+        self.pool = None                # ThreadRunner or AsyncRunner: calls side by side
         self.was_restarted = False
         self.namespace = cfg["namespace"]
         self.max_node = cfg["max_node"]
@@ -306,7 +307,7 @@ class WorkerCore:
             r.ok, r.value = msg[3], msg[4]
             r.event.set()
         elif msg[0] == "call" and self.pool is not None:
-            self.pool.submit(self.run_call, msg)
+            self.pool.submit(msg)
         else:
             self.backlog.append(msg)
 
@@ -434,26 +435,36 @@ class WorkerCore:
         learns that the result holds it (its "dropped" must not arrive first).
         """
         t0 = time.time()
-        retry = False
-        value = None
         try:
             a, kw = _load_args(args, deps)
             with _user_code():
                 value = fn(*a, **kw)
-            results = self._store(spec, value)
-        except SystemExit as e:
-            _exit_on_sys_exit(spec, e)
         except BaseException as e:  # noqa: BLE001 - everything goes back to the caller
-            err = _serial.describe_exception(e, spec.name, os.getpid())
-            try:
-                retry = _should_retry(spec, e)
-            except Exception as bad:  # noqa: BLE001 - classes that cannot be loaded here
-                err = _serial.describe_exception(TypeError(
-                    f"retry_exceptions of {spec.name} could not be loaded in the worker: "
-                    f"{bad}"), spec.name, os.getpid())
-            results = [_store_error(err, oid) for oid in spec.returns]
+            return self._failed(spec, e, t0)
+        return self._succeeded(spec, value, t0)
+
+    def _succeeded(self, spec, value, t0):
+        try:
+            results = self._store(spec, value)
+        except BaseException as e:  # noqa: BLE001 - e.g. a value that cannot be pickled
+            return self._failed(spec, e, t0)
         _flush_streams()
-        return results, t0, time.time(), retry, value
+        return results, t0, time.time(), False, value
+
+    def _failed(self, spec, e: BaseException, t0):
+        if isinstance(e, SystemExit):
+            _exit_on_sys_exit(spec, e)
+        err = _serial.describe_exception(e, spec.name, os.getpid())
+        retry = False
+        try:
+            retry = _should_retry(spec, e)
+        except Exception as bad:  # noqa: BLE001 - classes that cannot be loaded here
+            err = _serial.describe_exception(TypeError(
+                f"retry_exceptions of {spec.name} could not be loaded in the worker: "
+                f"{bad}"), spec.name, os.getpid())
+        results = [_store_error(err, oid) for oid in spec.returns]
+        _flush_streams()
+        return results, t0, time.time(), retry, None
 
     def _store(self, spec, value):
         if spec.num_returns == 1:
@@ -509,12 +520,31 @@ class WorkerCore:
             error = str(_serial.describe_exception(e, spec.name, os.getpid()))
         _flush_streams()
         self.current_task = None
-        conc = spec.actor_opts.get("max_concurrency", 1)
-        if error is None and conc > 1:
-            from concurrent.futures import ThreadPoolExecutor
-            self.pool = ThreadPoolExecutor(conc, thread_name_prefix="minirt-actor")
+        if error is None:
+            conc = spec.actor_opts.get("max_concurrency")
+            if _actor_concurrency.is_async_class(cls):
+                self.pool = _actor_concurrency.AsyncRunner(
+                    conc or _actor_concurrency.ASYNC_DEFAULT_CONCURRENCY, self.run_async_call)
+            elif (conc or 1) > 1:
+                self.pool = _actor_concurrency.ThreadRunner(conc, self.run_call)
         # The error travels as text: the head never unpickles user data.
         self.send(("actor_ready", None, spec.actor_id, error, t0, time.time()))
+
+    async def run_async_call(self, msg) -> None:
+        """One call of an async actor, on its event loop (see ``_actor_concurrency``)."""
+        _, _, spec, args, deps = msg
+        t0 = time.time()
+        try:
+            a, kw = _load_args(args, deps)
+            value = getattr(self.actor, spec.method)(*a, **kw)
+            if inspect.isawaitable(value):
+                value = await value
+        except BaseException as e:  # noqa: BLE001 - CancelledError too: back to the caller
+            out = self._failed(spec, e, t0)
+        else:
+            out = self._succeeded(spec, value, t0)
+        results, t0, t1, retry, value = out
+        self.send(("done", None, spec.tid, results, t0, t1, retry))
 
     def run_call(self, msg) -> None:
         _, _, spec, args, deps = msg

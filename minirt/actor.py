@@ -148,7 +148,7 @@ class ActorClass:
         actor_opts = {
             "max_restarts": opts.get("max_restarts", 0),
             "max_task_retries": opts.get("max_task_retries", 0),
-            "max_concurrency": opts.get("max_concurrency", 1),
+            "max_concurrency": opts.get("max_concurrency"),   # None: 1, or 1000 if async
             "name": opts.get("name"), "namespace": namespace,
             "lifetime": opts.get("lifetime"), "get_if_exists": opts.get("get_if_exists", False),
             "hold": hold, "node_minimum": minimum, "meta": self._meta,
