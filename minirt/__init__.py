@@ -66,6 +66,7 @@ from .actor import ActorClass, ActorHandle, method
 from .api import (available_resources, cancel, cluster_resources, events, get, get_actor,
                   get_gpu_ids, init, is_initialized, kill, nodes, put, remote, shutdown,
                   timeline, wait)
+from ._streaming import ObjectRefGenerator
 from .remote_function import RemoteFunction
 from .runtime_context import get_runtime_context
 
@@ -74,6 +75,6 @@ __version__ = "0.1.0"
 __all__ = [
     "init", "shutdown", "is_initialized", "remote", "method", "get", "put", "wait",
     "cancel", "kill", "get_actor", "get_gpu_ids", "cluster_resources", "available_resources", "nodes",
-    "timeline", "events", "get_runtime_context", "ObjectRef", "ActorHandle", "ActorClass",
+    "timeline", "events", "get_runtime_context", "ObjectRef", "ObjectRefGenerator", "ActorHandle", "ActorClass",
     "RemoteFunction", "exceptions", "experimental", "util", "cluster_utils",
 ]

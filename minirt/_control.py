@@ -321,6 +321,10 @@ class Control:
     def _msg_done(self, w, tid, results, t0, t1, retry=False) -> None:
         self.head.sched.on_done(w, tid, results, t0, t1, retry)
 
+    def _msg_yield(self, w, tid, result) -> None:
+        """One value of a streaming task (see ``_streaming``): stored now, ready for the caller."""
+        self.head.sched.on_yield(w, tid, _protocol.Result(*result))
+
     def _msg_submit(self, w, spec) -> None:
         self.head.sched.submit(spec, w)
 

@@ -79,7 +79,8 @@ def validate(opts: dict, kind: str, where: str = "@minirt.remote") -> dict:
                     raise ValueError(f"use num_{rk.lower()}= instead of resources={{'{rk}': ...}}")
                 _check_amount(f"resources[{rk!r}]", rv)
         elif key == "num_returns":
-            _check_count(key, v, 0)
+            if v != "streaming":          # a generator's values, one ref each, as they come
+                _check_count(key, v, 0)
         elif key == "max_calls":
             _check_count(key, v, 0)
         elif key in ("max_retries", "max_restarts", "max_task_retries"):

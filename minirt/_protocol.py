@@ -9,6 +9,7 @@ sent earlier that still names X.
 head -> worker                          worker -> head
 -------------------------------------   -----------------------------------------
 ("task", None, TaskSpec, fn, args, deps) ("done", ch, tid, [Result...], t0, t1, retry)
+                                         ("yield", ch, tid, Result)  a streaming task's value
 ("actor", None, TaskSpec, cls, args, deps)("actor_ready", ch, aid, error_text | None, t0, t1)
 ("call", None, TaskSpec, args, deps)     ("req", ch, req_id, op, args)   a request, answered
 ("reply", None, req_id, ok, value)             by "reply"; op: get, wait, put_file,

@@ -38,6 +38,7 @@ from ._placement import place
 from ._pool import describe_exit
 from ._protocol import Result
 from ._serial import FILE, INLINE, error_bytes
+from ._streaming import item_id
 from .exceptions import TaskCancelledError, TaskUnschedulableError, WorkerCrashedError
 
 
@@ -45,7 +46,7 @@ class Task:
     """The head's record of one submitted task, actor creation or actor call."""
 
     __slots__ = ("spec", "waiting", "attempt", "node", "worker", "cancelled", "done",
-                 "children")
+                 "children", "streamed")
 
     def __init__(self, spec):
         self.spec = spec
@@ -56,6 +57,7 @@ class Task:
         self.cancelled = False
         self.done = False
         self.children = None      # tasks submitted while this one ran (for recursive cancel)
+        self.streamed = None      # a streaming task: how many values it has yielded
 
 
 class Kind:
@@ -178,6 +180,9 @@ class Scheduler:
             table.store(arg_oid, FILE, spec.args[1], False, (),
                         from_worker.node if from_worker is not None else 0,
                         f"{spec.name} (arguments)")
+        if spec.num_returns == "streaming":
+            task.streamed = 0
+            self._hold_item(task)
         self.event("submit", task=spec.name, id=spec.tid, type=spec.kind)
         self.kinds[spec.kind].submitted(task)
         if not task.done:
@@ -313,10 +318,36 @@ class Scheduler:
         self.event("retry", task=task.spec.name, id=task.spec.tid, attempt=task.attempt)
         self.deps_ready(task)
 
+    # --- streaming generators (see _streaming.py) ------------------------------------
+    def _hold_item(self, task) -> None:
+        """Make the next value's object pending, produced by ``task``, held by the stream."""
+        oid = item_id(task.spec.tid, task.streamed)
+        self.table.incr(oid)
+        obj = self.table.objects[oid]
+        if not obj.ready:
+            obj.producer = task
+
+    def on_yield(self, worker, tid, result) -> None:
+        task = self.tasks.get(tid)
+        name = task.spec.name if task is not None else "stream"
+        self.table.store(result.oid, result.kind, result.data, result.is_error,
+                         result.contained, worker.node, name)
+        if task is not None and task.streamed is not None and \
+                result.oid == item_id(tid, task.streamed):   # (a retry re-yields earlier ones)
+            self.table.decr(result.oid)      # the worker's own ref keeps it now
+            task.streamed += 1
+            self._hold_item(task)
+
     def finish(self, task, results) -> None:
         """Store the task's results and drop what it pinned. Final: no more retries."""
         task.done = True
         spec = task.spec
+        if task.streamed is not None:        # the value after the last is never coming
+            oid = item_id(spec.tid, task.streamed)
+            obj = self.table.objects.get(oid)
+            if obj is not None and not obj.ready:
+                obj.producer = None
+            self.table.decr(oid)
         self.tasks.pop(spec.tid, None)
         node = task.node if task.node is not None else 0
         self.event("finish", task=spec.name, id=spec.tid, node=node,

@@ -40,8 +40,9 @@ import time
 import cloudpickle  # noqa: F401  (preloaded by the forkserver)
 import numpy  # noqa: F401  (preloaded: most lessons' tasks use it)
 
-from . import _actor_concurrency, _context, _procs, _protocol, _refs, _serial, _store
+from . import _actor_concurrency, _context, _procs, _protocol, _refs, _serial, _store, _streaming
 from ._protocol import Result
+from ._refs import ObjectRef
 from ._serial import FILE, INLINE
 from .exceptions import ObjectStoreFullError, TaskError
 
@@ -445,6 +446,8 @@ class WorkerCore:
 
     def _succeeded(self, spec, value, t0):
         try:
+            if spec.num_returns == "streaming":
+                value = self._stream(spec, value)
             results = self._store(spec, value)
         except BaseException as e:  # noqa: BLE001 - e.g. a value that cannot be pickled
             return self._failed(spec, e, t0)
@@ -466,8 +469,33 @@ class WorkerCore:
         _flush_streams()
         return results, t0, time.time(), retry, None
 
+    def _stream(self, spec, gen) -> list:
+        """Store and announce each value ``gen`` yields; return the refs (see ``_streaming``).
+
+        The refs are held here until the task's own result (their list) is
+        sent, so no item is freed before the caller can hold it.
+        """
+        refs = []
+        it = iter(gen)
+        while True:
+            oid = _streaming.item_id(spec.tid, len(refs))
+            try:
+                with _user_code():
+                    item = next(it)
+                result = _store_value(item, oid, self.shm_dir, self.spill_dir)
+            except StopIteration:
+                return refs
+            except BaseException as e:  # noqa: BLE001 - the error becomes the last item
+                if isinstance(e, SystemExit):
+                    _exit_on_sys_exit(spec, e)
+                err = _serial.describe_exception(e, spec.name, os.getpid())
+                result = _store_error(err, oid)
+                it = iter(())
+            refs.append(ObjectRef(oid))
+            self.send(("yield", None, spec.tid, result))
+
     def _store(self, spec, value):
-        if spec.num_returns == 1:
+        if spec.num_returns in (1, "streaming"):
             values = [value]
         else:
             try:

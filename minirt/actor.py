@@ -113,6 +113,8 @@ class ActorClass:
             if name.startswith("__") and name != "__call__":
                 continue
             methods[name] = m = dict(getattr(fn, _METHOD_ATTR, {}))
+            if inspect.isgeneratorfunction(fn):
+                m.setdefault("num_returns", "streaming")   # as Ray 2.x: a streaming generator
             if "retry_exceptions" in m:   # the meta travels by plain pickle: no classes in it
                 m["retry_exceptions"] = _options.retry_spec(m["retry_exceptions"])
         self._meta = {"class_name": cls.__name__, "methods": methods,
@@ -229,7 +231,7 @@ class ActorMethod:
         h, opts = self._handle, self._opts
         name = f"{h._meta['class_name']}.{self._name}"
         n = opts.get("num_returns", 1)
-        returns = [new_id() for _ in range(n)]
+        returns = [new_id() for _ in range(1 if n == "streaming" else n)]
         arg_desc, deps, contained = prepare_args(core, args, kwargs, name)
         spec = TaskSpec("call", new_id(), None, name, arg_desc, deps, returns, {},
                         max_retries=opts.get("max_task_retries", h._meta["max_task_retries"]),

@@ -15,6 +15,7 @@ worker loads it the first time it runs it. Lesson: lessons/01_tasks.ipynb.
 
 from __future__ import annotations
 
+import inspect
 import os
 import pickle
 
@@ -22,6 +23,7 @@ from . import _context, _options, _serial
 from ._protocol import TaskSpec
 from ._refs import ObjectRef, new_id
 from ._serial import FILE, INLINE
+from ._streaming import ObjectRefGenerator
 from ._worker import DepSlot
 
 
@@ -29,6 +31,8 @@ def submit(core, spec):
     """Submit a task or actor call; return its ref, list of refs, or None (num_returns=0)."""
     refs = [ObjectRef(oid) for oid in spec.returns]   # before submit: held from the start
     core.submit(spec)
+    if spec.num_returns == "streaming":
+        return ObjectRefGenerator(spec.tid, refs[0])
     if spec.num_returns == 1:
         return refs[0]
     return refs if spec.num_returns else None
@@ -95,6 +99,7 @@ class RemoteFunction:
 
     def __init__(self, fn, opts: dict, _fn_id: bytes | None = None, _pickled: bytes | None = None):
         self._fn = fn
+        self._generator = inspect.isgeneratorfunction(fn)    # streams its values (Ray 2.x)
         self._opts = opts
         self._fn_id = _fn_id or os.urandom(16)
         self._pickled = _pickled
@@ -141,8 +146,8 @@ class RemoteFunction:
             self._pickled = _serial.dumps_function(self._fn)
             _context.observer.on_pickled_function(self._name, len(self._pickled))
         core.register_fn(self._fn_id, self._pickled)
-        n = opts.get("num_returns", 1)
-        returns = [new_id() for _ in range(n)]
+        n = opts.get("num_returns", "streaming" if self._generator else 1)
+        returns = [new_id() for _ in range(1 if n == "streaming" else n)]
         arg_desc, deps, contained = prepare_args(core, args, kwargs, self._name)
         spec = TaskSpec("task", new_id(), self._fn_id, self._name, arg_desc, deps, returns, req,
                         max_retries=opts.get("max_retries", 3),
