@@ -14,19 +14,36 @@ Map of the modules (one concept each)::
     _refs.py            ObjectRef and per-process reference counting
     _serial.py          pickling with zero-copy buffers; the object file format
     _store.py           one node's object store: shared memory, capacity, spilling
-    _context.py         "which core am I talking to": the head or the pipe to it
-    _protocol.py        the messages between head and workers
-    _head.py            the head (control plane in the driver) and its control thread
-    _objects.py           ...object table, reference counts, waiting      (head mixin)
-    _scheduler.py         ...tasks, placement, worker pool, retries        (head mixin)
-    _actors.py            ...actor life cycle and ordered calls            (head mixin)
-    _nodes.py             ...nodes joining and dying at run time           (head mixin)
+    _context.py         "which core am I talking to": the Core interface (head or worker)
+    _protocol.py        the messages between head and workers, and their records
+    _head.py            the head (control plane in the driver): start-up, entry points,
+                        nodes joining and leaving, shutdown; it composes the parts below
+    _control.py           ...its control thread: worker pipes and deaths, requests, output
+    _actors.py            ...actors: creation, ordered calls, handles, restarts
+    _scheduler.py         ...tasks: dependencies, placement, running, retries, cancel
+    _placement.py         ...where a task goes (a pure function)
+    _ledger.py            ...one node's resources, held per holder
+    _pool.py              ...worker processes: start, reuse, retire
+    _objects.py           ...the object table: values, locations, refcounts, waiting, copies
+    _nodes.py             ...a node, and what its removal loses
     _worker.py          the worker process: runs tasks, hosts actors
     _procs.py           forkserver-started processes and the janitor
     runtime_context.py  get_runtime_context()
     exceptions.py       the errors, under minirt's and Ray's names
-    util/               ActorPool, queue.Queue, multiprocessing.Pool on actors, and state:
-                        Ray's state API (list_tasks, list_actors, summarize_tasks...)
+    experimental/       Ray's ray.experimental names (tqdm_ray, from util/tqdm_ray.py)
+    util/               layered on top of the core (which never imports it): ActorPool,
+                        queue.Queue, multiprocessing.Pool on actors, progress bars and
+                        tqdm_ray, the live task stream, Ray's state API (list_tasks...),
+                        and the add-ons that attach themselves at import: notebook
+                        views (_reprs.py), teaching warnings (_teach.py), a non-blocking
+                        look at the head (_introspect.py)
+
+The head's parts depend one way (an arrow: "calls")::
+
+    api.py --> Head --(lock)--+--> Actors --Kind hooks--> Scheduler --> WorkerPool --> workers
+                 ^            |       |                     |   place() over Ledgers
+    Control -----+ (messages) |       v                     v
+    (thread)                  +--> ObjectTable <------------+   (copies: copy threads)
 
 How data flows::
 
@@ -42,10 +59,14 @@ threaded Jupyter kernel; see ``_procs.py``).
 """
 
 from . import cluster_utils, exceptions, experimental, util
+# Notebook views and teaching warnings attach themselves to the core at import.
+from .util import _reprs, _teach  # noqa: F401
 from ._refs import ObjectRef
 from .actor import ActorClass, ActorHandle, method
 from .api import (available_resources, cancel, cluster_resources, events, get, get_actor,
-                  init, is_initialized, kill, nodes, put, remote, shutdown, timeline, wait)
+                  get_gpu_ids, init, is_initialized, kill, nodes, put, remote, shutdown,
+                  timeline, wait)
+from ._streaming import ObjectRefGenerator
 from .remote_function import RemoteFunction
 from .runtime_context import get_runtime_context
 
@@ -53,7 +74,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "init", "shutdown", "is_initialized", "remote", "method", "get", "put", "wait",
-    "cancel", "kill", "get_actor", "cluster_resources", "available_resources", "nodes",
-    "timeline", "events", "get_runtime_context", "ObjectRef", "ActorHandle", "ActorClass",
+    "cancel", "kill", "get_actor", "get_gpu_ids", "cluster_resources", "available_resources", "nodes",
+    "timeline", "events", "get_runtime_context", "ObjectRef", "ObjectRefGenerator", "ActorHandle", "ActorClass",
     "RemoteFunction", "exceptions", "experimental", "util", "cluster_utils",
 ]

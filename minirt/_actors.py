@@ -5,7 +5,7 @@ class. The head keeps, per actor, the calls in submission order and sends
 each one when its arguments are ready and every earlier call has been sent,
 so one caller's calls run in the order they were made::
 
-    Counter.remote() --> placed (needs 1 CPU) --> worker forked --> __init__ ran
+    Counter.remote() --> placed (a node with a CPU) --> forked --> __init__ ran
                                                                     | actor_ready
     c.incr.remote() --> order queue --(args ready, in order)--> sent --> done
                                                                     |
@@ -15,10 +15,16 @@ so one caller's calls run in the order they were made::
                                      no:  every queued and later call raises
                                           ActorDiedError
 
-By Ray's rule an actor needs 1 CPU to be *placed* but holds none while alive
-(unless ``num_cpus`` is given), so five actors fit on two CPUs. When its last
+By Ray's rule an actor without ``num_cpus`` is placed on a node that has a
+CPU, busy or not, and holds none while alive, so five actors fit on two CPUs
+and start even while tasks hold every CPU; with ``num_cpus`` it waits for
+and holds that many. When its last
 handle is gone (and it is not detached) the actor exits after its queued
-calls. Used as a mixin of :class:`~minirt._head.Head`, under the head's lock.
+calls. The actor part plugs into the scheduler through two
+:class:`~minirt._scheduler.Kind` hooks: ``"actor"`` (a creation, placed like
+a task but on a worker of its own) and ``"call"`` (queued here, in order,
+never placed). It also counts the references to actor handles (the object
+table hands it the ids it does not own). Always used under the head's lock.
 """
 
 from __future__ import annotations
@@ -27,23 +33,27 @@ import collections
 import os
 import signal
 
+from ._pool import describe_exit
+from ._scheduler import Kind, cancelled_error, needed, retries_left
+from ._serial import INLINE
 from .exceptions import ActorAlreadyExistsError, ActorDiedError
 
 PENDING, ALIVE, RESTARTING, DEAD = "PENDING", "ALIVE", "RESTARTING", "DEAD"
 _PIPE_BUDGET = 64 * 1024      # bytes of calls in flight to a busy actor (see _pump_actor)
 
 
-class _Actor:
-    __slots__ = ("aid", "creation", "state", "worker", "node", "order", "inflight", "refs",
+class Actor:
+    """The head's record of one actor."""
+
+    __slots__ = ("aid", "creation", "state", "worker", "order", "inflight", "refs",
                  "restarts", "name", "namespace", "detached", "no_restart", "error",
-                 "meta", "opts", "class_name", "held_on")
+                 "meta", "opts", "class_name", "exit_reason")
 
     def __init__(self, aid, creation, opts):
         self.aid = aid
         self.creation = creation          # the creation _Task: its args stay pinned for restarts
         self.state = PENDING
         self.worker = None
-        self.node = None
         self.order: collections.deque = collections.deque()   # calls not yet sent, in order
         self.inflight: dict = {}          # tid -> (task, bytes) sent, not finished
         self.refs = 0
@@ -56,17 +66,93 @@ class _Actor:
         self.error = None                 # why it is dead
         self.meta = opts.get("meta")      # what a handle needs (method options)
         self.class_name = opts.get("class_name", "Actor")
-        self.held_on = None               # node whose resources the live actor holds
+        self.exit_reason = None           # set by exit_actor(): why it is gone
 
 
-class _Actors:
-    """Mixin: actor table and calls."""
+class _Creation(Kind):
+    """The scheduler's hooks for an actor's creation (``TaskSpec.kind == "actor"``)."""
 
-    def _init_actors(self) -> None:
-        self.actors: dict[bytes, _Actor] = {}
+    reuse_idle = False        # an actor gets a process of its own
+
+    def check_cancel(self, task, force) -> None:
+        raise ValueError("cancel() takes the ref of a task or an actor method call; "
+                         "to stop an actor use kill(actor)")
+
+    def __init__(self, sched, actors):
+        super().__init__(sched)
+        self.actors = actors
+
+    def submitted(self, task) -> None:
+        self.actors.actors[task.spec.actor_id].creation = task
+
+    def start(self, task, worker, args, deps) -> None:
+        self.actors.send_create(task, worker, args, deps)
+
+    def node_minimum(self, task):
+        return task.spec.actor_opts.get("node_minimum")
+
+    def start_failed(self, task, error) -> None:   # releases the resources, finishes `task`
+        actor = self.actors.actors[task.spec.actor_id]
+        self.actors.dead(actor, ActorDiedError(
+            f"the actor {actor.class_name} could not be started: {error}"))
+
+    def unschedulable(self, task, why: str) -> None:
+        actor = self.actors.actors.get(task.spec.actor_id)
+        if actor is not None and actor.state != DEAD:
+            self.actors.dead(actor, ActorDiedError(
+                f"the actor {actor.class_name} cannot be placed: {why}"))
+
+
+class _Call(Kind):
+    """The scheduler's hooks for an actor method call (``TaskSpec.kind == "call"``)."""
+
+    def check_cancel(self, task, force) -> None:
+        if force:
+            raise ValueError("force=True cannot cancel an actor method call (as in Ray): it "
+                             "would kill the actor; use kill(actor) for that")
+
+    def cancel(self, task, force) -> None:
+        """A call still queued here never runs (``TaskCancelledError``, as in Ray); one
+        already sent to the actor runs to its end, as a running sync call does in Ray."""
+        actor = self.actors.actors.get(task.spec.actor_id)
+        if actor is not None and task in actor.order:
+            actor.order.remove(task)
+            self.sched.fail(task, cancelled_error(task.spec))
+
+    def __init__(self, sched, actors):
+        super().__init__(sched)
+        self.actors = actors
+
+    def submitted(self, task) -> None:
+        self.actors.enqueue_call(task)
+
+    def ready(self, task) -> None:
+        task.waiting = False
+        actor = self.actors.actors.get(task.spec.actor_id)
+        if actor is not None:
+            self.actors.pump(actor)
+
+    def done(self, worker, task, results, retry) -> None:
+        self.actors.call_done(worker, task, results, retry)
+
+    def unschedulable(self, task, why: str) -> None:
+        """Calls are never placed: their actor's creation answers for them."""
+
+
+class Actors:
+    """The actor table, named actors, ordered calls, restarts (see the module docstring)."""
+
+    def __init__(self, sched):
+        self.sched = sched
+        self.table = sched.table
+        self.nodes = sched.nodes
+        self.pool = sched.pool
+        self.actors: dict[bytes, Actor] = {}
         self.named: dict[tuple, bytes] = {}
+        sched.kinds["actor"] = _Creation(sched, self)
+        sched.kinds["call"] = _Call(sched, self)
 
-    def _create_actor(self, spec, from_worker=None):
+    def create(self, spec, from_worker=None):
         """Register and queue an actor's creation. Returns the existing id for get_if_exists."""
         opts = spec.actor_opts
         key = (opts.get("namespace"), opts.get("name"))
@@ -79,65 +165,56 @@ class _Actors:
                     f"an actor named {key[1]!r} already exists in namespace {key[0]!r}; "
                     "choose another name, use get_if_exists=True, or minirt.get_actor() it")
             self.named[key] = spec.actor_id
-        actor = _Actor(spec.actor_id, None, opts)
-        placeholder = self.objects.pop(spec.actor_id, None)   # handle refs counted before creation
-        if placeholder is not None:
-            actor.refs += placeholder.refs
+        actor = Actor(spec.actor_id, None, opts)
+        actor.refs += self.table.pop_refs(spec.actor_id)   # handle refs counted before creation
         self.actors[spec.actor_id] = actor
-        self._submit(spec, from_worker)      # sets actor.creation (see _Scheduler._submit)
+        self.sched.submit(spec, from_worker)      # sets actor.creation (_Creation.submitted)
         return None
 
-    def _send_actor_create(self, task, worker, args, deps) -> None:
+    def send_create(self, task, worker, args, deps) -> None:
         spec = task.spec
         actor = self.actors[spec.actor_id]
         if actor.state == DEAD:                     # killed while waiting to be placed
-            self._release(task)
-            self._retire(worker)
+            self.sched.release(task)
+            self.pool.retire(worker)
             return
-        actor.worker, actor.node = worker, worker.node
+        actor.worker = worker
         worker.actor = actor
         worker.fns.add(spec.fn_id)
-        self._send(worker, ("actor", None, spec, self.fns[spec.fn_id], args, deps))
+        self.sched.send(worker, ("actor", None, spec, self.sched.fns[spec.fn_id], args, deps))
 
-    def _on_actor_ready(self, worker, aid, error, t0, t1) -> None:
+    def on_ready(self, worker, aid, error, t0, t1) -> None:
         actor = self.actors.get(aid)
         if actor is None or actor.worker is not worker:
             return
         task = actor.creation
-        self._record(task.spec, task, worker, t0, t1)
+        sched = self.sched
+        sched.record(task, worker, t0, t1)
         if actor.state == PENDING:                  # first start: swap placement for holding
-            self._release(task)
-            self._acquire(self.nodes[worker.node], actor.opts.get("hold", {}))
-            actor.held_on = worker.node
-            task.node = None                        # resources are now the actor's, not the task's
-            self._schedule()                        # the placement CPU is free for others
+            sched.release(task)
+            self.nodes[worker.node].ledger.acquire(actor, actor.opts.get("hold", {}))
+            sched.schedule()                        # the placement CPU is free for others
         if error is not None:                       # the worker sends the error as text
-            self._actor_dead(actor, ActorDiedError(
+            self.dead(actor, ActorDiedError(
                 f"the actor {actor.class_name} could not be created: its __init__ raised\n{error}"))
-            self._retire(worker)
+            self.pool.retire(worker)
             return
         actor.state = ALIVE
-        self._event("actor_alive", actor=actor.class_name, id=aid, node=worker.node,
+        sched.event("actor_alive", actor=actor.class_name, id=aid, node=worker.node,
                     worker=worker.wid, restarts=actor.restarts)
-        self._pump_actor(actor)
-        self._maybe_exit_actor(actor)
+        self.pump(actor)
+        self._maybe_exit(actor)
 
     # --- calls --------------------------------------------------------------------
-    def _enqueue_call(self, task) -> None:
+    def enqueue_call(self, task) -> None:
         actor = self.actors.get(task.spec.actor_id)
         if actor is None or actor.state == DEAD:
-            self._fail(task, self._dead_error(actor, task.spec))
+            self.sched.fail(task, self._dead_error(actor, task.spec))
             return
-        task.pending = 1                            # 1 = waiting for its arguments
+        task.waiting = True                         # until its arguments are ready
         actor.order.append(task)
 
-    def _call_ready(self, task) -> None:
-        task.pending = 0
-        actor = self.actors.get(task.spec.actor_id)
-        if actor is not None:
-            self._pump_actor(actor)
-
-    def _pump_actor(self, actor) -> None:
+    def pump(self, actor) -> None:
         """Send calls in order while they are ready and the pipe has room.
 
         A busy actor does not read its pipe; if the head kept writing it
@@ -147,67 +224,80 @@ class _Actors:
         if actor.state != ALIVE:
             return
         w = actor.worker
+        sched = self.sched
         while actor.order:
             task = actor.order[0]
             if task.done:
                 actor.order.popleft()
                 continue
-            if task.pending:
+            if task.waiting:
                 return
             spec = task.spec
+            if not self.table.fetch(needed(spec), w.node, lambda: self.pump(actor)):
+                return      # its arguments are being copied to the actor's node: resume then
             try:
-                deps = [self._descriptor(oid, w.node) for oid in spec.deps]
-                args = self._args_descriptor(spec, w.node)
+                deps, args = sched.descriptors(spec, w.node)
             except Exception as e:
                 actor.order.popleft()
-                self._fail(task, e)
+                sched.fail(task, e)
                 continue
-            size = 512 + sum(len(d[1]) for d in deps if d[0] == 0) + (len(args[1]) if args[0] == 0 else 0)
+            size = 512 + sum(len(d[1]) for d in deps if d[0] == INLINE)
+            size += len(args[1]) if args[0] == INLINE else 0
             if actor.inflight and w.inflight_bytes + size > _PIPE_BUDGET:
                 return
-            if not self._send(w, ("call", None, spec, args, deps)):
+            if not sched.send(w, ("call", None, spec, args, deps)):
                 return      # the process is gone: the call was never delivered, keep it queued
             actor.order.popleft()
             actor.inflight[spec.tid] = (task, size)
             w.inflight_bytes += size
-            task.worker, task.node = w, None
+            task.worker = w
 
-    def _call_done(self, worker, task, results, retry) -> None:
+    def call_done(self, worker, task, results, retry) -> None:
         actor = worker.actor
         _, size = actor.inflight.pop(task.spec.tid, (None, 0))
         worker.inflight_bytes -= size
-        if retry and self._retries_left(task):
+        if retry and retries_left(task):
             task.attempt += 1
             actor.order.appendleft(task)
         else:
-            self._finish(task, results)
-        self._pump_actor(actor)
-        self._maybe_exit_actor(actor)
+            self.sched.finish(task, results)
+        self.pump(actor)
+        self._maybe_exit(actor)
 
-    # --- endings -------------------------------------------------------------------
-    def _actor_out_of_scope(self, actor) -> None:
-        if not actor.detached:
-            self._maybe_exit_actor(actor)
+    def queued(self):
+        """Every call waiting to be sent, of every actor."""
+        return [t for a in self.actors.values() for t in a.order]
 
-    def _maybe_exit_actor(self, actor) -> None:
+    # --- handles and endings ---------------------------------------------------------
+    def count_handle(self, aid, delta) -> bool:
+        """Count a reference to an actor handle (the object table's ``count_other``)."""
+        actor = self.actors.get(aid)
+        if actor is None:
+            return False
+        actor.refs += delta
+        if actor.refs <= 0 and not actor.detached:
+            self._maybe_exit(actor)
+        return True
+
+    def _maybe_exit(self, actor) -> None:
         if actor.refs > 0 or actor.detached or actor.state != ALIVE:
             return
         if actor.order or actor.inflight:
             return
         actor.no_restart = True
-        self._actor_dead(actor, None)
-        self._retire(actor.worker)
+        self.dead(actor, None)
+        self.pool.retire(actor.worker)
 
-    def _kill_actor(self, aid, no_restart) -> None:
+    def kill(self, aid, no_restart) -> None:
         actor = self.actors.get(aid)
         if actor is None or actor.state == DEAD:
             return
         if no_restart:
             actor.no_restart = True
-        self._event("kill", actor=actor.class_name, id=aid, no_restart=no_restart)
+        self.sched.event("kill", actor=actor.class_name, id=aid, no_restart=no_restart)
         if actor.worker is None or actor.worker.dead:
             if no_restart:
-                self._actor_dead(actor, ActorDiedError(
+                self.dead(actor, ActorDiedError(
                     f"the actor {actor.class_name} was killed with minirt.kill()"))
             return
         try:                            # death is handled when its pidfd fires
@@ -215,81 +305,100 @@ class _Actors:
         except OSError:
             pass
 
-    def _actor_died(self, actor, worker, code) -> None:
+    def exiting(self, aid) -> None:
+        """The actor called ``exit_actor()``: its process exits now; no restart (as Ray)."""
+        actor = self.actors.get(aid)
+        if actor is not None and actor.state != DEAD:
+            actor.no_restart = True
+            actor.exit_reason = "it called exit_actor()"
+            self.sched.event("exit_actor", actor=actor.class_name, id=aid)
+
+    def worker_died(self, worker, code) -> None:
         """The actor's process is gone: restart it, or declare it dead."""
+        actor = worker.actor
         if actor.state == DEAD:
             return
-        from ._scheduler import _describe_exit
         limit = actor.opts.get("max_restarts", 0)
         if actor.no_restart or not (limit < 0 or actor.restarts < limit):
-            why = ("it was killed with minirt.kill()" if actor.no_restart else
-                   f"its process (pid {worker.pid}) died ({_describe_exit(code)}) "
+            why = (actor.exit_reason or "it was killed with minirt.kill()" if actor.no_restart else
+                   f"its process (pid {worker.pid}) died ({describe_exit(code)}) "
                    f"and max_restarts={limit} allows no more restarts")
-            self._actor_dead(actor, ActorDiedError(f"the actor {actor.class_name} is dead: {why}"))
+            self.dead(actor, ActorDiedError(f"the actor {actor.class_name} is dead: {why}"))
             return
         actor.restarts += 1
         actor.state = RESTARTING
         retry_limit = actor.opts.get("max_task_retries", 0)
         for task, _ in reversed(list(actor.inflight.values())):
-            if task.spec.max_retries < 0 or task.attempt < task.spec.max_retries:
+            if retries_left(task):
                 task.attempt += 1
                 actor.order.appendleft(task)
             else:
-                self._fail(task, ActorDiedError(
+                self.sched.fail(task, ActorDiedError(
                     f"the actor {actor.class_name} died while running {task.spec.name} "
-                    f"(pid {worker.pid}, {_describe_exit(code)}); it is restarting, but this "
+                    f"(pid {worker.pid}, {describe_exit(code)}); it is restarting, but this "
                     f"call is not retried (max_task_retries={retry_limit})"))
         actor.inflight.clear()
-        self._event("actor_restart", actor=actor.class_name, id=actor.aid,
-                    restarts=actor.restarts)
+        self.sched.event("actor_restart", actor=actor.class_name, id=actor.aid,
+                         restarts=actor.restarts)
         node = self._node_for_restart(actor, worker.node)   # another one if it was removed
         if node is None:
-            self._actor_dead(actor, ActorDiedError(
+            self.dead(actor, ActorDiedError(
                 f"the actor {actor.class_name} died with its node and no live node has room "
                 "to restart it"))
             return
         try:
-            new = self._spawn(node)
+            new = self.pool.spawn(node)
         except Exception as e:
-            self._actor_dead(actor, ActorDiedError(
+            self.dead(actor, ActorDiedError(
                 f"the actor {actor.class_name} died and could not be restarted: {e}"))
             return
         creation = actor.creation
         creation.spec.actor_opts = dict(creation.spec.actor_opts, restarted=True)
-        deps = [self._descriptor(oid, node.index) for oid in creation.spec.deps]
-        args = self._args_descriptor(creation.spec, node.index)
-        self._send_actor_create(creation, new, args, deps)
+        deps, args = self.sched.descriptors(creation.spec, node.index)
+        self.send_create(creation, new, args, deps)
 
-    def _actor_dead(self, actor, error) -> None:
+    def _node_for_restart(self, actor, index: int):
+        """The node to restart ``actor`` on: its own if alive, else a live one with room."""
+        node = self.nodes[index]
+        if node.alive:
+            return node
+        hold = actor.opts.get("hold", {})
+        for n in self.nodes:
+            if n.fits(hold):
+                self.sched.release(actor)
+                n.ledger.acquire(actor, hold)
+                return n
+        return None
+
+    def dead(self, actor, error) -> None:
+        """Declare ``actor`` dead (``error`` None: it exited normally): fail its calls."""
+        sched = self.sched
         actor.state = DEAD
         actor.error = error
         err = error or ActorDiedError(f"the actor {actor.class_name} has exited")
         for task, _ in list(actor.inflight.values()):
-            self._fail(task, err)
+            sched.fail(task, err)
         actor.inflight.clear()
         while actor.order:
-            self._fail(actor.order.popleft(), err)
+            sched.fail(actor.order.popleft(), err)
         if actor.name is not None and self.named.get((actor.namespace, actor.name)) == actor.aid:
             del self.named[(actor.namespace, actor.name)]
         creation = actor.creation
         if creation is not None and not creation.done:
-            if creation.node is not None:
-                self._release(creation)
-            self._finish(creation, [])
-        if actor.held_on is not None:
-            self._acquire(self.nodes[actor.held_on], actor.opts.get("hold", {}), sign=-1)
-            actor.held_on = None
-        self._event("actor_dead", actor=actor.class_name, id=actor.aid)
-        self._schedule()
+            sched.release(creation)
+            sched.finish(creation, [])
+        sched.release(actor)
+        sched.event("actor_dead", actor=actor.class_name, id=actor.aid)
+        sched.schedule()
 
-    def _dead_error(self, actor, spec):
+    @staticmethod
+    def _dead_error(actor, spec):
         if actor is not None and actor.error is not None:
             return actor.error
         return ActorDiedError(f"cannot run {spec.name}: the actor is dead")
 
-    def _lookup_actor(self, name, namespace):
+    def lookup(self, name, namespace):
         aid = self.named.get((namespace, name))
         if aid is None:
             return None
-        actor = self.actors[aid]
-        return (aid, actor.meta)
+        return (aid, self.actors[aid].meta)

@@ -38,114 +38,44 @@ from __future__ import annotations
 import collections
 import multiprocessing.util
 import os
-import re
 import select
-import selectors
 import shutil
 import signal
-import struct
 import sys
 import tempfile
 import threading
 import time
-from multiprocessing.reduction import ForkingPickler
 
-from . import _procs, _refs
-from ._actors import _Actors
-from ._nodes import NodeSpec, _Nodes
-from ._objects import _ObjectTable
-from ._scheduler import _Node, _Scheduler
+from . import _procs, _protocol, _refs
+from ._actors import Actors
+from ._control import Control
+from ._nodes import Node, NodeSpec, fail_unschedulable, largest_node, lose_objects
+from ._objects import ObjectTable
+from ._pool import WorkerPool
+from ._scheduler import Scheduler
 from ._serial import FILE
 from .exceptions import GetTimeoutError, RuntimeBrokenError, RuntimeShutdownError
 
 TIMELINE_MAX = 200_000     # executions kept for timeline(); oldest dropped first
 EVENTS_MAX = 20_000        # events kept for events()
-_PRESTART_MAX = 8         # idle workers forked ahead of time per node, at most
-_IDLE_TICK = 0.1           # seconds between control-loop wake-ups when nothing happens
-_LOG_DELAY = 0.1           # task output is printed at most this long after it arrives
-_READ_CHUNK = 1 << 16      # bytes read from a worker's pipe per wake-up (below malloc's mmap size)
-_SIZE = struct.Struct("!i")
-_BIG_SIZE = struct.Struct("!Q")
 
 
-class _MessageReader:
-    """Reassembles the messages of one worker's pipe without ever blocking.
+class Head:
+    """The control plane. One per driver; see the module docstring.
 
-    The wire format is ``multiprocessing.connection.Connection``'s (a 4-byte
-    big-endian length, or -1 and an 8-byte length, then the pickle). Each call
-    to :meth:`read` does one ``os.read``, which returns at once because the
-    selector said the pipe is readable, and returns the messages completed so
-    far; a partial message waits in the buffer for the next call.
+    It is the driver's :class:`~minirt._context.Core`: ``api.py`` calls its
+    public methods, which take the lock, and the control thread does the rest.
     """
-
-    __slots__ = ("fd", "buf")
-
-    def __init__(self, fd: int):
-        self.fd = fd
-        self.buf = bytearray()
-
-    def read(self) -> list:
-        """Return the messages that are complete now. Raises EOFError at end of stream."""
-        data = os.read(self.fd, _READ_CHUNK)
-        if not data:
-            raise EOFError
-        buf = self.buf
-        buf += data
-        msgs, pos, end = [], 0, len(buf)
-        while end - pos >= 4:
-            (size,), head = _SIZE.unpack_from(buf, pos), 4
-            if size == -1:
-                if end - pos < 12:
-                    break
-                (size,), head = _BIG_SIZE.unpack_from(buf, pos + 4), 12
-            if end - pos - head < size:
-                break
-            msgs.append(ForkingPickler.loads(buf[pos + head:pos + head + size]))
-            pos += head + size
-        if pos:
-            del buf[:pos]
-        return msgs
-
-
-_LINE_END = re.compile(r"(\r\n|\r|\n)")
-
-
-def _format_logs(logs, open_prefix):
-    """Prefix what tasks wrote; return (text to print, prefix of a line left open).
-
-    ``logs`` holds ``(prefix, text)`` chunks as the workers sent them: whole
-    lines, ``\r`` progress updates or a partial line. Every line, and every
-    rewrite after a ``\r``, starts with ``(prefix) ``; a line left open by one
-    task is ended before another task's output is printed.
-    """
-    out = []
-    for prefix, text in logs:
-        if open_prefix is not None and open_prefix != prefix:
-            out.append("\n")
-            open_prefix = None
-        for piece in _LINE_END.split(text):
-            if not piece:
-                continue
-            if piece in ("\n", "\r\n"):
-                if open_prefix is None:
-                    out.append(f"({prefix}) ")        # an empty line
-                out.append(piece)
-                open_prefix = None
-            elif piece == "\r":
-                out.append(piece)
-                open_prefix = None
-            else:
-                if open_prefix is None:
-                    out.append(f"({prefix}) ")
-                out.append(piece)
-                open_prefix = prefix
-    return "".join(out), open_prefix
-
-
-class Head(_ObjectTable, _Scheduler, _Actors, _Nodes):
-    """The control plane. One per driver; see the module docstring."""
 
     is_driver = True
+    worker_name = "driver"
+    current_task = None
+    actor_id = None
+    was_restarted = False
+
+    @property
+    def node_id(self) -> str:
+        return self.nodes[0].node_id
 
     def __init__(self, *, num_cpus: float, num_nodes: int, resources: dict,
                  object_store_memory: int, namespace: str, log_to_driver: bool,
@@ -154,55 +84,81 @@ class Head(_ObjectTable, _Scheduler, _Actors, _Nodes):
         self.namespace = namespace
         self.log_to_driver = log_to_driver
         self.started_at = time.time()
-        self._init_objects()
-        self._init_scheduler()
-        self._init_actors()
-        self.workers: dict[int, object] = {}
         self.timeline_rows: collections.deque = collections.deque(maxlen=TIMELINE_MAX)
         self.event_log: collections.deque = collections.deque(maxlen=EVENTS_MAX)
-        self._logs: list = []
-        self._logs_since = 0.0
         self._closed = False
         self._broken: BaseException | None = None   # the internal error that broke the runtime
         self._blocked: set[threading.Event] = set()  # driver threads blocked in get/wait
-        self._prestart = True      # fork idle workers ahead of time (see _prestart_one)
+        self._prestart = True      # fork idle workers ahead of time (see WorkerPool.prestart_one)
 
-        self._log_open = None      # prefix of a task line printed without its end yet
         self.session_dir = tempfile.mkdtemp(prefix=f"minirt-session-{os.getpid()}-")
         shm_root = "/dev/shm" if os.path.isdir("/dev/shm") else self.session_dir
-        self.shm_root = tempfile.mkdtemp(prefix=f"minirt-{os.getpid()}-", dir=shm_root)
-        self.nodes: list[_Node] = []
-        if node_specs is None:      # num_nodes alike nodes (a Cluster gives its own specs)
-            total = {"CPU": float(num_cpus), **{k: float(v) for k, v in resources.items()}}
-            node_specs = [NodeSpec(os.urandom(28).hex(), total, object_store_memory)
-                          for _ in range(num_nodes)]
-        for spec in node_specs:
-            self._make_node(spec)
-        self.shm_dir = self.nodes[0].store.shm_dir
-        self.spill_dir = self.nodes[0].store.spill_dir
-        self.object_store_memory = object_store_memory
-        self.max_node: dict[str, float] = {}
-        self._update_max_node()
-        self.worker_cfg = dict(log_to_driver=log_to_driver, namespace=namespace,
-                               max_node=self.max_node, session_dir=self.session_dir)
+        self.shm_root = None
+        try:                        # a failed start leaves nothing behind (see _abort_start)
+            self.shm_root = tempfile.mkdtemp(prefix=f"minirt-{os.getpid()}-", dir=shm_root)
+            if node_specs is None:      # num_nodes alike nodes (a Cluster gives its own specs)
+                total = {"CPU": float(num_cpus), **{k: float(v) for k, v in resources.items()}}
+                node_specs = [NodeSpec(os.urandom(28).hex(), total, object_store_memory)
+                              for _ in range(num_nodes)]
+            self.nodes: list[Node] = [Node(i, spec, self.shm_root, self.session_dir)
+                                      for i, spec in enumerate(node_specs)]
+            self.shm_dir = self.nodes[0].store.shm_dir
+            self.spill_dir = self.nodes[0].store.spill_dir
+            self.object_store_memory = object_store_memory
+            self.max_node: dict[str, float] = largest_node(self.nodes)
+            self.worker_cfg = dict(log_to_driver=log_to_driver, namespace=namespace,
+                                   max_node=self.max_node, session_dir=self.session_dir)
 
-        self._forkserver_mine = _procs.prepare_forkserver()
-        # The driver's multiprocessing temp dir (the forkserver's socket) is deleted at
-        # exit by multiprocessing itself, but not if the driver is killed: the janitor does.
-        self.janitor = _procs.Janitor([self.shm_root, self.session_dir],
-                                      [multiprocessing.util.get_temp_dir()])
-        self._sel = selectors.DefaultSelector()
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_w, False)
-        self._sel.register(self._wake_r, selectors.EVENT_READ, None)
-        self._thread = threading.Thread(target=self._control_loop, name="minirt-control",
-                                        daemon=True)
-        self._thread.start()
-        # Warm up: fork one worker per node now, so the first task does not wait;
-        # the control thread forks the rest (up to the CPU count) when it is idle.
-        with self._lock:
-            for node in self.nodes:
-                node.idle.append(self._spawn(node))
+            self.control = Control(self)    # the control thread and its selector (not started)
+            # The parts, each depending only on those made before it (see the package map).
+            self.table = ObjectTable(self.nodes, self._event, self.control.wake,
+                                     lambda aid, delta: self.actors_part.count_handle(aid, delta),
+                                     self._locked)
+            self.pool = WorkerPool(self.nodes, self.worker_cfg, self.control.register_worker,
+                                   self._send, self._event)
+            self.sched = Scheduler(self.table, self.nodes, self.pool, self._send, self._event,
+                                   self._record)
+            self.actors_part = Actors(self.sched)
+            # Read by the state API, the notebook views and tests.
+            self.objects, self.tasks = self.table.objects, self.sched.tasks
+            self.actors = self.actors_part.actors
+
+            self._forkserver_mine = _procs.prepare_forkserver()
+            # The driver's multiprocessing temp dir (the forkserver's socket) is deleted at
+            # exit by multiprocessing itself, but not if the driver is killed: the janitor does.
+            self.janitor = _procs.Janitor([self.shm_root, self.session_dir],
+                                          [multiprocessing.util.get_temp_dir()])
+            self.control.start()
+            # Warm up: fork one worker per node now, so the first task does not wait;
+            # the control thread forks the rest (up to the CPU count) when it is idle.
+            with self._lock:
+                for node in self.nodes:
+                    node.idle.append(self.pool.spawn(node))
+        except BaseException:
+            self._abort_start()
+            raise
+
+    def _abort_start(self) -> None:
+        """Undo a start that failed half-way: workers, threads, janitor, directories."""
+        self._closed = True
+        control = getattr(self, "control", None)
+        if control is not None:
+            control.wake()
+            control.stop()
+        for node in getattr(self, "nodes", ()):
+            for w in list(node.workers) + list(node.idle):
+                try:
+                    os.kill(w.pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        janitor = getattr(self, "janitor", None)
+        if janitor is not None:
+            janitor.stop()
+        if self.shm_root is not None:
+            shutil.rmtree(self.shm_root, ignore_errors=True)
+        shutil.rmtree(self.session_dir, ignore_errors=True)
+        if getattr(self, "_forkserver_mine", False):
+            _procs.stop_forkserver()
 
     # --- plumbing -----------------------------------------------------------------
     def _send(self, worker, msg) -> bool:
@@ -215,106 +171,31 @@ class Head(_ObjectTable, _Scheduler, _Actors, _Nodes):
         except OSError:
             return False
 
-    def _wake(self) -> None:
-        try:
-            os.write(self._wake_w, b"x")
-        except BlockingIOError:
-            pass
-
-    def _register_worker(self, w) -> None:
-        """Watch a new worker: its pipe, its pidfd (liveness) and its sentinel (exit status)."""
-        w.reader = _MessageReader(w.conn.fileno())
-        self._sel.register(w.conn.fileno(), selectors.EVENT_READ, ("conn", w))
-        try:
-            w.pidfd = _procs.open_pidfd(w.pid)
-        except ProcessLookupError:        # already gone: the sentinel tells its status
-            w.pidfd, w.exited = None, True
-        if w.pidfd is not None:
-            self._sel.register(w.pidfd, selectors.EVENT_READ, ("exit", w))
-        self._sel.register(w.proc.sentinel, selectors.EVENT_READ, ("status", w))
-
-    def _unregister_worker(self, w) -> None:
-        for fd in (w.conn.fileno(), w.pidfd, w.proc.sentinel):
-            if fd is None:
-                continue
-            try:
-                self._sel.unregister(fd)
-            except (KeyError, ValueError):
-                pass
-        self.workers.pop(w.conn.fileno(), None)
-        if w.pidfd is not None:
-            os.close(w.pidfd)
-            w.pidfd = None
-        try:
-            w.conn.close()
-        except OSError:
-            pass
-
-    def _on_exit_event(self, w) -> None:
-        """The worker's pidfd is readable: the process has exited."""
-        if w.dead:
-            return
-        w.exited = True
-        try:
-            self._sel.unregister(w.pidfd)
-        except (KeyError, ValueError):
-            pass
-        if w.status_gone or select.select([w.proc.sentinel], [], [], 0)[0]:
-            self._on_status_event(w)
-        # else: the forkserver reaps it in a moment and its sentinel reports the status
-
-    def _on_status_event(self, w) -> None:
-        """The forkserver's sentinel is readable: an exit status, or the forkserver died."""
-        if w.dead:
-            return
-        code = None if w.status_gone else _procs.read_exit_status(w.proc)
-        if code is not None:
-            self._on_worker_death(w, code)
-            return
-        # The forkserver is gone, not (necessarily) the worker: keep watching its pidfd.
-        w.status_gone = True
-        try:
-            self._sel.unregister(w.proc.sentinel)
-        except (KeyError, ValueError):
-            pass
-        if w.exited or w.pidfd is None:
-            self._on_worker_death(w, None)
-
     def _drain_local(self) -> None:
-        changes = _refs._local.take_changes()
+        changes = _refs.local_refs.take_changes()
         if changes:
-            self._apply_changes(changes)
+            self.control.apply_changes(changes)
 
     def _event(self, _kind: str, **fields) -> None:
-        self.event_log.append((time.time(), _kind, fields))
+        self.event_log.append(_protocol.Event(time.time(), _kind, fields))
 
-    def _record(self, spec, task, worker, t0, t1) -> None:
-        self.timeline_rows.append((spec.name, spec.kind, worker.node, worker.wid, worker.pid,
-                                   t0, t1, spec.tid.hex(), task.attempt))
+    def _record(self, task, worker, t0, t1) -> None:
+        spec = task.spec
+        self.timeline_rows.append(_protocol.Run(spec.name, spec.kind, worker.node, worker.wid,
+                                                worker.pid, t0, t1, spec.tid.hex(),
+                                                task.attempt))
 
-    # --- the control thread ---------------------------------------------------------
-    def _control_loop(self) -> None:
-        sel = self._sel
-        timeout = None
-        while not self._closed:
-            # Wake at least every _IDLE_TICK: references dropped in the driver (a
-            # deque filled by __del__, see _refs.py) are applied even when idle.
-            tick = 0.01 if self._prestart else _IDLE_TICK
-            wait = tick if timeout is None else min(timeout, tick)
+    def _locked(self, fn) -> None:
+        """Run ``fn()`` under the lock from a helper thread (a copy ended); an error in it
+        breaks the runtime as one in the control thread does."""
+        with self._lock:
+            if self._closed or self._broken is not None:
+                return
             try:
-                ready = sel.select(wait)
-            except (OSError, ValueError):
-                if self._closed:
-                    return
-                continue
-            with self._lock:
-                if self._closed:
-                    return
-                try:
-                    timeout = self._handle(ready)
-                except Exception as e:  # noqa: BLE001 - the state may be half-updated: stop
-                    self._break(e)
-                    return
+                fn()
+            except Exception as e:  # noqa: BLE001
+                self._break(e)
+        self.control.flush_logs(block=False)
 
     def _break(self, error: BaseException) -> None:
         """Mark the runtime broken by ``error`` and wake every blocked caller (under the lock)."""
@@ -330,196 +211,19 @@ class Head(_ObjectTable, _Scheduler, _Actors, _Nodes):
             ev.set()
         self._blocked.clear()
 
-    def _handle(self, ready):
-        """One round of the control loop (under the lock); returns the next timer timeout."""
-        self._drain_local()
-        for key, _ in ready:
-            if key.data is None:
-                try:
-                    os.read(self._wake_r, 4096)
-                except BlockingIOError:
-                    pass
-            elif key.data[0] == "conn":
-                self._read_worker(key.data[1])
-            elif key.data[0] == "exit":
-                self._on_exit_event(key.data[1])
-            else:
-                self._on_status_event(key.data[1])
-        timeout = self._run_timers()
-        if self._logs:
-            late = time.time() - self._logs_since
-            if late >= _LOG_DELAY:
-                self._print_logs()
-            else:
-                timeout = _LOG_DELAY - late if timeout is None else min(timeout, _LOG_DELAY - late)
-        if not ready and self._prestart:
-            self._prestart_one()
-        return timeout
-
-    def _read_worker(self, w) -> None:
-        if w.dead:          # handled already (e.g. its node was removed): a stale event
-            return
-        try:
-            msgs = w.reader.read()
-        except (EOFError, OSError):
-            # The process is exiting; its pidfd and sentinel report the death (and exit code).
-            try:
-                self._sel.unregister(w.conn.fileno())
-            except (KeyError, ValueError):
-                pass
-            return
-        for msg in msgs:
-            if w.dead:
-                break
-            self._on_message(w, msg)
-
-    def _on_message(self, w, msg) -> None:
-        kind, changes = msg[0], msg[1]
-        if changes:
-            self._apply_changes(changes, w)
-        if kind == "done":
-            self._on_done(w, *msg[2:])
-        elif kind == "req":
-            self._on_request(w, *msg[2:])
-        elif kind == "submit":
-            self._submit(msg[2], w)
-        elif kind == "put":
-            oid, vkind, data, contained = msg[2:]
-            self._store(oid, vkind, data, False, contained, w.node)
-        elif kind == "fn":
-            self.fns[msg[2]] = msg[3]
-        elif kind == "log":
-            if not self._logs:
-                self._logs_since = time.time()
-            self._logs.append((msg[2], msg[3]))
-        elif kind == "actor_ready":
-            self._on_actor_ready(w, *msg[2:])
-        elif kind == "cancel":
-            try:
-                self._cancel(*msg[2:])
-            except ValueError:
-                pass
-        elif kind == "kill":
-            self._kill_actor(*msg[2:])
-        elif kind == "bar":        # a tqdm_ray bar inside a task (minirt/experimental/tqdm_ray.py)
-            from .experimental import tqdm_ray
-            tqdm_ray._on_message(msg[2])
-
-    def _on_request(self, w, rid, op, args) -> None:
-        def reply(ok, value):
-            self._send(w, ("reply", None, rid, ok, value))
-
-        if op in ("get", "wait"):
-            self._blocking_request(w, op, args, reply)
-            return
-        try:
-            reply(True, self._answer(op, args, w))
-        except Exception as e:  # a bad request: raise it in the worker
-            reply(False, e)
-
-    def _answer(self, op, args, w=None):
-        if op == "put_file":                 # a worker's large put: full store = error now
-            oid, size, contained = args
-            self._make_room_for_put(oid, size, w.node)
-            self._store(oid, FILE, size, False, contained, w.node)
-            return None
-        if op == "create_actor":
-            return self._create_actor(args[0], w)
-        if op == "get_actor":
-            return self._lookup_actor(*args)
-        if op == "resources":
-            return self._resources(*args)
-        if op == "nodes":
-            return self._nodes()
-        if op == "timeline":
-            return list(self.timeline_rows)
-        if op == "events":
-            return list(self.event_log)
-        if op == "state":
-            from .util.state import _snapshot
-            return _snapshot(self, *args)
-        raise ValueError(f"unknown request {op!r}")
-
-    def _blocking_request(self, w, op, args, reply) -> None:
-        """get/wait from a worker: answer when ready; meanwhile lend its CPUs out."""
-        task = w.task
-        if op == "get":
-            ids, timeout = args
-            unique = list(dict.fromkeys(ids))
-            need = len(unique)
-            lost = self._lost(unique)
-            if lost:
-                reply(False, self._lost_error(lost))
-                return
-        else:
-            ids, need, timeout = args
-            unique = ids
-
-        def done(timed_out):
-            if waiter_box:
-                self._unwatch(waiter_box[0], unique)
-            if task is not None and task.blocked and not task.done and not w.dead:
-                self._acquire(self.nodes[task.node], task.spec.resources)
-                task.blocked = False
-            if op == "get":
-                if timed_out:
-                    reply(False, GetTimeoutError(f"get() timed out after {timeout} s"))
-                    return
-                try:
-                    reply(True, [self._descriptor(oid, w.node) for oid in ids])
-                except Exception as e:
-                    reply(False, e)
-            else:
-                reply(True, self._ready_subset(unique)[:need])
-
-        waiter_box: list = []
-        waiter = self._watch(unique, need, done, timeout)
-        waiter_box.append(waiter)
-        if not waiter.fired and task is not None and task.node is not None and not task.blocked:
-            self._acquire(self.nodes[task.node], task.spec.resources, sign=-1)
-            task.blocked = True
-            self._schedule()
-
-    def _prestart_one(self) -> None:
-        """Fork one more idle worker on the first node that has fewer than its CPUs."""
-        for node in self.nodes:
-            if not node.alive:
-                continue
-            want = min(int(node.total.get("CPU", 1)), _PRESTART_MAX)
-            if sum(1 for w in node.workers if w.actor is None and not w.retiring) < want:
-                try:
-                    node.idle.append(self._spawn(node))
-                except Exception:     # warming up is optional: tasks fork on demand
-                    self._prestart = False
-                return
-        self._prestart = False
-
-    # --- output of tasks ------------------------------------------------------------
-    def _print_logs(self) -> None:
-        if not self._logs:
-            return
-        logs, self._logs = self._logs, []
-        text, self._log_open = _format_logs(logs, self._log_open)
-        out = sys.stdout
-        try:
-            out.write(text)
-            out.flush()
-        except Exception:
-            pass
-
     # --- the core interface (see _context.py) -------------------------------------
     def register_fn(self, fn_id, data: bytes) -> None:
-        if fn_id not in self.fns:
+        if fn_id not in self.sched.fns:
             with self._lock:
-                self.fns[fn_id] = data
+                self.sched.fns[fn_id] = data
 
     def submit(self, spec):
         with self._lock:
             self._check_open()
             self._drain_local()
             if spec.kind == "actor":
-                return self._create_actor(spec)
-            self._submit(spec)
+                return self.actors_part.create(spec)
+            self.sched.submit(spec)
             return None
 
     def put(self, oid, kind, data, contained) -> None:
@@ -528,7 +232,7 @@ class Head(_ObjectTable, _Scheduler, _Actors, _Nodes):
             self._drain_local()
             if kind == FILE:
                 self._make_room_for_put(oid, data, 0)
-            self._store(oid, kind, data, False, contained, 0)
+            self.table.store(oid, kind, data, False, contained, 0)
 
     def _make_room_for_put(self, oid, size, node) -> None:
         """Raise ObjectStoreFullError now (the file deleted) if a put cannot be stored."""
@@ -543,15 +247,21 @@ class Head(_ObjectTable, _Scheduler, _Actors, _Nodes):
 
     def get(self, ids, timeout):
         """Wait for ``ids``; return their (kind, data) descriptors for node 0."""
+        try:
+            return self._get(ids, timeout)
+        finally:
+            self.control.flush_logs()
+
+    def _get(self, ids, timeout):
         unique = list(dict.fromkeys(ids))
         ev = threading.Event()
         with self._lock:
             self._check_open()
             self._drain_local()
-            lost = self._lost(unique)
+            lost = self.table.lost(unique)
             if lost:
-                raise self._lost_error(lost)
-            waiter = self._watch(unique, len(unique), lambda _t: ev.set(), None)
+                raise self.table.lost_error(lost)
+            waiter = self.table.watch(unique, len(unique), lambda _t: ev.set(), None)
             if not waiter.fired:
                 self._blocked.add(ev)
         if not waiter.fired:
@@ -560,28 +270,39 @@ class Head(_ObjectTable, _Scheduler, _Actors, _Nodes):
                     self._blocked.discard(ev)
                     if not waiter.fired:
                         waiter.fired = True
-                        self._unwatch(waiter, unique)
-                        self._print_logs()
+                        self.table.unwatch(waiter, unique)
+                        self.control.print_logs()
                         raise GetTimeoutError(
                             f"get() timed out after {timeout} s: "
                             f"{len(unique) - waiter.count} of {len(unique)} objects not ready")
-        with self._lock:
-            self._blocked.discard(ev)
-            self._check_open()
-            descs = [self._descriptor(oid, 0) for oid in ids]
-            self._event("get", object=ids[0], objects=len(ids), node=0)
-            self._print_logs()
-        return descs
+        while True:
+            with self._lock:
+                self._blocked.discard(ev)
+                self._check_open()
+                ev = threading.Event()
+                if self.table.fetch(ids, 0, ev.set):    # copies to node 0 run without the lock
+                    descs = [self.table.descriptor(oid, 0) for oid in ids]
+                    self._event("get", object=ids[0], objects=len(ids), node=0)
+                    self.control.print_logs()
+                    return descs
+                self._blocked.add(ev)
+            ev.wait()
 
     def wait(self, ids, num_returns, timeout):
+        try:
+            return self._wait(ids, num_returns, timeout)
+        finally:
+            self.control.flush_logs()
+
+    def _wait(self, ids, num_returns, timeout):
         ev = threading.Event()
         with self._lock:
             self._check_open()
             self._drain_local()
             if timeout is not None and timeout <= 0:      # a poll: nothing to register
-                self._print_logs()
-                return self._ready_subset(ids)[:num_returns]
-            waiter = self._watch(ids, num_returns, lambda _t: ev.set(), None)
+                self.control.print_logs()
+                return self.table.ready_subset(ids)[:num_returns]
+            waiter = self.table.watch(ids, num_returns, lambda _t: ev.set(), None)
             if not waiter.fired:
                 self._blocked.add(ev)
         if not waiter.fired:
@@ -590,27 +311,35 @@ class Head(_ObjectTable, _Scheduler, _Actors, _Nodes):
             self._blocked.discard(ev)
             self._check_open()
             waiter.fired = True
-            self._unwatch(waiter, ids)
-            ready = self._ready_subset(ids)[:num_returns]
-            self._print_logs()
+            self.table.unwatch(waiter, ids)
+            ready = self.table.ready_subset(ids)[:num_returns]
+            self.control.print_logs()
         return ready
 
     def cancel(self, oid, force, recursive) -> None:
         with self._lock:
             self._check_open()
             self._drain_local()
-            self._cancel(oid, force, recursive)
+            self.sched.cancel(oid, force, recursive)
 
     def kill_actor(self, aid, no_restart) -> None:
         with self._lock:
             self._check_open()
-            self._kill_actor(aid, no_restart)
+            self.actors_part.kill(aid, no_restart)
+
+    def exit_actor(self) -> None:
+        raise TypeError("exit_actor() ends the actor that calls it: call it inside an actor "
+                        "method; to stop an actor from the driver use kill(actor)")
+
+    def is_canceled(self) -> bool:
+        raise RuntimeError("is_canceled() says whether the running task was cancelled: call "
+                           "it inside a task or an actor method, not in the driver")
 
     def call(self, op, *args):
         with self._lock:
             self._check_open()
             self._drain_local()
-            return self._answer(op, args)
+            return self.control.answer(op, args)
 
     def drain_refs(self) -> None:
         with self._lock:
@@ -626,6 +355,61 @@ class Head(_ObjectTable, _Scheduler, _Actors, _Nodes):
         if self._closed:
             raise RuntimeShutdownError("minirt was shut down (minirt.shutdown()) before or while "
                                        "this call waited; call minirt.init() to start it again")
+
+    # --- nodes joining and leaving (cluster_utils.Cluster; see _nodes.py) ----------------
+    def add_node(self, spec: NodeSpec) -> int:
+        """Add a node to the running head; return its index."""
+        with self._lock:
+            self._check_open()
+            node = Node(len(self.nodes), spec, self.shm_root, self.session_dir)
+            self.nodes.append(node)
+            self._update_max_node()
+            self._event("node_added", node=node.index, node_id=spec.node_id)
+            node.idle.append(self.pool.spawn(node))
+            self._prestart = True          # warm the rest up when idle
+            self.sched.schedule()          # tasks waiting for room may fit now
+        self.control.wake()
+        return node.index
+
+    def remove_node(self, node_id: str) -> None:
+        """Kill a node as if its machine died (see _nodes.py)."""
+        with self._lock:
+            self._check_open()
+            node = next((n for n in self.nodes if n.node_id == node_id and n.alive), None)
+            if node is None:
+                raise ValueError(f"no live node with id {node_id!r} in this runtime")
+            if node.index == 0:
+                raise ValueError("the head node cannot be removed: the driver lives there "
+                                 "(call minirt.shutdown() to stop everything)")
+            node.alive = False
+            self._update_max_node()
+            self._event("node_removed", node=node.index, node_id=node_id)
+            lose_objects(self.table, self.nodes, node.index, self.sched,
+                         [t for q in self.sched.ready.values() for t in q]
+                         + self.actors_part.queued())
+            node.store.clear()
+            workers = list(node.workers)
+            for w in workers:
+                try:
+                    w.proc.kill()
+                except Exception:   # noqa: BLE001 - already gone
+                    pass
+        # Their deaths (retries, actor restarts) are handled by the control thread as
+        # their pidfds fire; wait for that without the lock.
+        deadline = time.monotonic() + 2.0
+        while any(not w.dead for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        with self._lock:
+            for w in workers:
+                self.control.worker_died(w, None)     # (a no-op for those already handled)
+            node.idle.clear()
+            fail_unschedulable(self.sched, self.nodes, node)
+            self.sched.schedule()
+        self.control.wake()
+
+    def _update_max_node(self) -> None:
+        self.max_node.clear()
+        self.max_node.update(largest_node(self.nodes))
 
     # --- introspection ------------------------------------------------------------------
     def _resources(self, available: bool) -> dict:
@@ -666,7 +450,7 @@ class Head(_ObjectTable, _Scheduler, _Actors, _Nodes):
         with self._lock:
             if self._closed:
                 return
-            self._print_logs()
+            self.control.print_logs()
             self._closed = True
             self._wake_blocked()
             workers = [w for n in self.nodes for w in n.workers]
@@ -674,9 +458,10 @@ class Head(_ObjectTable, _Scheduler, _Actors, _Nodes):
             below = _procs.descendants_of([w.pid for w in workers])
             for w in workers:
                 self._send(w, ("exit", None))
-        self._wake()
-        if self._thread is not threading.current_thread():
-            self._thread.join(2)
+        self.control.wake()
+        self.control.stop()
+        self.table.close()              # copies in progress end (and are not recorded)
+        self.control.flush_logs()
         self._wait_exits(workers, 0.25)
         for w in workers:
             if not w.exited:
@@ -695,9 +480,7 @@ class Head(_ObjectTable, _Scheduler, _Actors, _Nodes):
                 w.conn.close()
             except OSError:
                 pass
-        self._sel.close()
-        os.close(self._wake_r)
-        os.close(self._wake_w)
+        self.control.close()
         for n in self.nodes:
             n.store.clear()
         self.objects.clear()

@@ -1,6 +1,6 @@
 """The object table: what exists, where it lives, who still needs it.
 
-The head keeps one :class:`_Obj` per object id. An object is *pending* until
+The head keeps one :class:`Obj` per object id. An object is *pending* until
 its producer (a task, or ``put``) stores it, then *ready*. Its value is
 either inline bytes or a file present in one or more nodes' stores.
 
@@ -13,26 +13,34 @@ not recursion: a linked list of 100,000 nested refs is freed too)::
     +1 from a process / pin ----> refs ----> -1 reaches 0 ---> free files,
                                                               unpin contained
 
-Waiting (``get``/``wait``) registers a :class:`_Waiter` on pending objects;
+Waiting (``get``/``wait``) registers a :class:`Waiter` on pending objects;
 each one that becomes ready counts the waiter up, which fires its callback
 once enough are ready. A waiter that returns early (enough ready, timeout) is
 removed from the objects still pending, so polling ``wait(timeout=...)`` in a
 loop leaves nothing behind. An id that can never become ready (freed, or
 from an earlier runtime) counts as ready: ``get`` on it raises
-``ObjectLostError``. Used as a mixin of :class:`~minirt._head.Head`, always
-under the head's lock.
+``ObjectLostError``.
+
+The table knows nothing of tasks or actors: readiness is reported through
+the waiters' callbacks, and ids it does not own (actor handles) are handed
+to the ``count_other`` callback the head gives it. Always used under the
+head's lock.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import heapq
-import os
 import time
 
-from ._serial import FILE, INLINE
+from ._serial import FILE, INLINE, error_bytes
+from ._store import copy_private
+from .exceptions import ObjectLostError, ObjectStoreFullError
 
 
-class _Obj:
+class Obj:
+    """One object's entry: its value (inline bytes or where its file is), refs, waiters."""
+
     __slots__ = ("refs", "ready", "kind", "data", "size", "locs", "is_error",
                  "waiters", "contained", "producer")
 
@@ -44,12 +52,12 @@ class _Obj:
         self.size = 0
         self.locs = ()             # node indices holding the file
         self.is_error = False
-        self.waiters = None        # list of _Waiter / tasks waiting for this object
+        self.waiters = None        # list of Waiter / tasks waiting for this object
         self.contained = ()        # ids pinned by this object's value
         self.producer = None       # the _Task that will store it
 
 
-class _Waiter:
+class Waiter:
     """Fires ``callback`` once ``need`` of the objects it watches are ready."""
 
     __slots__ = ("need", "count", "callback", "fired", "deadline")
@@ -76,72 +84,75 @@ class _Waiter:
             self.callback(True)
 
 
-class _ObjectTable:
-    """Mixin: objects, reference counts, waiting."""
+class ObjectTable:
+    """Objects, reference counts, waiting (see the module docstring).
 
-    def _init_objects(self) -> None:
-        self.objects: dict[bytes, _Obj] = {}
-        self._timers: list[_Waiter] = []
+    Args:
+        nodes: the head's list of nodes (their ``store``), shared, not copied.
+        event: ``event(kind, **fields)`` records an event for ``minirt.events()``.
+        wake: wakes the control thread (a waiter with a deadline was added).
+        count_other: ``count_other(id, +1 | -1) -> bool`` counts a reference to an id
+            that is not an object (an actor handle); False if nobody owns that id.
+        locked: ``locked(fn)`` runs ``fn()`` under the head's lock (from a copy thread).
+    """
+
+    def __init__(self, nodes, event, wake, count_other, locked):
+        self.objects: dict[bytes, Obj] = {}
+        self.timers: list[Waiter] = []
+        self._nodes = nodes
+        self._event = event
+        self._wake = wake
+        self._count_other = count_other
+        self._locked = locked
+        self._copying: dict[tuple, list] = {}    # (id, node) -> callbacks waiting for the copy
+        self._failed: set[tuple] = set()         # copies that failed: descriptor() says why
+        self._copier = None                      # ThreadPoolExecutor, made on the first copy
 
     # --- reference counting ---------------------------------------------
-    def _apply_changes(self, changes, worker=None) -> None:
-        for oid, d in changes:
-            if worker is not None:
-                if d > 0:
-                    worker.held.add(oid)
-                else:
-                    worker.held.discard(oid)
-            if d > 0:
-                self._incr(oid)
-            else:
-                self._decr(oid)
-
-    def _incr(self, oid: bytes) -> None:
-        actor = self.actors.get(oid)
-        if actor is not None:
-            actor.refs += 1
-            return
+    def incr(self, oid: bytes) -> None:
         obj = self.objects.get(oid)
         if obj is None:
-            obj = self.objects[oid] = _Obj()
+            if self._count_other(oid, +1):
+                return
+            obj = self.objects[oid] = Obj()    # counted before its producer is known
         obj.refs += 1
 
-    def _decr(self, oid: bytes) -> None:
+    def decr(self, oid: bytes) -> None:
         todo = [oid]          # ids to count down: freeing one may free what it contained
         while todo:
             oid = todo.pop()
-            actor = self.actors.get(oid)
-            if actor is not None:
-                actor.refs -= 1
-                if actor.refs <= 0:
-                    self._actor_out_of_scope(actor)
-                continue
             obj = self.objects.get(oid)
             if obj is None:
+                self._count_other(oid, -1)
                 continue
             obj.refs -= 1
             if obj.refs <= 0:
                 del self.objects[oid]
                 if obj.kind == FILE:
                     for n in obj.locs:
-                        self.nodes[n].store.remove(oid)
+                        self._nodes[n].store.remove(oid)
                 todo.extend(obj.contained)
 
+    def pop_refs(self, oid: bytes) -> int:
+        """Forget ``oid`` and return the references counted for it (an actor id's handles)."""
+        obj = self.objects.pop(oid, None)
+        return obj.refs if obj is not None else 0
+
     # --- storing ----------------------------------------------------------
-    def _store(self, oid, kind, data, is_error, contained, node, producer="put") -> None:
+    def store(self, oid, kind, data, is_error, contained, node, producer="put") -> None:
         """Record a value that a producer on ``node`` has made (inline or as a file)."""
         obj = self.objects.get(oid)
         if obj is None or obj.ready:
             # Nobody wants it any more (freed while pending), or a retry stored it twice.
             if kind == FILE:
-                self._discard_file(oid, node)
+                self.discard_file(oid, node)
             return
         if kind == FILE:
             try:
-                self.nodes[node].store.add(oid, data)
+                self._nodes[node].store.add(oid, data)
             except Exception as e:  # ObjectStoreFullError: store the error instead
-                self._discard_file(oid, node)
-                kind, data, is_error = INLINE, self._error_bytes(e), True
+                self.discard_file(oid, node)
+                kind, data, is_error = INLINE, error_bytes(e), True
                 contained = ()
         obj.kind = kind
         if kind == FILE:
@@ -151,7 +162,7 @@ class _ObjectTable:
         obj.is_error = is_error
         obj.producer = None
         for c in contained:
-            self._incr(c)
+            self.incr(c)
         obj.contained = tuple(contained)
         obj.ready = True
         self._event("store", object=oid, task=producer, node=node, bytes=obj.size,
@@ -161,19 +172,12 @@ class _ObjectTable:
             for w in waiters:
                 w.hit()
 
-    def _discard_file(self, oid, node) -> None:
-        self.nodes[node].store.discard(oid)      # in shared memory or spilled by its producer
-
-    def _store_error(self, oid: bytes, error: BaseException) -> None:
-        self._store(oid, INLINE, self._error_bytes(error), True, (), 0)
-
-    @staticmethod
-    def _error_bytes(error: BaseException) -> bytes:
-        from ._serial import error_bytes
-        return error_bytes(error)
+    def discard_file(self, oid, node) -> None:
+        """Delete a file nobody will read (in shared memory or spilled by its producer)."""
+        self._nodes[node].store.discard(oid)
 
     # --- reading ----------------------------------------------------------
-    def _descriptor(self, oid: bytes, node: int):
+    def descriptor(self, oid: bytes, node: int):
         """(kind, data) for a reader on ``node``; copies the file there first if needed."""
         obj = self.objects[oid]
         if obj.kind == INLINE:
@@ -181,21 +185,96 @@ class _ObjectTable:
         if node not in obj.locs:
             src = obj.locs[0]
             t0 = time.time()
-            self.nodes[node].store.copy_in(self.nodes[src].store.locate(oid)[0], oid, obj.size)
+            self._nodes[node].store.copy_in(self._nodes[src].store.locate(oid)[0], oid, obj.size)
             obj.locs = obj.locs + (node,)
             self._event("copy", object=oid, src=src, dst=node, bytes=obj.size,
                         seconds=time.time() - t0)
-        return (FILE, self.nodes[node].store.locate(oid))
+        return (FILE, self._nodes[node].store.locate(oid))
 
-    def _watch(self, ids, need: int, callback, timeout: float | None) -> _Waiter:
+    def fetch(self, oids, node: int, then) -> bool:
+        """Make sure the files of ``oids`` are in ``node``'s store, without the lock.
+
+        Returns True if they are already there. Otherwise the missing ones are
+        copied on a copy thread (a simulated network transfer may take seconds:
+        nobody waits for it under the head's lock), and ``then()`` is called
+        under the lock once every copy has ended. A copy that failed is left to
+        :meth:`descriptor`, which tries again and raises the error.
+        """
+        missing = []
+        for oid in dict.fromkeys(oids):
+            obj = self.objects.get(oid)
+            if obj is not None and obj.ready and obj.kind == FILE and node not in obj.locs:
+                if (oid, node) in self._failed:
+                    self._failed.discard((oid, node))
+                else:
+                    missing.append(oid)
+        if not missing:
+            return True
+        left = [len(missing)]
+
+        def one_done():
+            left[0] -= 1
+            if not left[0]:
+                then()
+        for oid in missing:
+            waiting = self._copying.get((oid, node))
+            if waiting is not None:
+                waiting.append(one_done)
+                continue
+            self._copying[(oid, node)] = [one_done]
+            obj = self.objects[oid]
+            obj.refs += 1                          # pinned while it is copied
+            src = self._nodes[obj.locs[0]].store.locate(oid)[0]
+            if self._copier is None:
+                self._copier = concurrent.futures.ThreadPoolExecutor(
+                    2, thread_name_prefix="minirt-copy")
+            self._copier.submit(self._copy, oid, obj.locs[0], node, src, obj.size)
+        return False
+
+    def _copy(self, oid, src_node, node, src, size) -> None:
+        """On a copy thread: copy the file, then record it under the lock."""
+        t0 = time.time()
+        try:
+            copy_private(src, self._nodes[node].store.shm_path(oid))
+            error = None
+        except OSError as e:
+            error = e
+        self._locked(lambda: self._copied(oid, src_node, node, size, error, time.time() - t0))
+
+    def _copied(self, oid, src_node, node, size, error, seconds) -> None:
+        store = self._nodes[node].store
+        obj = self.objects.get(oid)
+        ok = error is None and obj is not None and obj.kind == FILE
+        if ok:
+            try:
+                store.add(oid, size)
+            except ObjectStoreFullError:
+                ok = False
+        if ok:
+            obj.locs = obj.locs + (node,)
+            self._event("copy", object=oid, src=src_node, dst=node, bytes=size, seconds=seconds)
+        else:
+            store.discard(oid)
+            self._failed.add((oid, node))
+        callbacks = self._copying.pop((oid, node), ())
+        self.decr(oid)                            # unpinned
+        for callback in callbacks:
+            callback()
+
+    def close(self) -> None:
+        """Wait for the copies in progress (call without the lock: they finish under it)."""
+        if self._copier is not None:
+            self._copier.shutdown(wait=True, cancel_futures=True)
+
+    def watch(self, ids, need: int, callback, timeout: float | None) -> Waiter:
         """Call ``callback(timed_out)`` once ``need`` of ``ids`` are ready (or at the timeout)."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        w = _Waiter(need, callback, deadline)
+        w = Waiter(need, callback, deadline)
         objs = self.objects
         for oid in ids:
             obj = objs.get(oid)
             if obj is None or obj.ready or obj.producer is None:
-                w.count += 1      # ready, or lost (see _lost): get() raises ObjectLostError
+                w.count += 1      # ready, or lost (see lost): get() raises ObjectLostError
             else:
                 if obj.waiters is None:
                     obj.waiters = []
@@ -204,11 +283,11 @@ class _ObjectTable:
             w.fired = True
             callback(False)
         elif deadline is not None:
-            heapq.heappush(self._timers, w)
+            heapq.heappush(self.timers, w)
             self._wake()
         return w
 
-    def _unwatch(self, w: _Waiter, ids) -> None:
+    def unwatch(self, w: Waiter, ids) -> None:
         """Forget a waiter that is done (fired or given up) on the objects still pending."""
         objs = self.objects
         for oid in ids:
@@ -221,15 +300,15 @@ class _ObjectTable:
                 if not obj.waiters:
                     obj.waiters = None
 
-    def _run_timers(self) -> float | None:
+    def run_timers(self) -> float | None:
         """Expire due waiters; return seconds until the next deadline (or None)."""
         now = time.monotonic()
-        timers = self._timers
+        timers = self.timers
         while timers and (timers[0].fired or timers[0].deadline <= now):
             heapq.heappop(timers).expire()
         return max(0.0, timers[0].deadline - now) if timers else None
 
-    def _lost(self, ids) -> list[bytes]:
+    def lost(self, ids) -> list[bytes]:
         """Ids that will never become ready: freed already, or never made by anyone.
 
         Between two messages every pending object has a producer (a task), so a
@@ -239,14 +318,14 @@ class _ObjectTable:
         return [oid for oid in ids
                 if (o := objs.get(oid)) is None or (not o.ready and o.producer is None)]
 
-    def _lost_error(self, oids):
-        from .exceptions import ObjectLostError
+    @staticmethod
+    def lost_error(oids):
         return ObjectLostError(
             f"object {oids[0].hex()} is gone: it was freed (no reference to it was left) or it "
             "was never created in this runtime (a reference saved from an earlier session?)")
 
-    def _ready_subset(self, ids) -> list[bytes]:
-        """The ids that are ready, or lost (they count as ready, see _watch), in order."""
+    def ready_subset(self, ids) -> list[bytes]:
+        """The ids that are ready, or lost (they count as ready, see watch), in order."""
         objs = self.objects
         return [oid for oid in ids
                 if (o := objs.get(oid)) is None or o.ready or o.producer is None]

@@ -10,12 +10,18 @@ the options; "Tasks revisited" uses ``max_calls``, ``max_retries`` and
 from __future__ import annotations
 
 import numbers
+import warnings
 
-_COMMON = {"num_cpus", "num_gpus", "resources", "name"}
+from .exceptions import InfeasibleWarning
+
+from ._serial import dumps
+
+_COMMON = {"num_cpus", "num_gpus", "memory", "resources", "name", "enable_task_events"}
 TASK_OPTIONS = _COMMON | {"num_returns", "max_calls", "max_retries", "retry_exceptions"}
 ACTOR_OPTIONS = _COMMON | {"max_restarts", "max_task_retries", "namespace", "lifetime",
                            "max_concurrency", "get_if_exists"}
-METHOD_OPTIONS = {"num_returns", "max_task_retries", "retry_exceptions", "name"}
+METHOD_OPTIONS = {"num_returns", "max_task_retries", "retry_exceptions", "name",
+                  "enable_task_events"}
 
 
 def _is_number(v) -> bool:
@@ -57,6 +63,12 @@ def validate(opts: dict, kind: str, where: str = "@minirt.remote") -> dict:
     for key, v in opts.items():
         if key in ("num_cpus", "num_gpus"):
             _check_amount(key, v)
+        elif key == "memory":
+            if v is not None:
+                _check_amount("memory (bytes)", v)
+        elif key == "enable_task_events":
+            if not isinstance(v, bool):
+                raise TypeError(f"enable_task_events must be True or False; got {v!r}")
         elif key == "resources":
             if not isinstance(v, dict):
                 raise TypeError(f"resources must be a dict like {{'GPU_slot': 1}}; got {v!r}")
@@ -67,7 +79,8 @@ def validate(opts: dict, kind: str, where: str = "@minirt.remote") -> dict:
                     raise ValueError(f"use num_{rk.lower()}= instead of resources={{'{rk}': ...}}")
                 _check_amount(f"resources[{rk!r}]", rv)
         elif key == "num_returns":
-            _check_count(key, v, 0)
+            if v != "streaming":          # a generator's values, one ref each, as they come
+                _check_count(key, v, 0)
         elif key == "max_calls":
             _check_count(key, v, 0)
         elif key in ("max_retries", "max_restarts", "max_task_retries"):
@@ -114,7 +127,6 @@ def retry_spec(value):
         return False
     spec = _retry_specs.get(key)
     if spec is None:
-        from ._serial import dumps
         spec = _retry_specs[key] = dumps(key)
     return spec
 
@@ -124,17 +136,37 @@ def resource_request(opts: dict, default_cpus: float) -> dict:
     req = {"CPU": float(opts.get("num_cpus", default_cpus))}
     if opts.get("num_gpus"):
         req["GPU"] = float(opts["num_gpus"])
+    if opts.get("memory"):
+        req["memory"] = float(opts["memory"])
     for k, v in (opts.get("resources") or {}).items():
         req[k] = float(v)
     return {k: v for k, v in req.items() if v > 0}
 
 
-def check_feasible(req: dict, max_node: dict, name: str) -> None:
-    """Raise if no node could ever run this (instead of waiting forever)."""
-    for k, v in req.items():
-        if v > max_node.get(k, 0.0) + 1e-9:
-            have = max_node.get(k, 0.0)
-            raise ValueError(
-                f"{name} asks for {k}={v:g} but the largest node has {k}={have:g}, so it could "
-                f"never run; ask for less, or pass more to minirt.init() "
-                f"({'num_cpus' if k == 'CPU' else 'resources'}=...)")
+_warned_infeasible: set = set()
+
+
+def warn_if_infeasible(req: dict, max_node: dict, name: str) -> bool:
+    """Warn once per (name, request) if no node has enough of a resource; True if so.
+
+    As in Ray, such a task or actor is not refused: it stays pending (a node
+    that has enough may still join, see ``cluster_utils.Cluster.add_node``), and
+    ``get(ref, timeout=...)`` is how a caller stops waiting for it.
+    """
+    short = [(k, v) for k, v in req.items() if v > max_node.get(k, 0.0) + 1e-9]
+    if not short:
+        return False
+    key = (name, tuple(sorted(req.items())))
+    if key not in _warned_infeasible:
+        _warned_infeasible.add(key)
+        k, v = short[0]
+        have = max_node.get(k, 0.0)
+        amount = (lambda x: f"{x / 2**30:,.1f} GiB") if k == "memory" else (lambda x: f"{x:g}")
+        more = {"CPU": "init(num_cpus=...)", "memory": "Cluster.add_node(memory=...)"}.get(
+            k, "init(resources=...)")
+        warnings.warn(
+            f"{name} asks for {k}={amount(v)} but the largest node has {k}={amount(have)}: "
+            f"it stays pending until a node with enough {k} joins. Ask for less, or give more "
+            f"with {more}; get(ref, timeout=...) stops waiting for it",
+            InfeasibleWarning, stacklevel=3)
+    return True

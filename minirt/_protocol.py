@@ -8,18 +8,32 @@ sent earlier that still names X.
 
 head -> worker                          worker -> head
 -------------------------------------   -----------------------------------------
-("task", None, TaskSpec, fn, args, deps) ("done", ch, tid, results, t0, t1, retry)
+("task", None, TaskSpec, fn, args, deps) ("done", ch, tid, [Result...], t0, t1, retry)
+                                         ("yield", ch, tid, Result)  a streaming task's value
 ("actor", None, TaskSpec, cls, args, deps)("actor_ready", ch, aid, error_text | None, t0, t1)
-("call", None, TaskSpec, args, deps)     ("req", ch, req_id, op, args)  get / wait / ...
-("reply", None, req_id, ok, value)       ("submit" | "put" | "fn" | "cancel" | "kill", ch, ...)
-("exit", None)                           ("log", ch, prefix, text)
+("call", None, TaskSpec, args, deps)     ("req", ch, req_id, op, args)   a request, answered
+("reply", None, req_id, ok, value)             by "reply"; op: get, wait, put_file,
+("exit", None)                                 create_actor, get_actor, resources, nodes,
+                                               timeline, events, or an add-on's ("state")
+                                         ("submit", ch, TaskSpec)
+                                         ("put", ch, oid, kind, data, contained)
+                                         ("fn", ch, fn_id, pickled function)
+                                         ("cancel", ch, oid, force, recursive)
+                                         ("kill", ch, aid, no_restart)
+                                         ("exit_actor", ch, aid)  exit_actor(): exiting now
+                                         ("log", ch, prefix, text)
                                          ("refs", ch)           only reference changes
+                                         ("bar", ch, state)     an add-on's (tqdm_ray)
+
+The head handles each kind with its ``Head._msg_<kind>`` method, or an
+add-on's handler from :data:`ADDON_MESSAGES`; any other kind raises
+:class:`ProtocolError` (in the head that breaks the runtime loudly; in a
+worker it ends the worker, which the head reports as a crash).
 
 ``fn`` and ``cls`` are ``None`` when the worker already has that function.
 ``args`` is ``(INLINE, bytes)`` or ``(FILE, paths)``; ``deps`` lists the
 values of the top-level ``ObjectRef`` arguments in the same form, already
-copied to the worker's node. A result is ``(oid, kind, data, is_error,
-contained_ids)`` where ``data`` is the bytes (inline) or the file size.
+copied to the worker's node. A result is a :class:`Result`.
 
 The head never unpickles user data: a failed result's bytes are stored as
 they came, ``retry`` is the worker's answer to "does ``retry_exceptions``
@@ -28,6 +42,50 @@ cover this error?", and an actor's failed ``__init__`` arrives as text.
 """
 
 from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+
+class ProtocolError(RuntimeError):
+    """A message of a kind nobody handles: a bug (the runtime is marked broken)."""
+
+
+# Add-ons layered on the core register what they handle here at import
+# (add-on -> core only; the head never imports them):
+ADDON_MESSAGES: dict[str, Callable] = {}    # kind -> fn(*payload), e.g. "bar" (tqdm_ray)
+ADDON_REQUESTS: dict[str, Callable] = {}    # op -> fn(head, *args) -> reply, e.g. "state"
+
+
+class Run(NamedTuple):
+    """One execution in the head's timeline (``minirt.timeline()`` is built from these)."""
+
+    name: str                 # "f", "Counter.incr"
+    kind: str                 # TaskSpec.kind
+    node: int
+    worker: int               # worker id
+    pid: int
+    start: float              # time.time() in the worker
+    end: float
+    task_id: str              # hex
+    attempt: int
+
+
+class Event(NamedTuple):
+    """One entry of the head's event log (``minirt.events()``)."""
+
+    time: float
+    kind: str                 # "submit", "place", "finish", "copy", "worker_exit"...
+    fields: dict
+
+
+class Result(NamedTuple):
+    """One return value of a task, as the worker reports it (``"done"``)."""
+
+    oid: bytes
+    kind: int                 # _serial.INLINE or _serial.FILE
+    data: object              # the bytes (inline) or the file's size
+    is_error: bool
+    contained: tuple          # ids of the refs/handles nested inside the value
 
 
 class TaskSpec:

@@ -15,7 +15,7 @@ does") travel to the head, which adds them up across processes::
 ``__del__`` may run inside any thread at any moment (the garbage collector),
 so it only appends to a deque; the deque is drained at safe points.
 
-While a value is being pickled, :func:`_collecting` records every reference
+While a value is being pickled, :func:`collecting` records every reference
 (and actor handle) inside it, so the head can keep those alive for as long
 as the containing object or task needs them.
 """
@@ -31,12 +31,12 @@ _prefix = os.urandom(8)
 _counter = itertools.count(1)
 
 
-def _new_id() -> bytes:
+def new_id() -> bytes:
     """A process-unique 16-byte id: 8 random bytes of this process, then a counter."""
     return _prefix + next(_counter).to_bytes(8, "big")
 
 
-def _reseed_ids() -> None:
+def reseed_ids() -> None:
     """Give a freshly forked process its own id prefix."""
     global _prefix, _counter
     _prefix = os.urandom(8)
@@ -63,6 +63,10 @@ class _LocalRefs:
         # Called from __del__: must not take a lock (see module docstring).
         self._dropped.append(oid)
 
+    def pending(self) -> bool:
+        """Whether there are changes to send (cheap: no lock)."""
+        return bool(self._dropped or self._changes)
+
     def take_changes(self) -> list[tuple[bytes, int]]:
         """Apply pending drops and return the ordered (id, +1/-1) transitions."""
         if not self._dropped and not self._changes:
@@ -81,11 +85,11 @@ class _LocalRefs:
             return changes
 
 
-_local = _LocalRefs()
+local_refs = _LocalRefs()
 _collector = threading.local()
 
 
-class _collecting:
+class collecting:
     """Context manager: record ids of refs/handles pickled inside the block."""
 
     def __enter__(self) -> list[bytes]:
@@ -97,13 +101,35 @@ class _collecting:
         _collector.ids = self._saved
 
 
-def _note_pickled(oid: bytes) -> None:
+def note_pickled(oid: bytes) -> None:
     ids = getattr(_collector, "ids", None)
     if ids is not None:
         ids.append(oid)
 
 
-class ObjectRef:
+_get = None     # minirt.get, set by api.py at import (this module sits below api)
+
+
+def set_get(get) -> None:
+    global _get
+    _get = get
+
+
+class Counted:
+    """Base of ObjectRef and ActorHandle: each instance is one reference this process
+    holds to the id in its attribute named by ``_counted`` (counted up in ``__init__``)."""
+
+    __slots__ = ()
+    _counted = ""
+
+    def __del__(self) -> None:
+        try:
+            local_refs.decref_later(getattr(self, self._counted))
+        except Exception:  # interpreter shutdown: module globals may be gone
+            pass
+
+
+class ObjectRef(Counted):
     """A reference to an object in the store; hashable, equal by id, a future.
 
     Example:
@@ -116,16 +142,11 @@ class ObjectRef:
     """
 
     __slots__ = ("_id", "__weakref__")
+    _counted = "_id"
 
     def __init__(self, oid: bytes):
         self._id = oid
-        _local.incref(oid)
-
-    def __del__(self) -> None:
-        try:
-            _local.decref_later(self._id)
-        except Exception:  # interpreter shutdown: module globals may be gone
-            pass
+        local_refs.incref(oid)
 
     def hex(self) -> str:
         """The id as a hexadecimal string."""
@@ -144,24 +165,36 @@ class ObjectRef:
         return f"ObjectRef({self._id.hex()})"
 
     def __reduce__(self):
-        _note_pickled(self._id)
+        note_pickled(self._id)
         return (ObjectRef, (self._id,))
 
-    def _repr_html_(self):
-        """Jupyter: id, pending/ready/failed, size and node (minirt/_reprs.py); never blocks."""
-        from ._reprs import ref_html
-        return ref_html(self)
+    # _repr_html_ (Jupyter: id, pending/ready/failed, size, node) is given by util/_reprs.py.
+
+    def __await__(self):
+        """``await ref`` (in an async actor method or the driver's event loop) gives the value.
+
+        The wait happens on a helper thread, so the event loop goes on meanwhile;
+        ``asyncio.gather(*refs)`` and ``asyncio.wait_for(ref, t)`` work too.
+        """
+        import asyncio
+        return asyncio.wrap_future(self.future()).__await__()
 
     def future(self):
         """A ``concurrent.futures.Future`` that completes with the value."""
         import concurrent.futures
-        from . import api
         fut: concurrent.futures.Future = concurrent.futures.Future()
 
         def fill() -> None:
             try:
-                fut.set_result(api.get(self))
+                value, error = _get(self), None
             except BaseException as e:  # delivered to the future's reader
-                fut.set_exception(e)
+                value, error = None, e
+            try:
+                if error is None:
+                    fut.set_result(value)
+                else:
+                    fut.set_exception(error)
+            except concurrent.futures.InvalidStateError:
+                pass                    # the reader cancelled it (asyncio.wait_for timed out)
         threading.Thread(target=fill, daemon=True, name="minirt-future").start()
         return fut

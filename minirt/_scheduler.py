@@ -1,10 +1,10 @@
-"""Tasks, nodes and workers: deciding what runs where, and what happens after.
+"""Tasks: waiting for their arguments, placement, running, retries and cancellation.
 
 A submitted task waits until every top-level ``ObjectRef`` argument is ready
 (*dependency resolution*), then joins the ready queue of its resource shape.
-The scheduler places it on a node with enough free logical resources, takes
-an idle worker there (or forks a new one), copies large arguments that live
-on other nodes into that node's store, and sends the task::
+The scheduler places it on a node (:func:`~minirt._placement.place`), records
+the resources in that node's ledger under the task, takes a worker there from
+the pool, and sends the task::
 
     submit -> waiting for deps -> ready queue -> placed on node -> running
                   | an upstream failed             |                 |
@@ -12,178 +12,221 @@ on other nodes into that node's store, and sends the task::
             returns = that error          worker dies: retry?   done: store results,
                                                                 free resources, next
 
-Placement follows Ray's default "hybrid" policy: prefer the node that
-already holds most of the task's large arguments; otherwise the first node
-(the driver's first) that is less than half busy; otherwise the least busy
-one that fits. A worker blocked in ``get``/``wait`` gives its CPUs back until
-it resumes, so recursive tasks cannot deadlock the pool.
+A worker blocked in ``get``/``wait`` gives its CPUs back until it resumes
+(see ``Head._blocking_request``), so recursive tasks cannot deadlock the pool.
 
 Retries: a task whose worker died is re-run up to ``max_retries`` times
 (``-1``: forever); with ``retry_exceptions`` an application error is too.
 ``max_calls`` retires a worker after it ran the same function N times.
-Used as a mixin of :class:`~minirt._head.Head`, always under the head's lock.
+
+Actors plug in through :class:`Kind` hooks, one per ``TaskSpec.kind``: the
+scheduler never branches on the kind itself. ``"task"`` is :class:`Kind`'s
+default behaviour; the actor part registers ``"actor"`` (a creation, placed
+like a task) and ``"call"`` (a method call, queued by its actor instead).
+Always used under the head's lock.
 """
 
 from __future__ import annotations
 
 import collections
-import errno
 import os
 import signal
 
-from . import _procs, _worker
-from .exceptions import ActorDiedError, TaskCancelledError, WorkerCrashedError
-
-_EPS = 1e-9
-_SPAWN_TRIES = 3
-
-
-class _Node:
-    __slots__ = ("index", "node_id", "total", "avail", "idle", "workers", "store", "alive")
-
-    def __init__(self, index, node_id, total, store):
-        self.index = index
-        self.node_id = node_id
-        self.total = dict(total)
-        self.avail = dict(total)
-        self.idle: list = []
-        self.workers: set = set()
-        self.store = store
-        self.alive = True         # False once removed (cluster_utils.Cluster.remove_node)
-
-    def fits(self, req) -> bool:
-        avail = self.avail
-        return self.alive and all(avail.get(k, 0.0) + _EPS >= v for k, v in req.items())
-
-    def load(self) -> float:
-        cpu = self.total.get("CPU", 0.0)
-        return 1.0 - self.avail.get("CPU", 0.0) / cpu if cpu else 0.0
+from . import _worker
+from ._objects import Obj
+from ._placement import place
+from ._pool import describe_exit
+from ._protocol import Result
+from ._serial import FILE, INLINE, error_bytes
+from ._streaming import item_id
+from .exceptions import TaskCancelledError, TaskUnschedulableError, WorkerCrashedError
 
 
-class _Worker:
-    __slots__ = ("wid", "node", "proc", "conn", "pid", "task", "fns", "actor", "held",
-                 "fn_calls", "dead", "retiring", "inflight_bytes", "reader", "pidfd",
-                 "exited", "status_gone")
+class Task:
+    """The head's record of one submitted task, actor creation or actor call."""
 
-    def __init__(self, wid, node, proc, conn):
-        self.wid = wid
-        self.node = node
-        self.proc = proc
-        self.conn = conn
-        self.pid = proc.pid
-        self.task = None          # the task it is running (tasks only)
-        self.fns: set = set()     # function ids it has loaded
-        self.actor = None         # the _Actor it hosts, if any
-        self.held: set = set()    # ids this process holds refs to
-        self.fn_calls: dict = {}  # fn_id -> completed calls (for max_calls)
-        self.dead = False
-        self.retiring = False
-        self.inflight_bytes = 0
-        self.reader = None        # _MessageReader of its pipe (see _head.py)
-        self.pidfd = None         # readable once the process has exited
-        self.exited = False       # its pidfd fired (or it was gone at registration)
-        self.status_gone = False  # the forkserver that knew its exit status died
-
-
-class _Task:
-    __slots__ = ("spec", "pending", "attempt", "node", "worker", "blocked", "cancelled",
-                 "done", "children")
+    __slots__ = ("spec", "waiting", "attempt", "node", "worker", "cancelled", "done",
+                 "children", "streamed")
 
     def __init__(self, spec):
         self.spec = spec
-        self.pending = 0
+        self.waiting = False      # an actor call whose arguments are not ready yet
         self.attempt = 0
-        self.node = None
+        self.node = None          # index of the node it was placed on (its ledger holds it)
         self.worker = None
-        self.blocked = False
         self.cancelled = False
         self.done = False
         self.children = None      # tasks submitted while this one ran (for recursive cancel)
+        self.streamed = None      # a streaming task: how many values it has yielded
 
 
-class _Scheduler:
-    """Mixin: task life cycle, placement, worker pool."""
+class Kind:
+    """How the scheduler runs one kind of task; the defaults are a plain task's."""
 
-    def _init_scheduler(self) -> None:
-        self.tasks: dict[bytes, _Task] = {}
+    reuse_idle = True         # may run on a pooled idle worker (an actor needs its own)
+
+    def __init__(self, sched):
+        self.sched = sched
+
+    def submitted(self, task) -> None:
+        """Just registered, its arguments pinned (it may fail ``task`` already)."""
+
+    def ready(self, task) -> None:
+        """Its arguments are ready: queue it for placement."""
+        self.sched.enqueue(task)
+
+    def start(self, task, worker, args, deps) -> None:
+        """Placed, with a worker: send it."""
+        sched = self.sched
+        spec = task.spec
+        worker.task = task
+        fn = None
+        if spec.fn_id not in worker.fns:
+            fn = sched.fns[spec.fn_id]
+            worker.fns.add(spec.fn_id)
+        sched.send(worker, ("task", None, spec, fn, args, deps))
+
+    def start_failed(self, task, error) -> None:
+        """No worker could be started for it."""
+        self.sched.release(task)
+        self.sched.fail(task, error)
+
+    def done(self, worker, task, results, retry) -> None:
+        """The worker finished it: ``results`` are :class:`~minirt._protocol.Result`."""
+        sched, spec = self.sched, task.spec
+        sched.release(task)
+        n = worker.fn_calls[spec.fn_id] = worker.fn_calls.get(spec.fn_id, 0) + 1
+        if spec.max_calls and n >= spec.max_calls:
+            worker.retiring = True
+        sched.pool.give_back(worker)
+        if retry and not task.cancelled and retries_left(task):
+            sched.retry(task)
+        else:
+            if task.cancelled and any(r.is_error for r in results):
+                results = error_results(spec, cancelled_error(spec))
+            sched.finish(task, results)
+        sched.schedule()
+
+    def check_cancel(self, task, force: bool) -> None:
+        """Raise ValueError if ``cancel(ref, force=force)`` cannot apply to this kind."""
+
+    def cancel(self, task, force: bool) -> None:
+        """``cancel()`` of its ref: a waiting task never runs, a running one is interrupted."""
+        sched = self.sched
+        w = task.worker
+        if w is None:                       # still waiting: it will never run
+            sched.fail(task, cancelled_error(task.spec))
+            return
+        try:
+            os.kill(w.pid, signal.SIGKILL if force else _worker.CANCEL_SIGNAL)
+        except OSError:
+            pass
+
+    def node_minimum(self, task):
+        """Resources a node must have in total (not free) to be chosen; None: any node."""
+        return None
+
+    def unschedulable(self, task, why: str) -> None:
+        """No live node can ever run it (its node was removed)."""
+        self.sched.fail(task, TaskUnschedulableError(f"task {task.spec.name} cannot run: {why}"))
+
+
+class Scheduler:
+    """Task life cycle and placement (see the module docstring).
+
+    Args:
+        table: the :class:`~minirt._objects.ObjectTable`.
+        nodes: the head's list of nodes, shared.
+        pool: the :class:`~minirt._pool.WorkerPool`.
+        send: ``send(worker, message) -> bool``.
+        event: ``event(kind, **fields)``.
+        record: ``record(task, worker, t0, t1)`` adds a timeline row.
+    """
+
+    def __init__(self, table, nodes, pool, send, event, record):
+        self.table = table
+        self.nodes = nodes
+        self.pool = pool
+        self.send = send
+        self.event = event
+        self.record = record
+        self.tasks: dict[bytes, Task] = {}
         self.ready: dict[tuple, collections.deque] = {}
         self.fns: dict[bytes, bytes] = {}
-        self._wids = 0
+        self.kinds: dict[str, Kind] = {"task": Kind(self)}
 
     # --- submission and dependencies ----------------------------------------
-    def _submit(self, spec, from_worker=None) -> None:
-        task = _Task(spec)
+    def submit(self, spec, from_worker=None) -> Task:
+        task = Task(spec)
         self.tasks[spec.tid] = task
-        if spec.kind == "actor":        # known before placement, which may happen right below
-            self.actors[spec.actor_id].creation = task
         parent = from_worker.task if from_worker is not None else None
         if parent is not None and not parent.done:
             if parent.children is None:
                 parent.children = []
             parent.children.append(task)
+        table = self.table
         for oid in spec.returns:
-            obj = self.objects.get(oid)
+            obj = table.objects.get(oid)
             if obj is None:
-                from ._objects import _Obj
-                obj = self.objects[oid] = _Obj()
+                obj = table.objects[oid] = Obj()
             obj.producer = task
         for oid in spec.deps:
-            self._incr(oid)
+            table.incr(oid)
         for oid in spec.contained:
-            self._incr(oid)
-        if spec.args[0] == 1:          # arguments large enough to be a file
-            self._store_args(spec, from_worker)
-        self._event("submit", task=spec.name, id=spec.tid, type=spec.kind)
-        if spec.kind == "call":
-            self._enqueue_call(task)
+            table.incr(oid)
+        if spec.args[0] == FILE:          # arguments large enough to be a file
+            arg_oid = spec.args[2]
+            table.incr(arg_oid)
+            table.store(arg_oid, FILE, spec.args[1], False, (),
+                        from_worker.node if from_worker is not None else 0,
+                        f"{spec.name} (arguments)")
+        if spec.num_returns == "streaming":
+            task.streamed = 0
+            self._hold_item(task)
+        self.event("submit", task=spec.name, id=spec.tid, type=spec.kind)
+        self.kinds[spec.kind].submitted(task)
         if not task.done:
             self._resolve(task)
-
-    def _store_args(self, spec, from_worker) -> None:
-        arg_oid = spec.args[2]
-        node = from_worker.node if from_worker is not None else 0
-        self._incr(arg_oid)
-        self._store(arg_oid, 1, spec.args[1], False, (), node, f"{spec.name} (arguments)")
+        return task
 
     def _resolve(self, task) -> None:
-        """Wait for the task's dependencies, then queue it (or fail it)."""
+        """Wait for the task's dependencies, then hand it to its kind (or fail it)."""
         deps = set(task.spec.deps)
-        if task.spec.args[0] == 1:
+        if task.spec.args[0] == FILE:
             deps.add(task.spec.args[2])
-        lost = self._lost(deps)
+        lost = self.table.lost(deps)
         if lost:
-            self._fail(task, self._lost_error(lost))
+            self.fail(task, self.table.lost_error(lost))
             return
-        pending = [oid for oid in deps if not self.objects[oid].ready]
+        objects = self.table.objects
+        pending = [oid for oid in deps if not objects[oid].ready]
         if not pending:
-            self._deps_ready(task)
+            self.deps_ready(task)
             return
-        task.pending = len(pending)
+        self.table.watch(pending, len(pending), lambda _timed_out: self.deps_ready(task), None)
 
-        def one_ready(_timed_out, task=task):
-            self._deps_ready(task)
-        self._watch(pending, len(pending), one_ready, None)
-
-    def _deps_ready(self, task) -> None:
+    def deps_ready(self, task) -> None:
         if task.done:
             return
+        objects = self.table.objects
         for oid in task.spec.deps:
-            obj = self.objects[oid]
+            obj = objects[oid]
             if obj.is_error:                       # an upstream failed: never run
-                self._finish(task, [(r, 0, obj.data, True, ()) for r in task.spec.returns])
+                self.finish(task, [Result(r, INLINE, obj.data, True, ())
+                                   for r in task.spec.returns])
                 return
-        if task.spec.kind == "call":
-            self._call_ready(task)
-            return
+        self.kinds[task.spec.kind].ready(task)
+
+    def enqueue(self, task) -> None:
         key = tuple(sorted(task.spec.resources.items()))
         q = self.ready.get(key)
         if q is None:
             q = self.ready[key] = collections.deque()
         q.append(task)
-        self._schedule()
+        self.schedule()
 
     # --- placement ------------------------------------------------------------
-    def _schedule(self) -> None:
+    def schedule(self) -> None:
         for q in self.ready.values():
             while q:
                 task = q[0]
@@ -199,273 +242,192 @@ class _Scheduler:
     def _place(self, task):
         req = task.spec.resources
         nodes = self.nodes
-        if len(nodes) == 1:
+        minimum = self.kinds[task.spec.kind].node_minimum(task)
+        if len(nodes) == 1 and minimum is None:
             return nodes[0] if nodes[0].fits(req) else None
-        # 1. locality: the node holding most bytes of the large arguments
-        local = collections.Counter()
+        arg_bytes = collections.Counter()     # where the large arguments already are
+        objects = self.table.objects
         for oid in task.spec.deps:
-            obj = self.objects.get(oid)
-            if obj is not None and obj.kind == 1:
+            obj = objects.get(oid)
+            if obj is not None and obj.kind == FILE:
                 for n in obj.locs:
-                    local[n] += obj.size
-        if local:
-            best = max(local, key=lambda n: (local[n], -n))
-            if nodes[best].fits(req):
-                return nodes[best]
-        # 2. hybrid: first node under half load, else the least loaded that fits
-        fitting = [n for n in nodes if n.fits(req)]
-        if not fitting:
-            return None
-        for n in fitting:
-            if n.load() < 0.5:
-                return n
-        return min(fitting, key=lambda n: (n.load(), n.index))
-
-    def _acquire(self, node, req, sign=1) -> None:
-        for k, v in req.items():
-            node.avail[k] = node.avail.get(k, 0.0) - sign * v
+                    arg_bytes[n] += obj.size
+        i = place(req, [n.ledger if n.alive else None for n in nodes], arg_bytes, minimum)
+        return None if i is None else nodes[i]
 
     def _start(self, task, node) -> None:
         spec = task.spec
-        self._acquire(node, spec.resources)
+        kind = self.kinds[spec.kind]
+        node.ledger.acquire(task, spec.resources)
         task.node = node.index
         try:
-            worker = node.idle.pop() if (spec.kind == "task" and node.idle) else self._spawn(node)
+            worker = self.pool.take(node) if kind.reuse_idle else self.pool.spawn(node)
         except WorkerCrashedError as e:
-            if spec.kind == "actor":     # releases the resources and finishes `task`
-                self._actor_dead(self.actors[spec.actor_id], ActorDiedError(
-                    f"the actor {spec.actor_opts.get('class_name')} could not be started: {e}"))
+            kind.start_failed(task, e)
+            return
+        if self.table.fetch(needed(spec), node.index, lambda: self._send(task, worker, node)):
+            self._send(task, worker, node)
+
+    def _send(self, task, worker, node) -> None:
+        """Its large arguments are on ``node`` now: send the task to ``worker``."""
+        spec = task.spec
+        if task.done or worker.dead:               # cancelled, or the worker died, meanwhile
+            self.release(task)
+            if task.done:
+                self.pool.give_back(worker)
             else:
-                self._release(task)
-                self._fail(task, e)
+                task.node = None
+                self.deps_ready(task)              # placed again
+            self.schedule()
             return
         task.worker = worker
-        self._event("place", task=spec.name, id=spec.tid, node=node.index,
-                    worker=worker.wid, attempt=task.attempt)
+        self.event("place", task=spec.name, id=spec.tid, node=node.index,
+                   worker=worker.wid, attempt=task.attempt)
         try:
-            deps = [self._descriptor(oid, node.index) for oid in spec.deps]
-            args = self._args_descriptor(spec, node.index)
+            deps, args = self.descriptors(spec, node.index)
         except Exception as e:                     # e.g. the store could not take a copy
-            self._release(task)
-            self._return_worker(worker)
-            self._finish(task, [(r, 0, self._error_bytes(e), True, ()) for r in spec.returns])
+            self.release(task)
+            self.pool.give_back(worker)
+            self.fail(task, e)
             return
-        if spec.kind == "actor":
-            self._send_actor_create(task, worker, args, deps)
-            return
-        worker.task = task
-        fn = None
-        if spec.fn_id not in worker.fns:
-            fn = self.fns[spec.fn_id]
-            worker.fns.add(spec.fn_id)
-        self._send(worker, ("task", None, spec, fn, args, deps))
+        self.kinds[spec.kind].start(task, worker, args, deps)
 
-    def _args_descriptor(self, spec, node_index):
-        if spec.args[0] == 1:
-            return self._descriptor(spec.args[2], node_index)
-        return spec.args[:2]
+    def descriptors(self, spec, node_index):
+        """The (kind, data) of the task's dependencies and arguments, for ``node_index``."""
+        table = self.table
+        deps = [table.descriptor(oid, node_index) for oid in spec.deps]
+        if spec.args[0] == FILE:
+            return deps, table.descriptor(spec.args[2], node_index)
+        return deps, spec.args[:2]
 
-    # --- workers --------------------------------------------------------------
-    def _spawn(self, node):
-        """Fork a worker on ``node``. Raises WorkerCrashedError if that keeps failing."""
-        for attempt in range(_SPAWN_TRIES):
-            self._wids += 1
-            try:
-                parent, child = _procs.new_pipe()
-            except OSError as e:
-                raise WorkerCrashedError(_no_resources(e, node)) from e
-            cfg = dict(self.worker_cfg, node=node.index, shm_dir=node.store.shm_dir,
-                       spill_dir=node.store.spill_dir, node_id=node.node_id, wid=self._wids)
-            try:
-                proc = _procs.start_process(_worker.main, (child, cfg),
-                                            f"minirt-worker-{self._wids}")
-                break
-            except (OSError, EOFError) as e:   # the newborn (or the forkserver) died early
-                parent.close()
-                error = e
-                if getattr(e, "errno", None) in (errno.EMFILE, errno.ENFILE, errno.EAGAIN,
-                                                 errno.ENOMEM):
-                    raise WorkerCrashedError(_no_resources(e, node)) from e
-            finally:
-                child.close()
-        else:
-            raise WorkerCrashedError(f"could not start a worker process on node {node.index} "
-                                     f"({_SPAWN_TRIES} tries; last error: {error})")
-        w = _Worker(self._wids, node.index, proc, parent)
-        node.workers.add(w)
-        self.workers[parent.fileno()] = w
-        self._register_worker(w)
-        self.janitor.watch(w.pid)
-        self._event("worker_start", worker=w.wid, node=node.index, pid=w.pid)
-        return w
-
-    def _return_worker(self, worker) -> None:
-        worker.task = None
-        if worker.dead or worker.actor is not None:
-            return
-        node = self.nodes[worker.node]
-        if worker.retiring:
-            self._retire(worker)
-            return
-        node.idle.append(worker)
-        # Keep no more idle workers than the node has CPUs (recursion can fork many).
-        limit = max(1, int(node.total.get("CPU", 1)))
-        while len(node.idle) > limit:
-            self._retire(node.idle.pop(0))
-
-    def _retire(self, worker) -> None:
-        worker.retiring = True
-        node = self.nodes[worker.node]
-        if worker in node.idle:
-            node.idle.remove(worker)
-        self._send(worker, ("exit", None))
-
-    def _release(self, task) -> None:
-        if task.node is not None and not task.blocked:
-            self._acquire(self.nodes[task.node], task.spec.resources, sign=-1)
-        task.blocked = False
+    def release(self, holder) -> bool:
+        """Give back what ``holder`` (a task or an actor) holds on any node; False if nothing."""
+        return any([n.ledger.release(holder) for n in self.nodes])
 
     # --- completion ------------------------------------------------------------
-    def _on_done(self, worker, tid, results, t0, t1, retry=False) -> None:
+    def on_done(self, worker, tid, results, t0, t1, retry=False) -> None:
         task = self.tasks.get(tid)
         if task is None or task.done:
             return
-        spec = task.spec
-        self._record(spec, task, worker, t0, t1)
-        if spec.kind == "call":
-            self._call_done(worker, task, results, retry)
-            return
-        self._release(task)
-        n = worker.fn_calls[spec.fn_id] = worker.fn_calls.get(spec.fn_id, 0) + 1
-        if spec.max_calls and n >= spec.max_calls:
-            worker.retiring = True
-        self._return_worker(worker)
-        if retry and not task.cancelled and self._retries_left(task):
-            self._retry(task)
-        else:
-            if task.cancelled and any(r[3] for r in results):
-                results = [(r, 0, self._error_bytes(self._cancelled_error(spec)), True, ())
-                           for r in spec.returns]
-            self._finish(task, results)
-        self._schedule()
+        self.record(task, worker, t0, t1)
+        self.kinds[task.spec.kind].done(worker, task, [Result(*r) for r in results], retry)
 
-    @staticmethod
-    def _retries_left(task) -> bool:
-        """May an application error the worker found retryable be retried? (For actor
-        calls the limit in ``spec.max_retries`` is the method's ``max_task_retries``.)"""
-        spec = task.spec
-        return spec.max_retries < 0 or task.attempt < spec.max_retries
-
-    def _retry(self, task) -> None:
+    def retry(self, task) -> None:
         task.attempt += 1
         task.node = task.worker = None
-        self._event("retry", task=task.spec.name, id=task.spec.tid, attempt=task.attempt)
-        self._deps_ready(task)
+        self.event("retry", task=task.spec.name, id=task.spec.tid, attempt=task.attempt)
+        self.deps_ready(task)
 
-    def _finish(self, task, results) -> None:
+    # --- streaming generators (see _streaming.py) ------------------------------------
+    def _hold_item(self, task) -> None:
+        """Make the next value's object pending, produced by ``task``, held by the stream."""
+        oid = item_id(task.spec.tid, task.streamed)
+        self.table.incr(oid)
+        obj = self.table.objects[oid]
+        if not obj.ready:
+            obj.producer = task
+
+    def on_yield(self, worker, tid, result) -> None:
+        task = self.tasks.get(tid)
+        name = task.spec.name if task is not None else "stream"
+        self.table.store(result.oid, result.kind, result.data, result.is_error,
+                         result.contained, worker.node, name)
+        if task is not None and task.streamed is not None and \
+                result.oid == item_id(tid, task.streamed):   # (a retry re-yields earlier ones)
+            self.table.decr(result.oid)      # the worker's own ref keeps it now
+            task.streamed += 1
+            self._hold_item(task)
+
+    def finish(self, task, results) -> None:
         """Store the task's results and drop what it pinned. Final: no more retries."""
         task.done = True
         spec = task.spec
+        if task.streamed is not None:        # the value after the last is never coming
+            oid = item_id(spec.tid, task.streamed)
+            obj = self.table.objects.get(oid)
+            if obj is not None and not obj.ready:
+                obj.producer = None
+            self.table.decr(oid)
         self.tasks.pop(spec.tid, None)
         node = task.node if task.node is not None else 0
-        self._event("finish", task=spec.name, id=spec.tid, node=node,
-                    error=any(r[3] for r in results))
-        for oid, kind, data, is_error, contained in results:
-            self._store(oid, kind, data, is_error, contained, node, spec.name)
+        self.event("finish", task=spec.name, id=spec.tid, node=node,
+                   error=any(r.is_error for r in results))
+        table = self.table
+        for r in results:
+            table.store(r.oid, r.kind, r.data, r.is_error, r.contained, node, spec.name)
         for oid in spec.deps:
-            self._decr(oid)
+            table.decr(oid)
         for oid in spec.contained:
-            self._decr(oid)
-        if spec.args[0] == 1:
-            self._decr(spec.args[2])
+            table.decr(oid)
+        if spec.args[0] == FILE:
+            table.decr(spec.args[2])
 
-    def _fail(self, task, error) -> None:
-        self._finish(task, [(r, 0, self._error_bytes(error), True, ()) for r in task.spec.returns])
-
-    @staticmethod
-    def _cancelled_error(spec):
-        return TaskCancelledError(f"task {spec.name} ({spec.tid.hex()}) was cancelled")
+    def fail(self, task, error) -> None:
+        self.finish(task, error_results(task.spec, error))
 
     # --- failures -----------------------------------------------------------------
-    def _on_worker_death(self, worker, code) -> None:
-        """The worker's process has exited with status ``code`` (None if unknown)."""
-        if worker.dead:
-            return
-        worker.dead = True
-        self._unregister_worker(worker)
-        node = self.nodes[worker.node]
-        node.workers.discard(worker)
-        if worker in node.idle:
-            node.idle.remove(worker)
-        self.janitor.forget(worker.pid)
-        _procs.kill_tree(worker.pid)      # what its tasks started in its process group
-        _procs.mark_exited(worker.proc, code)     # frees the Process's descriptors
-        self._event("worker_exit", worker=worker.wid, node=worker.node, exitcode=code)
-        for oid in list(worker.held):
-            self._decr(oid)
-        worker.held.clear()
-        if worker.actor is not None:
-            self._actor_died(worker.actor, worker, code)
+    def worker_died(self, worker, code) -> None:
+        """Retry or fail the task ``worker`` was running (exit status ``code``, None if unknown)."""
         task = worker.task
         if task is not None and not task.done:
-            self._release(task)
+            self.release(task)
             spec = task.spec
+            node = self.nodes[worker.node]
             # The dead attempt may have written result files before dying: remove them.
             for oid in spec.returns:
                 if oid not in node.store:
-                    self._discard_file(oid, node.index)
+                    self.table.discard_file(oid, node.index)
             if task.cancelled:
-                self._fail(task, self._cancelled_error(spec))
-            elif spec.max_retries < 0 or task.attempt < spec.max_retries:
-                self._retry(task)
+                self.fail(task, cancelled_error(spec))
+            elif retries_left(task):
+                self.retry(task)
             else:
-                self._fail(task, WorkerCrashedError(
+                self.fail(task, WorkerCrashedError(
                     f"the worker running {spec.name} (pid {worker.pid}) died "
-                    f"({_describe_exit(code)}); retries used: {task.attempt} of "
+                    f"({describe_exit(code)}); retries used: {task.attempt} of "
                     f"max_retries={spec.max_retries}"))
-        self._schedule()
+        self.schedule()
 
-    def _cancel(self, oid, force, recursive) -> None:
-        obj = self.objects.get(oid)
+    def cancel(self, oid, force, recursive) -> None:
+        obj = self.table.objects.get(oid)
         task = obj.producer if obj is not None else None
         if task is None or task.done:
             return
-        if task.spec.kind != "task":
-            raise ValueError("minirt.cancel() cancels tasks; to stop an actor use minirt.kill(actor)")
         self._cancel_task(task, force, recursive)
 
     def _cancel_task(self, task, force, recursive) -> None:
         if task.done or task.cancelled:
             return
+        kind = self.kinds[task.spec.kind]
+        kind.check_cancel(task, force)
         task.cancelled = True
-        self._event("cancel", task=task.spec.name, id=task.spec.tid, force=force)
+        self.event("cancel", task=task.spec.name, id=task.spec.tid, force=force)
         if recursive and task.children:
             for child in task.children:
-                if child.spec.kind == "task":
+                try:
                     self._cancel_task(child, force, recursive)
-        w = task.worker
-        if w is None:                       # still waiting: it will never run
-            self._fail(task, self._cancelled_error(task.spec))
-            return
-        try:
-            os.kill(w.pid, signal.SIGKILL if force else _worker.CANCEL_SIGNAL)
-        except OSError:
-            pass
+                except ValueError:          # a child that cannot be cancelled so
+                    pass
+        kind.cancel(task, force)
 
 
-def _no_resources(error: OSError, node) -> str:
-    return (f"could not start a worker process on node {node.index}: {error.strerror or error}. "
-            "The machine or this user ran out of processes or open files; running work is "
-            "not affected. Drop actors you no longer need (minirt.kill or del the handle), or "
-            "raise the limit (`ulimit -n`, `ulimit -u`) before starting Python")
+def needed(spec) -> list:
+    """Ids whose values the worker reads: the ref arguments and the arguments' file."""
+    return list(spec.deps) + [spec.args[2]] if spec.args[0] == FILE else list(spec.deps)
 
 
-def _describe_exit(code) -> str:
-    if code is None:
-        return "exit status unknown"
-    if code < 0:
-        try:
-            return f"killed by signal {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit code {code}"
+def retries_left(task) -> bool:
+    """May the task run again? (For actor calls ``spec.max_retries`` is the method's
+    ``max_task_retries``.)"""
+    spec = task.spec
+    return spec.max_retries < 0 or task.attempt < spec.max_retries
+
+
+def error_results(spec, error: BaseException) -> list:
+    """Every return of ``spec`` set to ``error``."""
+    data = error_bytes(error)
+    return [Result(r, INLINE, data, True, ()) for r in spec.returns]
+
+
+def cancelled_error(spec):
+    return TaskCancelledError(f"task {spec.name} ({spec.tid.hex()}) was cancelled")

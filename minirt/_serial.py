@@ -1,20 +1,23 @@
 """Turning values into bytes and back, without copying large buffers.
 
 Values are pickled with protocol 5 (via cloudpickle, so lambdas, closures and
-functions defined in a notebook work). Buffers of at least
-``_OOB_MIN`` bytes (a NumPy array's data, for one) are kept *out of band*::
+functions defined in a notebook work). Buffers (a NumPy array's data, for one)
+are kept *out of band*, and both forms share one layout::
 
-    value --cloudpickle(protocol 5)--> meta bytes + [large buffers]
+    value --cloudpickle(protocol 5)--> meta bytes + [buffers]
               small total (< INLINE_MAX)         | large total
                  v                               v
           ("inline", bytes)            one file in the node's store:
           travels inside messages      [header][meta][buf 0][buf 1]...
-                                       (each part 64-byte aligned)
+          (plain pickle if no buffers) (each part 64-byte aligned)
 
 A reader maps the file read-only (``mmap`` with ``PROT_READ``) and hands the
 mapped slices to ``pickle.loads(buffers=...)``: a NumPy array comes back as a
 read-only view of the shared pages, so ``get`` of 100 MB costs microseconds
 and copies nothing. The file stays mapped for as long as any array uses it.
+Inline bytes are read the same way, so every NumPy array a task receives or
+``get`` returns is read-only, small or large, as in Ray (write to a copy:
+``a = a.copy()``).
 
 Functions defined in a notebook or a script are pickled *by value*. Their code
 objects keep the file name and line numbers they were compiled with (a
@@ -22,7 +25,7 @@ notebook cell is named as Jupyter shows it, ``Cell In[3]``), and the source
 text travels with them into the worker's ``linecache``: a remote traceback
 points at the learner's own line, whatever cloudpickle version is installed.
 
-A failed task stores :class:`_Raised`: the error pickled so that the reader
+A failed task stores :class:`Raised`: the error pickled so that the reader
 can always rebuild *something*. The worker checks that the user's exception
 survives a round trip; if its class cannot be rebuilt as pickled (an
 ``__init__`` with extra arguments, say), it is rebuilt from its state without
@@ -48,10 +51,10 @@ import types
 
 import cloudpickle
 
-from ._refs import _collecting
+from ._refs import collecting
+from .exceptions import MinirtError, TaskError
 
 INLINE_MAX = 100 * 1024   # values below this travel inside messages (as Ray's 100 KiB)
-_OOB_MIN = 16 * 1024      # buffers at least this big are kept out of band
 _ALIGN = 64
 _MAGIC = b"MRT1"
 _HEAD = struct.Struct("<4sIQ")     # magic, number of buffers, meta length
@@ -76,33 +79,34 @@ class Serialized:
         self.size = len(meta) + sum(b.nbytes for b in buffers)
 
 
-_PLAIN = frozenset({type(None), bool, int, float, complex, str})
+PLAIN = frozenset({type(None), bool, int, float, complex, str})
 
 
 def serialize(value) -> Serialized:
     """Pickle ``value``; large contiguous buffers are returned separately."""
-    if type(value) in _PLAIN:          # fast path: nothing cloudpickle or buffers could add
+    if type(value) in PLAIN:          # fast path: nothing cloudpickle or buffers could add
         return Serialized(pickle.dumps(value, protocol=5), [], [])
     buffers: list[memoryview] = []
 
     def keep(pb: pickle.PickleBuffer):
-        raw = pb.raw()
-        if raw.nbytes < _OOB_MIN:
-            return True           # small: serialize in band
-        buffers.append(raw)
-        return None               # large: out of band
+        buffers.append(pb.raw())
+        return None               # out of band: read back as a read-only view
 
-    with _collecting() as contained:
+    with collecting() as contained:
         meta = dumps(value, buffer_callback=keep)
     return Serialized(meta, buffers, list(contained))
 
 
 def to_inline(s: Serialized) -> bytes:
-    """Return one bytes object holding the whole value (re-pickling buffers in band)."""
+    """Return one bytes object holding the whole value (the file layout, in memory)."""
     if not s.buffers:
         return s.meta
-    value = pickle.loads(s.meta, buffers=s.buffers)
-    return dumps(value)
+    header, offsets, total = _layout(s)
+    out = bytearray(total)
+    out[:len(header)] = header
+    for (off, n), part in zip(offsets, [s.meta] + s.buffers):
+        out[off:off + n] = part
+    return bytes(out)
 
 
 # --- code objects keep their file, lines and source -----------------------------
@@ -175,8 +179,8 @@ def _load_code(data: bytes, filename: str, source):
     return marshal.loads(data)
 
 
-def write_file(s: Serialized, path: str) -> int:
-    """Write ``s`` into a new file at ``path`` (mode 0600); return its size."""
+def _layout(s: Serialized):
+    """Return (header bytes, [(offset, length)] of meta and buffers, total size)."""
     parts = [s.meta] + s.buffers
     header_len = _HEAD.size + _ENTRY.size * len(parts)
     offsets, pos = [], _align(header_len)
@@ -186,6 +190,13 @@ def write_file(s: Serialized, path: str) -> int:
         pos = _align(pos + n)
     header = _HEAD.pack(_MAGIC, len(s.buffers), len(s.meta)) + b"".join(
         _ENTRY.pack(o, n) for o, n in offsets)
+    return header, offsets, pos
+
+
+def write_file(s: Serialized, path: str) -> int:
+    """Write ``s`` into a new file at ``path`` (mode 0600); return its size."""
+    header, offsets, pos = _layout(s)
+    parts = [s.meta] + s.buffers
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         os.ftruncate(fd, pos)
@@ -194,7 +205,7 @@ def write_file(s: Serialized, path: str) -> int:
             _pwrite_all(fd, part, off)
     except BaseException:
         os.close(fd)
-        _unlink(path)
+        unlink(path)
         raise
     os.close(fd)
     return pos
@@ -215,9 +226,14 @@ def map_file(path: str):
     finally:
         os.close(fd)
     view = memoryview(mm)
-    magic, nbuf, _ = _HEAD.unpack_from(view, 0)
-    if magic != _MAGIC:
+    if view[:4] != _MAGIC:
         raise ValueError(f"{path} is not a minirt object file")
+    return _unpack(view)
+
+
+def _unpack(view: memoryview):
+    """Rebuild a value from the layout of :func:`_layout` held in a read-only view."""
+    _, nbuf, _ = _HEAD.unpack_from(view, 0)
     parts = []
     for i in range(nbuf + 1):
         off, n = _ENTRY.unpack_from(view, _HEAD.size + i * _ENTRY.size)
@@ -225,10 +241,11 @@ def map_file(path: str):
     return pickle.loads(parts[0], buffers=parts[1:])
 
 
-def _unlink(path: str) -> None:
+def unlink(path: str) -> None:
+    """Delete a file if it is there."""
     try:
         os.unlink(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         pass
 
 
@@ -240,6 +257,8 @@ def load(kind: int, data):
     paths always exists.
     """
     if kind == INLINE:
+        if data[:4] == _MAGIC:            # out-of-band buffers: see to_inline
+            return _unpack(memoryview(data))
         return pickle.loads(data)
     path, spill_path = data
     try:
@@ -253,7 +272,7 @@ def dumps_function(fn) -> bytes:
     return dumps(fn)
 
 
-class _Raised:
+class Raised:
     """What a failed task stores instead of a value: the error to raise on ``get``.
 
     Pickled as the error's own pickle (checked by :func:`error_bytes`) plus the
@@ -271,22 +290,20 @@ class _Raised:
 
 def error_bytes(error: BaseException) -> bytes:
     """Pickle ``error`` (a TaskError or a minirt error) so that loading it never fails."""
-    return pickle.dumps(_Raised(error), protocol=5)
+    return pickle.dumps(Raised(error), protocol=5)
 
 
-def _raised_from(blob, fallback) -> _Raised:
+def _raised_from(blob, fallback) -> Raised:
     if blob is not None:
         try:
-            return _Raised(pickle.loads(blob))
+            return Raised(pickle.loads(blob))
         except Exception:  # noqa: BLE001 - e.g. a class the reader cannot import
             pass
-    from .exceptions import TaskError
     function_name, traceback_str, pid, type_name = fallback
-    return _Raised(TaskError(function_name, traceback_str, None, pid, cause_name=type_name))
+    return Raised(TaskError(function_name, traceback_str, None, pid, cause_name=type_name))
 
 
 def _fallback_fields(error: BaseException) -> tuple:
-    from .exceptions import TaskError
     if isinstance(error, TaskError):
         name = type(error.cause).__name__ if error.cause is not None else error.cause_name
         return (error.function_name, error.traceback_str, error.pid, name)
@@ -319,11 +336,10 @@ class _StatePickler(_Pickler):
     keep_state = True
 
     def reducer_override(self, obj):
-        from .exceptions import MinirtError
         if isinstance(obj, BaseException) and not isinstance(obj, MinirtError):
             state = dict(getattr(obj, "__dict__", None) or {}) if self.keep_state else {}
             args = obj.args if self.keep_state else tuple(
-                a if type(a) in _PLAIN else repr(a) for a in obj.args)
+                a if type(a) in PLAIN else repr(a) for a in obj.args)
             return (_exception_from_state, (type(obj), args, state))
         return super().reducer_override(obj)
 
@@ -353,7 +369,6 @@ def remote_traceback(exc: BaseException) -> str:
 
 def describe_exception(exc: BaseException, function_name: str, pid: int):
     """Wrap a user exception as a TaskError carrying its traceback (see :func:`error_bytes`)."""
-    from .exceptions import TaskError, MinirtError
     if isinstance(exc, MinirtError):
         return exc      # an upstream TaskError or ActorDiedError re-raised by a nested get
     return TaskError(function_name, remote_traceback(exc), exc, pid)

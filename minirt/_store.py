@@ -34,6 +34,7 @@ import os
 import shutil
 
 from . import _serial
+from ._serial import unlink
 from .exceptions import ObjectStoreFullError
 
 # write errors that mean "this filesystem is full", not "this value is broken"
@@ -45,7 +46,7 @@ def write_value(s, name: str, shm_dir: str, spill_dir: str) -> int:
 
     The file goes to ``shm_dir`` (shared memory); if that filesystem is full,
     straight to ``spill_dir`` on disk, where the store finds it (see
-    :meth:`_NodeStore.add`).
+    :meth:`NodeStore.add`).
 
     Raises:
         ObjectStoreFullError: neither shared memory nor the spill directory
@@ -67,7 +68,7 @@ def write_value(s, name: str, shm_dir: str, spill_dir: str) -> int:
             f"({e.strerror}); free disk space or drop references you no longer need") from e
 
 
-class _NodeStore:
+class NodeStore:
     """Book-keeping for the files of one node's store."""
 
     def __init__(self, index: int, shm_dir: str, spill_dir: str, capacity: int):
@@ -112,21 +113,21 @@ class _NodeStore:
         """Copy another node's file into this store (a simulated network transfer)."""
         dst = self.shm_path(oid)
         try:
-            _copy_private(src_path, dst)
+            copy_private(src_path, dst)
         except OSError as e:
-            _unlink(dst)
+            unlink(dst)
             raise ObjectStoreFullError(f"could not copy object {oid.hex()} into node {self.index}: {e}") from e
         try:
             self.add(oid, size)
         except ObjectStoreFullError:
-            _unlink(dst)
+            unlink(dst)
             raise
         return dst
 
     def discard(self, oid: bytes) -> None:
         """Delete the file of an object that was never counted (both places it may be)."""
-        _unlink(self.shm_path(oid))
-        _unlink(os.path.join(self.spill_dir, oid.hex()))
+        unlink(self.shm_path(oid))
+        unlink(os.path.join(self.spill_dir, oid.hex()))
 
     def remove(self, oid: bytes) -> None:
         entry = self._files.pop(oid, None)
@@ -135,10 +136,10 @@ class _NodeStore:
         size, spilled = entry
         if spilled:
             self.spilled_bytes -= size
-            _unlink(os.path.join(self.spill_dir, oid.hex()))
+            unlink(os.path.join(self.spill_dir, oid.hex()))
         else:
             self.used -= size
-            _unlink(self.shm_path(oid))
+            unlink(self.shm_path(oid))
 
     def make_room(self, size: int) -> None:
         """Spill the oldest objects until ``size`` more bytes fit in shared memory.
@@ -163,11 +164,11 @@ class _NodeStore:
         _private_dirs(self.spill_dir)
         src, dst = self.shm_path(oid), os.path.join(self.spill_dir, oid.hex())
         try:
-            _copy_private(src, dst)
+            copy_private(src, dst)
         except OSError as e:
-            _unlink(dst)
+            unlink(dst)
             raise ObjectStoreFullError(f"spilling object {oid.hex()} to {self.spill_dir} failed: {e}") from e
-        _unlink(src)
+        unlink(src)
         entry[1] = True
         self.used -= entry[0]
         self.spilled_bytes += entry[0]
@@ -189,15 +190,8 @@ def _private_dirs(path: str) -> None:
             pass
 
 
-def _copy_private(src: str, dst: str) -> None:
+def copy_private(src: str, dst: str) -> None:
     """Copy a file into a new file that only the user can read (mode 0600 from the start)."""
     fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with open(src, "rb") as fsrc, os.fdopen(fd, "wb") as fdst:
         shutil.copyfileobj(fsrc, fdst, 1 << 22)
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except (FileNotFoundError, NotADirectoryError):
-        pass

@@ -9,7 +9,7 @@ send the result back::
 
 While user code runs it may call the minirt API itself (nested tasks,
 ``get``/``wait``/``put``): those calls become requests to the head over the
-same pipe (:class:`_WorkerCore`). Whichever thread is waiting for a reply
+same pipe (:class:`WorkerCore`). Whichever thread is waiting for a reply
 reads the pipe on everyone's behalf ("leader/follower"); messages that are not
 replies (an actor's next calls, say) are kept in a backlog for the main loop.
 
@@ -28,6 +28,7 @@ The lesson "How the runtime works" follows one task through this file.
 from __future__ import annotations
 
 import collections
+import inspect
 import io
 import itertools
 import os
@@ -39,15 +40,17 @@ import time
 import cloudpickle  # noqa: F401  (preloaded by the forkserver)
 import numpy  # noqa: F401  (preloaded: most lessons' tasks use it)
 
-from . import _context, _refs, _serial, _store
+from . import _actor_concurrency, _context, _procs, _protocol, _refs, _serial, _store, _streaming
+from ._protocol import Result
+from ._refs import ObjectRef
 from ._serial import FILE, INLINE
-from .exceptions import ObjectStoreFullError
+from .exceptions import ObjectStoreFullError, TaskError
 
 CANCEL_SIGNAL = signal.SIGUSR1   # what the head sends to cancel a running task
 _PARTIAL_DELAY = 0.1             # seconds before a partial line of output is sent
 
 
-class _DepSlot:
+class DepSlot:
     """Placeholder for the i-th top-level ObjectRef argument inside pickled args."""
 
     __slots__ = ("i",)
@@ -56,15 +59,15 @@ class _DepSlot:
         self.i = i
 
     def __reduce__(self):
-        return (_DepSlot, (self.i,))
+        return (DepSlot, (self.i,))
 
 
 def _load_args(args, deps):
     """Rebuild (args, kwargs), putting dependency values where their slots are."""
     values = [_serial.load(kind, data) for kind, data in deps]
     a, kw = _serial.load(args[0], args[1])
-    a = [values[x.i] if type(x) is _DepSlot else x for x in a]
-    kw = {k: values[v.i] if type(v) is _DepSlot else v for k, v in kw.items()}
+    a = [values[x.i] if type(x) is DepSlot else x for x in a]
+    kw = {k: values[v.i] if type(v) is DepSlot else v for k, v in kw.items()}
     return a, kw
 
 
@@ -72,13 +75,13 @@ def _store_value(value, oid: bytes, shm_dir: str, spill_dir: str):
     """Serialize one return value: inline bytes if small, else a file in the node store."""
     s = _serial.serialize(value)
     if s.size < _serial.INLINE_MAX:
-        return (oid, INLINE, _serial.to_inline(s), False, s.contained)
+        return Result(oid, INLINE, _serial.to_inline(s), False, tuple(s.contained))
     size = _store.write_value(s, oid.hex(), shm_dir, spill_dir)
-    return (oid, FILE, size, False, s.contained)
+    return Result(oid, FILE, size, False, tuple(s.contained))
 
 
 def _store_error(err, oid: bytes):
-    return (oid, INLINE, _serial.error_bytes(err), True, [])
+    return Result(oid, INLINE, _serial.error_bytes(err), True, ())
 
 
 _retry_classes: dict[bytes, tuple] = {}
@@ -99,7 +102,6 @@ def _should_retry(spec, exc: BaseException) -> bool:
     classes = _retry_classes.get(rex)
     if classes is None:
         classes = _retry_classes[rex] = cloudpickle.loads(rex)
-    from .exceptions import TaskError
     cause = exc.cause if isinstance(exc, TaskError) else exc   # a nested task's error
     return isinstance(cause, classes)
 
@@ -142,7 +144,7 @@ class _Forward(io.TextIOBase):
     writes raise ``ValueError`` (the worker gives the next task a fresh one).
     """
 
-    def __init__(self, core: "_WorkerCore", name: str):
+    def __init__(self, core: "WorkerCore", name: str):
         super().__init__()
         self._core, self._name = core, name
         self._parts: list[str] = []
@@ -245,10 +247,12 @@ class _Flusher:
 _flusher = _Flusher()
 
 
-class _WorkerCore:
-    """The minirt API as seen from inside a worker: requests to the head."""
+class WorkerCore:
+    """The minirt API as seen from inside a worker: requests to the head
+    (a :class:`~minirt._context.Core`)."""
 
     is_driver = False
+    started_at = 0.0
 
     def __init__(self, conn, cfg: dict):
         self.conn = conn
@@ -266,8 +270,12 @@ class _WorkerCore:
         self.actor = None               # the actor instance, in an actor's worker
         self.actor_id = None
         self.actor_name = None
-        self.pool = None                # thread pool for max_concurrency > 1
+        self.pool = None                # ThreadRunner or AsyncRunner: calls side by side
         self.was_restarted = False
+        self.namespace = cfg["namespace"]
+        self.max_node = cfg["max_node"]
+        self.node_id = cfg["node_id"]
+        self.worker_name = f"worker-{cfg['wid']}"
 
     # --- sending and receiving -------------------------------------------
     def send(self, msg) -> None:
@@ -280,7 +288,7 @@ class _WorkerCore:
 
     def _send(self, msg) -> None:
         with self._send_lock:
-            changes = _refs._local.take_changes()
+            changes = _refs.local_refs.take_changes()
             if changes:
                 msg = (msg[0], changes) + msg[2:]
             try:
@@ -300,7 +308,7 @@ class _WorkerCore:
             r.ok, r.value = msg[3], msg[4]
             r.event.set()
         elif msg[0] == "call" and self.pool is not None:
-            self.pool.submit(self.run_call, msg)
+            self.pool.submit(msg)
         else:
             self.backlog.append(msg)
 
@@ -362,12 +370,23 @@ class _WorkerCore:
     def kill_actor(self, aid, no_restart) -> None:
         self.send(("kill", None, aid, no_restart))
 
+    def exit_actor(self) -> None:
+        if self.actor_id is None:
+            raise TypeError("exit_actor() ends the actor that calls it, and this is a task, "
+                            "not an actor method: return from the task instead")
+        self.send(("exit_actor", None, self.actor_id))
+        _flush_streams()
+        os._exit(0)
+
+    def is_canceled(self) -> bool:
+        return _cancel_seen and self.current_task is not None
+
     def call(self, op, *args):
         """Any other question for the head (get_actor, resources, nodes, ...)."""
         return self.request(op, *args)
 
     def drain_refs(self) -> None:
-        if _refs._local._dropped or _refs._local._changes:
+        if _refs.local_refs.pending():
             self.send(("refs", None))
 
     def log_prefix(self) -> str:
@@ -398,6 +417,8 @@ class _WorkerCore:
                 _flush_streams()
                 self.drain_refs()
                 return
+            else:
+                raise _protocol.ProtocolError(f"unknown message kind {kind!r} from the head")
 
     def _function(self, fn_id, fn_bytes):
         fn = self.fns.get(fn_id)
@@ -415,29 +436,66 @@ class _WorkerCore:
         learns that the result holds it (its "dropped" must not arrive first).
         """
         t0 = time.time()
-        retry = False
-        value = None
         try:
             a, kw = _load_args(args, deps)
             with _user_code():
                 value = fn(*a, **kw)
-            results = self._store(spec, value)
-        except SystemExit as e:
-            _exit_on_sys_exit(spec, e)
         except BaseException as e:  # noqa: BLE001 - everything goes back to the caller
-            err = _serial.describe_exception(e, spec.name, os.getpid())
-            try:
-                retry = _should_retry(spec, e)
-            except Exception as bad:  # noqa: BLE001 - classes that cannot be loaded here
-                err = _serial.describe_exception(TypeError(
-                    f"retry_exceptions of {spec.name} could not be loaded in the worker: "
-                    f"{bad}"), spec.name, os.getpid())
-            results = [_store_error(err, oid) for oid in spec.returns]
+            return self._failed(spec, e, t0)
+        return self._succeeded(spec, value, t0)
+
+    def _succeeded(self, spec, value, t0):
+        try:
+            if spec.num_returns == "streaming":
+                value = self._stream(spec, value)
+            results = self._store(spec, value)
+        except BaseException as e:  # noqa: BLE001 - e.g. a value that cannot be pickled
+            return self._failed(spec, e, t0)
         _flush_streams()
-        return results, t0, time.time(), retry, value
+        return results, t0, time.time(), False, value
+
+    def _failed(self, spec, e: BaseException, t0):
+        if isinstance(e, SystemExit):
+            _exit_on_sys_exit(spec, e)
+        err = _serial.describe_exception(e, spec.name, os.getpid())
+        retry = False
+        try:
+            retry = _should_retry(spec, e)
+        except Exception as bad:  # noqa: BLE001 - classes that cannot be loaded here
+            err = _serial.describe_exception(TypeError(
+                f"retry_exceptions of {spec.name} could not be loaded in the worker: "
+                f"{bad}"), spec.name, os.getpid())
+        results = [_store_error(err, oid) for oid in spec.returns]
+        _flush_streams()
+        return results, t0, time.time(), retry, None
+
+    def _stream(self, spec, gen) -> list:
+        """Store and announce each value ``gen`` yields; return the refs (see ``_streaming``).
+
+        The refs are held here until the task's own result (their list) is
+        sent, so no item is freed before the caller can hold it.
+        """
+        refs = []
+        it = iter(gen)
+        while True:
+            oid = _streaming.item_id(spec.tid, len(refs))
+            try:
+                with _user_code():
+                    item = next(it)
+                result = _store_value(item, oid, self.shm_dir, self.spill_dir)
+            except StopIteration:
+                return refs
+            except BaseException as e:  # noqa: BLE001 - the error becomes the last item
+                if isinstance(e, SystemExit):
+                    _exit_on_sys_exit(spec, e)
+                err = _serial.describe_exception(e, spec.name, os.getpid())
+                result = _store_error(err, oid)
+                it = iter(())
+            refs.append(ObjectRef(oid))
+            self.send(("yield", None, spec.tid, result))
 
     def _store(self, spec, value):
-        if spec.num_returns == 1:
+        if spec.num_returns in (1, "streaming"):
             values = [value]
         else:
             try:
@@ -456,8 +514,8 @@ class _WorkerCore:
                 if isinstance(e, ObjectStoreFullError):
                     raise
                 for done in out:            # don't leave files nobody will register
-                    if done[1] == FILE:
-                        _serial._unlink(os.path.join(self.shm_dir, done[0].hex()))
+                    if done.kind == FILE:
+                        _serial.unlink(os.path.join(self.shm_dir, done.oid.hex()))
                 raise TypeError(f"the return value of {spec.name} could not be serialized "
                                 f"({type(v).__name__}): {e}") from e
         return out
@@ -490,12 +548,31 @@ class _WorkerCore:
             error = str(_serial.describe_exception(e, spec.name, os.getpid()))
         _flush_streams()
         self.current_task = None
-        conc = spec.actor_opts.get("max_concurrency", 1)
-        if error is None and conc > 1:
-            from concurrent.futures import ThreadPoolExecutor
-            self.pool = ThreadPoolExecutor(conc, thread_name_prefix="minirt-actor")
+        if error is None:
+            conc = spec.actor_opts.get("max_concurrency")
+            if _actor_concurrency.is_async_class(cls):
+                self.pool = _actor_concurrency.AsyncRunner(
+                    conc or _actor_concurrency.ASYNC_DEFAULT_CONCURRENCY, self.run_async_call)
+            elif (conc or 1) > 1:
+                self.pool = _actor_concurrency.ThreadRunner(conc, self.run_call)
         # The error travels as text: the head never unpickles user data.
         self.send(("actor_ready", None, spec.actor_id, error, t0, time.time()))
+
+    async def run_async_call(self, msg) -> None:
+        """One call of an async actor, on its event loop (see ``_actor_concurrency``)."""
+        _, _, spec, args, deps = msg
+        t0 = time.time()
+        try:
+            a, kw = _load_args(args, deps)
+            value = getattr(self.actor, spec.method)(*a, **kw)
+            if inspect.isawaitable(value):
+                value = await value
+        except BaseException as e:  # noqa: BLE001 - CancelledError too: back to the caller
+            out = self._failed(spec, e, t0)
+        else:
+            out = self._succeeded(spec, value, t0)
+        results, t0, t1, retry, value = out
+        self.send(("done", None, spec.tid, results, t0, t1, retry))
 
     def run_call(self, msg) -> None:
         _, _, spec, args, deps = msg
@@ -512,10 +589,12 @@ class _WorkerCore:
 # --- signals: cancellation by CANCEL_SIGNAL, only while user code runs ----
 _pending_interrupt = False
 _in_user_code = 0
+_cancel_seen = False         # the running task was cancelled (is_canceled())
 
 
 def _on_cancel(signum, frame) -> None:
-    global _pending_interrupt
+    global _pending_interrupt, _cancel_seen
+    _cancel_seen = True
     if _in_user_code > 0:
         raise KeyboardInterrupt("task cancelled")
     _pending_interrupt = True
@@ -546,9 +625,10 @@ class _deferred_cancel:
 
 class _user_code:
     def __enter__(self):
-        global _in_user_code, _pending_interrupt
+        global _in_user_code, _pending_interrupt, _cancel_seen
         _pending_interrupt = False
         if threading.current_thread() is threading.main_thread():
+            _cancel_seen = False
             _in_user_code += 1
 
     def __exit__(self, *exc):
@@ -593,7 +673,6 @@ def _flush_streams() -> None:
 
 def _driver_gone() -> None:
     """The pipe to the driver closed: take what this worker started along, and exit."""
-    from . import _procs
     try:
         for p in _procs.descendants_of([os.getpid()])[os.getpid()]:
             p.kill()                          # those that left our group as well
@@ -609,14 +688,14 @@ def _driver_gone() -> None:
 
 def main(conn, cfg: dict) -> None:
     """Entry point of a worker process (started by ``_procs.start_process``)."""
-    _refs._reseed_ids()
+    _refs.reseed_ids()
     try:
         os.setpgid(0, 0)    # a group of its own: no group SIGINT/SIGTERM from the driver's
     except OSError:
         pass
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(CANCEL_SIGNAL, _on_cancel)
-    core = _WorkerCore(conn, cfg)
+    core = WorkerCore(conn, cfg)
     _context.set_worker_core(core)
     if cfg.get("log_to_driver", True):
         sys.stdout = _Forward(core, "stdout")

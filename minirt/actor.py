@@ -18,12 +18,38 @@ from __future__ import annotations
 import inspect
 import os
 
-from . import _context, _options, _serial, _teach
+from . import _context, _options, _serial
 from ._protocol import TaskSpec
-from ._refs import ObjectRef, _local, _new_id, _note_pickled
-from .remote_function import _max_node, _prepare_args
+from ._refs import Counted, local_refs, new_id, note_pickled
+from .remote_function import prepare_args, submit
 
 _METHOD_ATTR = "__minirt_method_options__"
+
+
+def exit_actor() -> None:
+    """End the actor whose method calls this, at once and for good (no restart).
+
+    The call that ran it and every call queued after it raise
+    ``ActorDiedError`` for their callers, whose message says the actor called
+    ``exit_actor()``; ``max_restarts`` does not apply (as in Ray).
+
+    Raises:
+        TypeError: called outside an actor method (in the driver or a task).
+
+    Example:
+        >>> @minirt.remote
+        ... class Once:
+        ...     def stop(self):
+        ...         minirt.actor.exit_actor()
+        >>> try:
+        ...     minirt.get(Once.remote().stop.remote())
+        ... except minirt.exceptions.ActorDiedError as e:
+        ...     print("exit_actor()" in str(e))
+        True
+
+    Lesson: lessons/06_actors_revisited.ipynb.
+    """
+    _context.current().exit_actor()
 
 
 def method(*args, **opts):
@@ -33,6 +59,8 @@ def method(*args, **opts):
         num_returns: how many ObjectRefs the call returns (default 1).
         max_task_retries: re-run a call interrupted by an actor crash.
         retry_exceptions: True or a list of exception types to retry on.
+        enable_task_events: accepted for Ray compatibility (minirt always
+            records its calls in the timeline).
 
     Example:
         >>> @minirt.remote
@@ -85,6 +113,8 @@ class ActorClass:
             if name.startswith("__") and name != "__call__":
                 continue
             methods[name] = m = dict(getattr(fn, _METHOD_ATTR, {}))
+            if inspect.isgeneratorfunction(fn):
+                m.setdefault("num_returns", "streaming")   # as Ray 2.x: a streaming generator
             if "retry_exceptions" in m:   # the meta travels by plain pickle: no classes in it
                 m["retry_exceptions"] = _options.retry_spec(m["retry_exceptions"])
         self._meta = {"class_name": cls.__name__, "methods": methods,
@@ -106,26 +136,28 @@ class ActorClass:
         """Start the actor; return its handle at once."""
         core = _context.current()
         opts = self._opts
-        place = _options.resource_request(opts, 1.0)
-        hold = _options.resource_request(opts, 0.0) if "num_cpus" in opts else \
-            {k: v for k, v in _options.resource_request(opts, 0.0).items() if k != "CPU"}
-        _options.check_feasible(place, _max_node(core), self.__name__)
+        # Ray's rule: an actor without num_cpus holds no CPU, and is placed on a node
+        # that has a CPU at all, busy or not (it does not wait for a free one).
+        hold = _options.resource_request(opts, 0.0)
+        place, minimum = (hold, None) if "num_cpus" in opts else (hold, {"CPU": 1.0})
+        _options.warn_if_infeasible({**hold, **(minimum or {})}, core.max_node, self.__name__)
         if self._pickled is None:
             self._pickled = _serial.dumps_function(self._cls)
-            _teach.on_pickled_function(self.__name__, len(self._pickled), "actor class")
+            _context.observer.on_pickled_function(self.__name__, len(self._pickled), "actor class")
         core.register_fn(self._cls_id, self._pickled)
-        namespace = opts.get("namespace") or _namespace(core)
-        aid = _new_id()
+        namespace = opts.get("namespace") or core.namespace
+        aid = new_id()
         actor_opts = {
             "max_restarts": opts.get("max_restarts", 0),
             "max_task_retries": opts.get("max_task_retries", 0),
-            "max_concurrency": opts.get("max_concurrency", 1),
+            "max_concurrency": opts.get("max_concurrency"),   # None: 1, or 1000 if async
             "name": opts.get("name"), "namespace": namespace,
             "lifetime": opts.get("lifetime"), "get_if_exists": opts.get("get_if_exists", False),
-            "hold": hold, "meta": self._meta, "class_name": self.__name__,
+            "hold": hold, "node_minimum": minimum, "meta": self._meta,
+            "class_name": self.__name__,
         }
-        arg_desc, deps, contained = _prepare_args(core, args, kwargs, f"{self.__name__}.__init__")
-        spec = TaskSpec("actor", _new_id(), self._cls_id, f"{self.__name__}.__init__", arg_desc,
+        arg_desc, deps, contained = prepare_args(core, args, kwargs, f"{self.__name__}.__init__")
+        spec = TaskSpec("actor", new_id(), self._cls_id, f"{self.__name__}.__init__", arg_desc,
                         deps, [], place, actor_id=aid, actor_opts=actor_opts, contained=contained)
         handle = ActorHandle(aid, self._meta)   # before submit: its +1 reaches the head first
         existing = core.submit(spec)
@@ -135,25 +167,16 @@ class ActorClass:
         return (ActorClass, (self._cls, self._opts, self._cls_id))
 
 
-def _namespace(core) -> str:
-    return core.namespace if core.is_driver else core.cfg["namespace"]
-
-
-class ActorHandle:
+class ActorHandle(Counted):
     """A reference to a live actor; call methods with ``handle.method.remote()``."""
 
     __slots__ = ("_aid", "_meta", "__weakref__")
+    _counted = "_aid"
 
     def __init__(self, aid: bytes, meta: dict):
         self._aid = aid
         self._meta = meta
-        _local.incref(aid)
-
-    def __del__(self) -> None:
-        try:
-            _local.decref_later(self._aid)
-        except Exception:
-            pass
+        local_refs.incref(aid)
 
     def __getattr__(self, name: str) -> "ActorMethod":
         methods = self._meta["methods"]
@@ -171,16 +194,13 @@ class ActorHandle:
     def __eq__(self, other) -> bool:
         return isinstance(other, ActorHandle) and other._aid == self._aid
 
-    def _repr_html_(self):
-        """Jupyter: class, name, state, node, pid, restarts (minirt/_reprs.py); never blocks."""
-        from ._reprs import actor_html
-        return actor_html(self)
+    # _repr_html_ (Jupyter: class, name, state, node, pid, restarts) is given by util/_reprs.py.
 
     def __hash__(self) -> int:
         return hash(self._aid)
 
     def __reduce__(self):
-        _note_pickled(self._aid)
+        note_pickled(self._aid)
         return (ActorHandle, (self._aid, self._meta))
 
 
@@ -211,14 +231,10 @@ class ActorMethod:
         h, opts = self._handle, self._opts
         name = f"{h._meta['class_name']}.{self._name}"
         n = opts.get("num_returns", 1)
-        returns = [_new_id() for _ in range(n)]
-        arg_desc, deps, contained = _prepare_args(core, args, kwargs, name)
-        spec = TaskSpec("call", _new_id(), None, name, arg_desc, deps, returns, {},
+        returns = [new_id() for _ in range(1 if n == "streaming" else n)]
+        arg_desc, deps, contained = prepare_args(core, args, kwargs, name)
+        spec = TaskSpec("call", new_id(), None, name, arg_desc, deps, returns, {},
                         max_retries=opts.get("max_task_retries", h._meta["max_task_retries"]),
                         retry_exceptions=_options.retry_spec(opts.get("retry_exceptions", False)),
                         actor_id=h._aid, method=self._name, num_returns=n, contained=contained)
-        refs = [ObjectRef(oid) for oid in returns]   # before submit: held from the start
-        core.submit(spec)
-        if n == 1:
-            return refs[0]
-        return refs if n else None
+        return submit(core, spec)

@@ -19,9 +19,9 @@ import os
 import sys
 import threading
 
-from . import _context, _serial, _store, _teach
-from ._refs import ObjectRef, _new_id
-from ._serial import FILE, INLINE, _Raised
+from . import _context, _options, _refs, _serial, _store
+from ._refs import ObjectRef, new_id
+from ._serial import FILE, INLINE, Raised
 from .actor import ActorClass, ActorHandle
 from .exceptions import TaskError
 from .remote_function import RemoteFunction
@@ -31,6 +31,8 @@ _IGNORED_INIT = {"include_dashboard", "dashboard_host", "dashboard_port", "loggi
                  "configure_logging", "log_to_driver_level", "runtime_env", "local_mode",
                  "_temp_dir", "_system_config", "num_gpus", "job_config", "storage"}
 _init_lock = threading.Lock()
+clusters: dict = {}                 # address -> cluster_utils.Cluster (which registers itself)
+clusters_lock = threading.Lock()
 
 
 class RuntimeInfo(collections.abc.Mapping):
@@ -48,7 +50,7 @@ class RuntimeInfo(collections.abc.Mapping):
     """
 
     def __init__(self, address_info: dict):
-        from . import __version__
+        from . import __version__     # the package: it imports this module first
         self.address_info = address_info
         self.dashboard_url = None
         self.python_version = "{}.{}.{}".format(*sys.version_info[:3])
@@ -70,13 +72,8 @@ class RuntimeInfo(collections.abc.Mapping):
     def __enter__(self):
         return self
 
-    def __str__(self) -> str:                 # a readable summary (repr keeps Ray's shape)
-        from ._reprs import runtime_text
-        return runtime_text(self)
-
-    def _repr_html_(self):                    # Jupyter (minirt/_reprs.py)
-        from ._reprs import runtime_html
-        return runtime_html(self)
+    # __str__ (a readable summary; repr keeps Ray's shape) and _repr_html_ (Jupyter)
+    # are given by minirt/util/_reprs.py at import.
 
     def __exit__(self, *exc):
         shutdown()
@@ -159,8 +156,7 @@ def init(address=None, *, num_cpus=None, num_nodes=1, resources=None, namespace=
     if not 1 <= num_nodes <= 64:
         raise ValueError(f"num_nodes must be between 1 and 64; got {num_nodes}")
     resources = dict(resources or {})
-    from ._options import validate
-    validate({"resources": resources}, "task", where="init()")
+    _options.validate({"resources": resources}, "task", where="init()")
     if namespace is not None and not isinstance(namespace, str):
         raise TypeError(f"namespace must be a string; got {namespace!r}")
     if object_store_memory is None:
@@ -193,7 +189,7 @@ def init(address=None, *, num_cpus=None, num_nodes=1, resources=None, namespace=
 
 def _start(**config):
     """Start a head and make it current (the caller holds ``_init_lock``)."""
-    from ._head import Head
+    from ._head import Head       # only a driver builds a head: workers never load it
     head = Head(**config)
     _context.set_head(head)
     atexit.register(shutdown)
@@ -231,8 +227,8 @@ def _check_address(address):
         return None
     if not isinstance(address, str):
         raise TypeError(f"address must be a string or None; got {address!r}")
-    from .cluster_utils import _lookup
-    cluster = _lookup(address)
+    with clusters_lock:
+        cluster = clusters.get(address)
     if cluster is not None:
         return cluster
     if address.startswith("minirt-cluster-"):
@@ -329,7 +325,6 @@ def remote(*args, **options):
 
     Lesson: lessons/01_tasks.ipynb, lessons/02_actors.ipynb.
     """
-    from . import _options
     if args and options:
         raise TypeError("use either @minirt.remote or @minirt.remote(option=...), not both")
     if len(args) > 1 or (args and not callable(args[0])):
@@ -403,12 +398,12 @@ def get(object_refs, *, timeout=None):
         return []
     core = _context.current()
     ids = [r._id for r in refs]
-    _teach.on_get(core, ids)
+    _context.observer.on_get(core, ids)
     descs = core.get(ids, timeout)
     values = []
     for kind, data in descs:
         value = _serial.load(kind, data)
-        if type(value) is _Raised:
+        if type(value) is Raised:
             err = value.error
             if isinstance(err, TaskError):
                 raise err.as_instanceof_cause() from err.cause
@@ -439,7 +434,7 @@ def put(value) -> ObjectRef:
                         "object, so pass the ref itself")
     core = _context.current()
     s = _serial.serialize(value)
-    oid = _new_id()
+    oid = new_id()
     if s.size < _serial.INLINE_MAX:
         kind, data = INLINE, _serial.to_inline(s)
     else:
@@ -487,7 +482,7 @@ def wait(object_refs, *, num_returns=1, timeout=None, fetch_local=True):
     core = _context.current()
     ready_ids = set(core.wait([r._id for r in object_refs], num_returns, timeout))
     ready = [r for r in object_refs if r._id in ready_ids]
-    _teach.on_wait(core, object_refs, ready, num_returns)
+    _context.observer.on_wait(core, object_refs, ready, num_returns)
     return ready, [r for r in object_refs if r._id not in ready_ids]
 
 
@@ -583,8 +578,7 @@ def get_actor(name: str, namespace: str | None = None) -> ActorHandle:
     if namespace is not None and not isinstance(namespace, str):
         raise TypeError(f"namespace must be a string; got {namespace!r}")
     core = _context.current()
-    from .actor import _namespace
-    ns = namespace or _namespace(core)
+    ns = namespace or core.namespace
     found = core.call("get_actor", name, ns)
     if found is None:
         raise ValueError(f"Failed to look up actor with name {name!r} in namespace {ns!r}. Either "
@@ -592,6 +586,19 @@ def get_actor(name: str, namespace: str | None = None) -> ActorHandle:
                          "or been killed, or (if not detached) every handle to it went away.")
     aid, meta = found
     return ActorHandle(aid, meta)
+
+
+def get_gpu_ids() -> list:
+    """The GPU ids assigned to the calling task: always ``[]`` here, as Ray on a machine without GPUs.
+
+    minirt schedules no real GPUs (``num_gpus`` is a logical count; use a custom
+    resource such as ``resources={"gpu_box": 1}`` to model scarce hardware).
+
+    >>> minirt.get_gpu_ids()
+    []
+    """
+    _context.current()
+    return []
 
 
 def cluster_resources() -> dict:
@@ -672,8 +679,13 @@ def events() -> list:
     Lesson: lessons/07_internals.ipynb.
     """
     core = _require_running("events")
-    start = core.started_at if core.is_driver else 0.0
+    start = core.started_at
     # Ids are kept as bytes while recording (cheap) and shown as hex here.
     return [dict(time=t - start, kind=kind,
                  **{k: v.hex() if isinstance(v, bytes) else v for k, v in fields.items()})
             for t, kind, fields in core.call("events")]
+
+
+# This module sits above _context and _refs, which call back into it through these.
+_context.set_auto_init(_auto_init)
+_refs.set_get(get)

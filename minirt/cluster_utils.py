@@ -23,18 +23,19 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
-import threading
 
-from . import _context
+from . import _context, api
+from ._nodes import NodeSpec
+from ._options import validate
 
-_SUPPORTED_NODE_ARGS = ("num_cpus", "num_gpus", "resources", "object_store_memory")
+_SUPPORTED_NODE_ARGS = ("num_cpus", "num_gpus", "resources", "object_store_memory", "memory")
 # Options of Ray's add_node that only matter for real processes; accepted and ignored.
 _IGNORED_NODE_ARGS = {"node_ip_address", "node_manager_port", "object_manager_port",
                       "dashboard_port", "include_dashboard", "min_worker_port",
-                      "max_worker_port", "labels", "env_vars", "memory", "_system_config",
+                      "max_worker_port", "labels", "env_vars", "_system_config",
                       "enable_object_reconstruction", "dashboard_agent_listen_port"}
-_clusters: dict[str, "Cluster"] = {}      # address -> Cluster, for init(address=...)
-_lock = threading.Lock()
+_clusters = api.clusters                  # address -> Cluster, for init(address=...)
+_lock = api.clusters_lock
 _ids = itertools.count(1)
 
 
@@ -127,7 +128,6 @@ class Cluster:
 
     def connect(self, namespace: str | None = None):
         """Start the runtime on this cluster: ``init(address=self.address, namespace=...)``."""
-        from . import api
         if self.address is None:
             raise RuntimeError("the cluster has no head node: call add_node() first")
         ctx = api.init(address=self.address, namespace=namespace, ignore_reinit_error=True)
@@ -142,6 +142,8 @@ class Cluster:
             num_cpus: logical CPUs (default 1).
             resources: custom resources, e.g. ``{"gpu_box": 1}``.
             object_store_memory: bytes of shared memory for the node's store.
+            memory: the node's logical ``memory`` resource in bytes (default: 70% of
+                the RAM less the store), what ``@remote(memory=...)`` asks for.
             num_gpus: only 0 or None (minirt has no GPUs; use a custom resource).
 
         Returns:
@@ -165,8 +167,10 @@ class Cluster:
             raise ValueError("minirt has no GPUs; give the node a custom resource instead, "
                              "e.g. add_node(resources={'GPU_sim': 1})")
         resources = dict(node_args.get("resources") or {})
-        from ._options import validate
         validate({"resources": resources}, "task", where="add_node()")
+        if node_args.get("memory") is not None:
+            validate({"memory": node_args["memory"]}, "task", where="add_node()")
+            resources["memory"] = node_args["memory"]
         store = node_args.get("object_store_memory")
         if store is not None and (isinstance(store, bool) or not isinstance(store, int)):
             raise TypeError(f"object_store_memory must be a number of bytes (int); got {store!r}")
@@ -232,7 +236,6 @@ class Cluster:
 
     def shutdown(self) -> None:
         """Stop the runtime running on this cluster (if any) and remove every node."""
-        from . import api
         if self._running_head() is not None:
             api.shutdown()
         with _lock:
@@ -258,11 +261,6 @@ class Cluster:
 
 
 def _spec(node: ClusterNode, default_store: int):
-    from ._nodes import NodeSpec
     return NodeSpec(node.node_id, {"CPU": node.num_cpus, **node.resources},
                     node.object_store_memory or default_store)
 
-
-def _lookup(address: str) -> Cluster | None:
-    with _lock:
-        return _clusters.get(address)

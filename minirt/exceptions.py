@@ -19,21 +19,16 @@ __all__ = [
     "ActorDiedError", "GetTimeoutError", "TaskCancelledError",
     "ObjectLostError", "OwnerDiedError", "ObjectStoreFullError", "ActorAlreadyExistsError",
     "RuntimeShutdownError", "RuntimeBrokenError", "TaskUnschedulableError",
-    "RayError", "RayTaskError", "RayActorError",
+    "InfeasibleWarning", "RayError", "RayTaskError", "RayActorError",
 ]
 
 
 class MinirtError(Exception):
-    """Base class of every error raised by the runtime."""
+    """Base class of every error raised by the runtime.
 
-    def _render_traceback_(self):
-        """IPython: your frame first, one line of advice, minirt's frames folded (_reprs.py)."""
-        from ._reprs import render_traceback
-        return render_traceback(self)
-
-    def _repr_html_(self):
-        from ._reprs import error_html
-        return error_html(self)
+    ``minirt.util._reprs`` gives it ``_render_traceback_`` (IPython: your frame first,
+    one line of advice, minirt's frames folded) and ``_repr_html_`` at import.
+    """
 
 
 class TaskError(MinirtError):
@@ -201,6 +196,10 @@ class TaskUnschedulableError(MinirtError):
 
 class ActorAlreadyExistsError(MinirtError, ValueError):
     """A named actor with this name already exists in the namespace."""
+
+
+class InfeasibleWarning(UserWarning):
+    """A task or actor asks for more than any node has: it stays pending, as in Ray."""
 
 
 # Ray's names, so code written for Ray runs unchanged.

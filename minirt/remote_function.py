@@ -15,18 +15,31 @@ worker loads it the first time it runs it. Lesson: lessons/01_tasks.ipynb.
 
 from __future__ import annotations
 
+import inspect
 import os
 import pickle
 
-from . import _context, _options, _serial, _teach
+from . import _context, _options, _serial
 from ._protocol import TaskSpec
-from ._refs import ObjectRef, _new_id
+from ._refs import ObjectRef, new_id
 from ._serial import FILE, INLINE
+from ._streaming import ObjectRefGenerator
+from ._worker import DepSlot
 
 
-def _prepare_args(core, args, kwargs, name):
+def submit(core, spec):
+    """Submit a task or actor call; return its ref, list of refs, or None (num_returns=0)."""
+    refs = [ObjectRef(oid) for oid in spec.returns]   # before submit: held from the start
+    core.submit(spec)
+    if spec.num_returns == "streaming":
+        return ObjectRefGenerator(spec.tid, refs[0])
+    if spec.num_returns == 1:
+        return refs[0]
+    return refs if spec.num_returns else None
+
+
+def prepare_args(core, args, kwargs, name):
     """Pickle call arguments; return (args descriptor, dep ids, contained ids)."""
-    from ._worker import _DepSlot
     if not args and not kwargs:
         return _NO_ARGS, [], []
     deps: list[bytes] = []
@@ -34,10 +47,10 @@ def _prepare_args(core, args, kwargs, name):
     def slot(x):
         if type(x) is ObjectRef:
             deps.append(x._id)
-            return _DepSlot(len(deps) - 1)
+            return DepSlot(len(deps) - 1)
         return x
 
-    plain = _serial._PLAIN
+    plain = _serial.PLAIN
     if all(type(x) in plain for x in args) and all(type(v) in plain for v in kwargs.values()):
         # Only ints, strings, floats...: the C pickler does it 5-7x faster than cloudpickle.
         return (INLINE, pickle.dumps((args, kwargs), protocol=5), None), [], []
@@ -49,7 +62,7 @@ def _prepare_args(core, args, kwargs, name):
         raise _unpicklable_argument(args, kwargs, name, e) from e
     if s.size < _serial.INLINE_MAX:
         return (INLINE, _serial.to_inline(s), None), deps, s.contained
-    oid = _new_id()
+    oid = new_id()
     size = _serial.write_file(s, os.path.join(core.shm_dir, oid.hex()))
     return (FILE, size, oid), deps, s.contained
 
@@ -70,10 +83,6 @@ def _unpicklable_argument(args, kwargs, name, error) -> TypeError:
     return TypeError(f"the arguments of {name} cannot be pickled: {error}")
 
 
-def _max_node(core) -> dict:
-    return core.max_node if core.is_driver else core.cfg["max_node"]
-
-
 class RemoteFunction:
     """A function turned into a task factory by ``@minirt.remote``.
 
@@ -90,6 +99,7 @@ class RemoteFunction:
 
     def __init__(self, fn, opts: dict, _fn_id: bytes | None = None, _pickled: bytes | None = None):
         self._fn = fn
+        self._generator = inspect.isgeneratorfunction(fn)    # streams its values (Ray 2.x)
         self._opts = opts
         self._fn_id = _fn_id or os.urandom(16)
         self._pickled = _pickled
@@ -131,25 +141,22 @@ class RemoteFunction:
         core = _context.current()
         opts = self._opts
         req = self._req
-        _options.check_feasible(req, _max_node(core), self._name)
+        _options.warn_if_infeasible(req, core.max_node, self._name)
         if self._pickled is None:
             self._pickled = _serial.dumps_function(self._fn)
-            _teach.on_pickled_function(self._name, len(self._pickled))
+            _context.observer.on_pickled_function(self._name, len(self._pickled))
         core.register_fn(self._fn_id, self._pickled)
-        n = opts.get("num_returns", 1)
-        returns = [_new_id() for _ in range(n)]
-        arg_desc, deps, contained = _prepare_args(core, args, kwargs, self._name)
-        spec = TaskSpec("task", _new_id(), self._fn_id, self._name, arg_desc, deps, returns, req,
+        n = opts.get("num_returns", "streaming" if self._generator else 1)
+        returns = [new_id() for _ in range(1 if n == "streaming" else n)]
+        arg_desc, deps, contained = prepare_args(core, args, kwargs, self._name)
+        spec = TaskSpec("task", new_id(), self._fn_id, self._name, arg_desc, deps, returns, req,
                         max_retries=opts.get("max_retries", 3),
                         retry_exceptions=_options.retry_spec(opts.get("retry_exceptions", False)),
                         max_calls=opts.get("max_calls", 0), num_returns=n,
                         contained=contained)
-        refs = [ObjectRef(oid) for oid in returns]   # before submit: held from the start
-        core.submit(spec)
-        _teach.on_submit(core, self._name, returns, args, kwargs)
-        if n == 1:
-            return refs[0]
-        return refs if n else None
+        out = submit(core, spec)
+        _context.observer.on_submit(core, self._name, returns, args, kwargs)
+        return out
 
     def __reduce__(self):
         # The function goes into the same pickle (not pre-pickled bytes) so that

@@ -17,31 +17,34 @@ class RuntimeContext:
         self._core = core
 
     def get_node_id(self) -> str:
-        c = self._core
-        return c.nodes[0].node_id if c.is_driver else c.cfg["node_id"]
+        return self._core.node_id
 
     def get_worker_id(self) -> str:
-        c = self._core
-        return "driver" if c.is_driver else f"worker-{c.cfg['wid']}"
+        return self._core.worker_name
 
     def get_task_id(self):
-        c = self._core
-        spec = None if c.is_driver else c.current_task
+        spec = self._core.current_task
         return spec.tid.hex() if spec is not None else None
 
     def get_actor_id(self):
-        c = self._core
-        return None if c.is_driver or c.actor_id is None else c.actor_id.hex()
+        aid = self._core.actor_id
+        return aid.hex() if aid is not None else None
 
     @property
     def namespace(self) -> str:
-        c = self._core
-        return c.namespace if c.is_driver else c.cfg["namespace"]
+        return self._core.namespace
 
     @property
     def was_current_actor_reconstructed(self) -> bool:
-        c = self._core
-        return (not c.is_driver) and bool(c.was_restarted)
+        return bool(self._core.was_restarted)
+
+    def is_canceled(self) -> bool:
+        """Whether the running task was cancelled (it may catch the interrupt and look).
+
+        Raises:
+            RuntimeError: called in the driver, which runs no task.
+        """
+        return self._core.is_canceled()
 
     def get(self) -> dict:
         return {"node_id": self.get_node_id(), "worker_id": self.get_worker_id(),

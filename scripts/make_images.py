@@ -363,10 +363,10 @@ def make_architecture():
     fig.text([gap + 0.15], [6.0], text=["driver process (your notebook's kernel)"],
              text_font_size="15px", text_font_style="bold")
     fig.text([gap + 0.15], [5.55],
-             text=["api.py: remote / get / put / wait  ->  head (_head.py): object table, "
-                   "scheduler, actor table"], text_font_size="13px")
-    fig.text([gap + 0.15], [5.2], text=["control thread: listens on every worker's pipe "
-                                        "(results, nested calls, deaths)"],
+             text=["api.py  ->  head (_head.py), made of parts: actors -> scheduler "
+                   "(placement, ledgers) -> worker pool; object table"], text_font_size="13px")
+    fig.text([gap + 0.15], [5.2], text=["control thread (_control.py): listens on every worker's "
+                                        "pipe (results, nested calls, deaths); copies run apart"],
              text_font_size="13px")
     src = {"x0": [], "y0": [], "x1": [], "y1": []}
     for i, node in enumerate(info):

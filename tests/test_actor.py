@@ -370,3 +370,113 @@ def test_sys_exit_in_an_actor_method_kills_the_actor(rt):
     assert not isinstance(info.value, SystemExit) and "exit code 2" in str(info.value)
     with pytest.raises(ActorDiedError):
         minirt.get(q.ping.remote(), timeout=20)
+
+
+def test_default_actor_starts_while_tasks_hold_every_cpu():
+    minirt.init(num_cpus=2)
+    try:
+        @minirt.remote
+        def busy(s):
+            time.sleep(s)
+            return 1
+
+        @minirt.remote
+        class A:
+            def ping(self):
+                return "pong"
+
+        @minirt.remote(num_cpus=1)
+        class B:
+            def ping(self):
+                return "pong"
+
+        refs = [busy.remote(6) for _ in range(2)]
+        time.sleep(1.0)
+        t0 = time.monotonic()
+        actors = [A.remote() for _ in range(3)]
+        assert minirt.get([a.ping.remote() for a in actors], timeout=4) == ["pong"] * 3
+        assert time.monotonic() - t0 < 4
+        b = B.remote()                    # with num_cpus it waits for a free CPU
+        with pytest.raises(minirt.exceptions.GetTimeoutError):
+            minirt.get(b.ping.remote(), timeout=1.5)
+        assert minirt.get(refs) == [1, 1]
+        assert minirt.get(b.ping.remote(), timeout=10) == "pong"
+    finally:
+        minirt.shutdown()
+
+
+def test_actor_asking_for_more_than_any_node_has_warns_and_stays_pending(rt):
+    @minirt.remote(resources={"nowhere": 1})
+    class Nowhere:
+        def ping(self):
+            return "pong"
+
+    with pytest.warns(minirt.exceptions.InfeasibleWarning, match="nowhere"):
+        actor = Nowhere.remote()
+    with pytest.raises(minirt.exceptions.GetTimeoutError):
+        minirt.get(actor.ping.remote(), timeout=0.5)
+    minirt.kill(actor)
+
+
+def test_exit_actor_ends_the_actor_for_good(rt):
+    @minirt.remote(max_restarts=3)
+    class Once:
+        def ping(self):
+            return os.getpid()
+
+        def stop(self):
+            minirt.actor.exit_actor()
+            return "not reached"
+
+    a = Once.remote()
+    pid = minirt.get(a.ping.remote())
+    stop, later = a.stop.remote(), a.ping.remote()
+    for ref in (stop, later):
+        with pytest.raises(ActorDiedError, match=r"exit_actor\(\)"):
+            minirt.get(ref, timeout=30)
+    wait_until(lambda: not psutil.pid_exists(pid), 10)       # no restart despite max_restarts
+    with pytest.raises(ActorDiedError):
+        minirt.get(a.ping.remote(), timeout=30)
+
+
+def test_exit_actor_outside_an_actor_is_a_type_error(rt):
+    with pytest.raises(TypeError, match="inside an actor method"):
+        minirt.actor.exit_actor()
+
+    @minirt.remote
+    def task():
+        try:
+            minirt.actor.exit_actor()
+        except TypeError as e:
+            return str(e)
+
+    assert "not an actor method" in minirt.get(task.remote())
+
+
+def test_cancel_of_a_queued_actor_call_and_of_a_running_one(rt):
+    @minirt.remote
+    class Slow:
+        @minirt.method(enable_task_events=False)          # accepted, as in Ray
+        def nap(self, s):
+            time.sleep(s)
+            return s
+
+    a = Slow.remote()
+    minirt.get(a.nap.remote(0))
+    running = a.nap.remote(1.5)
+
+    @minirt.remote
+    def late():
+        time.sleep(3)
+        return 0.1
+
+    queued = a.nap.remote(late.remote())     # its argument is not ready: queued in the head
+    time.sleep(0.3)
+    minirt.cancel(queued)
+    minirt.cancel(running)                    # already running: runs to its end, as in Ray
+    with pytest.raises(minirt.exceptions.TaskCancelledError):
+        minirt.get(queued, timeout=30)
+    assert minirt.get(running, timeout=30) == 1.5
+    with pytest.raises(ValueError, match="force=True"):
+        minirt.cancel(a.nap.remote(0), force=True)
+    assert minirt.get(a.nap.remote(0), timeout=30) == 0            # the actor lives on

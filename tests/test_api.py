@@ -354,3 +354,69 @@ def test_shutdown_never_clears_a_runtime_started_while_it_waited_for_the_lock():
         new.shutdown()
         _context.set_head(None)
     assert os.path.basename(first["session_dir"]).startswith("minirt-session-")
+
+
+def test_get_gpu_ids_memory_option_and_is_canceled(rt):
+    assert minirt.get_gpu_ids() == []
+    total = minirt.cluster_resources()["memory"]
+    assert total > 0
+
+    @minirt.remote(memory=total / 2)
+    def half():
+        return minirt.get_gpu_ids(), minirt.available_resources().get("memory", 0.0)
+
+    gpus, left = minirt.get(half.remote())
+    assert gpus == [] and abs(left - total / 2) < 1          # held while it ran
+    assert minirt.available_resources()["memory"] == total    # and given back
+    with pytest.raises(TypeError, match="memory"):
+        half.options(memory="1GB")
+    with pytest.raises(RuntimeError, match="inside a task"):
+        minirt.get_runtime_context().is_canceled()
+
+    @minirt.remote
+    def interrupted():
+        try:
+            time.sleep(30)
+        except KeyboardInterrupt:
+            print("interrupted")
+        return minirt.get_runtime_context().is_canceled()
+
+    @minirt.remote
+    def plain():
+        return minirt.get_runtime_context().is_canceled()
+
+    ref = interrupted.remote()
+    time.sleep(1.0)
+    minirt.cancel(ref)
+    assert minirt.get(ref, timeout=30) is True      # it caught the interrupt and looked
+    assert minirt.get(plain.remote()) is False
+
+
+@pytest.mark.parametrize("fail_at", ["janitor", "first worker"])
+def test_a_failed_init_leaves_nothing_behind(monkeypatch, fail_at):
+    import glob
+    import tempfile
+
+    from minirt import _head, _pool
+
+    def boom(*args, **kwargs):
+        raise OSError(f"simulated failure starting the {fail_at}")
+
+    if fail_at == "janitor":
+        monkeypatch.setattr(_head._procs, "Janitor", boom)
+    else:
+        monkeypatch.setattr(_pool.WorkerPool, "spawn", boom)
+    pattern_shm = f"/dev/shm/minirt-{os.getpid()}-*"
+    pattern_session = os.path.join(tempfile.gettempdir(), f"minirt-session-{os.getpid()}-*")
+    before = set(glob.glob(pattern_shm)) | set(glob.glob(pattern_session))
+    with pytest.raises(OSError, match="simulated"):
+        minirt.init(num_cpus=1)
+    assert not minirt.is_initialized()
+    left = (set(glob.glob(pattern_shm)) | set(glob.glob(pattern_session))) - before
+    assert not left, f"a failed init left {sorted(left)}"
+    monkeypatch.undo()
+    minirt.init(num_cpus=1)                 # and the next init works
+    try:
+        assert minirt.get(minirt.put(7)) == 7
+    finally:
+        minirt.shutdown()

@@ -326,13 +326,16 @@ def test_get_actor_of_a_missing_name(rt):
     _still_works()
 
 
-def test_task_that_is_never_feasible_fails_at_once(rt):
-    with pytest.raises(ValueError) as ei:
-        inc.options(num_cpus=64).remote(1)
-    assert "CPU" in str(ei.value)
-    with pytest.raises(ValueError):
-        inc.options(resources={"unicorn": 1}).remote(1)
+def test_task_that_no_node_can_run_warns_and_does_not_block_others(rt):
+    # As in Ray: pending with a warning (a node may join), never a hang for other work.
+    with pytest.warns(minirt.exceptions.InfeasibleWarning, match="CPU=64"):
+        big = inc.options(num_cpus=64).remote(1)
+    with pytest.warns(minirt.exceptions.InfeasibleWarning, match="unicorn"):
+        odd = inc.options(resources={"unicorn": 1}).remote(1)
     _still_works()
+    assert minirt.wait([big, odd], num_returns=2, timeout=0.2) == ([], [big, odd])
+    minirt.cancel(big)
+    minirt.cancel(odd)
 
 
 def test_options_error_does_not_list_max_calls_as_valid(rt):

@@ -81,10 +81,13 @@ def test_nodes_added_before_init_are_the_runtimes(cluster):
 
 def test_add_node_after_init_joins_the_running_runtime(cluster):
     minirt.init(address=cluster.address)
-    with pytest.raises(ValueError, match="gpu_box"):      # no node has it yet
-        where.options(resources={"gpu_box": 1}).remote()
+    with pytest.warns(minirt.exceptions.InfeasibleWarning, match="gpu_box"):
+        pending = where.options(resources={"gpu_box": 1}).remote()   # no node has it yet
+    with pytest.raises(minirt.exceptions.GetTimeoutError):
+        minirt.get(pending, timeout=0.5)                              # pending, as in Ray
     node = cluster.add_node(num_cpus=1, resources={"gpu_box": 1})
     assert minirt.cluster_resources()["CPU"] == 2.0
+    assert minirt.get(pending, timeout=20) == node.node_id          # runs once it can
     assert minirt.get(where.options(resources={"gpu_box": 1}).remote()) == node.node_id
     # Both nodes take work: two 0.5 s naps on two 1-CPU nodes run side by side.
     assert set(minirt.get([nap.remote(0.5), nap.remote(0.5)])) == \

@@ -997,7 +997,7 @@ def test_internal_error_in_the_control_thread_fails_every_caller(monkeypatch, ca
     def boom(*args, **kwargs):
         raise ZeroDivisionError("injected fault")
 
-    monkeypatch.setattr(head, "_on_done", boom)     # the next finished task breaks the head
+    monkeypatch.setattr(head.control, "_msg_done", boom)  # the next finished task breaks the head
     with pytest.raises(RuntimeBrokenError) as info:
         minirt.get(inc.remote(1), timeout=30)
     t.join(10)

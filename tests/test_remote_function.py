@@ -3,6 +3,8 @@
 import time
 
 import numpy as np
+import warnings
+
 import pytest
 
 import minirt
@@ -141,12 +143,22 @@ def test_num_cpus_limits_concurrency():
     assert ends[1] - ends[0] > 0.4, "two tasks that each need both CPUs must not overlap"
 
 
-def test_infeasible_request_fails_fast(rt):
+def test_infeasible_request_stays_pending_with_one_warning(rt):
+    # As in Ray: not refused, pending (a node may still join), one clear warning.
     @minirt.remote(num_cpus=64)
     def big():
         return 1
-    with pytest.raises(ValueError, match="largest node has CPU=4"):
-        big.remote()
+    with pytest.warns(minirt.exceptions.InfeasibleWarning, match="largest node has CPU=4"):
+        ref = big.remote()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")           # the second call does not warn again
+        ref2 = big.remote()
+    with pytest.raises(minirt.exceptions.GetTimeoutError):
+        minirt.get(ref, timeout=0.5)
+    minirt.cancel(ref)
+    minirt.cancel(ref2)
+    with pytest.raises(minirt.exceptions.TaskCancelledError):
+        minirt.get(ref, timeout=10)
 
 
 def test_nested_tasks_recursion_does_not_deadlock():

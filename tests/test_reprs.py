@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import minirt
-from minirt import _reprs
+from minirt.util import _reprs
 from minirt.exceptions import (ActorDiedError, GetTimeoutError, ObjectLostError,
                                ObjectStoreFullError, WorkerCrashedError)
 

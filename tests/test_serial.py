@@ -35,9 +35,37 @@ def test_file_roundtrip_keeps_arrays_aligned_and_readonly(tmp_path):
         assert arr.ctypes.data % 64 == 0
 
 
-def test_small_buffers_stay_in_band():
-    s = _serial.serialize(np.arange(10))
-    assert s.buffers == [] and s.size < _serial.INLINE_MAX
+def test_small_arrays_travel_inline_and_come_back_read_only():
+    value = {"a": np.arange(10), "b": [bytearray(b"xy"), "text"]}
+    s = _serial.serialize(value)
+    assert [b.nbytes for b in s.buffers][:1] == [80] and s.size < _serial.INLINE_MAX
+    data = _serial.to_inline(s)
+    assert isinstance(data, bytes)
+    out = _serial.load(_serial.INLINE, data)
+    assert np.array_equal(out["a"], value["a"]) and not out["a"].flags.writeable
+    assert out["b"] == [bytearray(b"xy"), "text"]
+    assert isinstance(out["b"][0], bytearray)            # a bytearray stays a bytearray
+    plain = _serial.serialize(["no", "buffers", 1])
+    assert _serial.to_inline(plain) == plain.meta         # a plain pickle, no header
+
+
+def test_numpy_arguments_and_results_are_read_only_as_in_ray(rt):
+    @minirt.remote
+    def try_write(a):
+        try:
+            a[0] = 1
+            return "writable"
+        except ValueError as e:
+            return str(e)
+
+    @minirt.remote
+    def small():
+        return np.zeros(3)
+
+    for arg in (np.zeros(3), minirt.put(np.zeros(3)), np.zeros(10**6)):
+        assert minirt.get(try_write.remote(arg)) == "assignment destination is read-only"
+    assert not minirt.get(small.remote()).flags.writeable
+    assert not minirt.get(minirt.put(np.zeros(3))).flags.writeable
 
 
 def test_load_falls_back_to_spill_path(tmp_path):

@@ -196,7 +196,7 @@ def test_write_value_goes_to_the_spill_dir_when_shared_memory_is_full(tmp_path, 
     size = _store.write_value(s, "ab12", str(shm), str(spill))
     assert os.listdir(shm) == [] and os.path.getsize(spill / "ab12") == size
     assert (_serial.map_file(str(spill / "ab12")) == np.arange(100_000)).all()
-    store = _store._NodeStore(0, str(tmp_path / "n0"), str(spill), 10 * MB)
+    store = _store.NodeStore(0, str(tmp_path / "n0"), str(spill), 10 * MB)
     store.add(bytes.fromhex("ab12"), size)             # counted as spilled, not in memory
     assert store.used == 0 and store.spilled_bytes == size
     assert store.locate(bytes.fromhex("ab12"))[0] == str(spill / "ab12")

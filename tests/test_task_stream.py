@@ -8,7 +8,7 @@ import time
 import pytest
 
 import minirt
-from minirt import _introspect
+from minirt.util import _introspect
 from minirt.util import TaskStream
 
 from conftest import wait_until

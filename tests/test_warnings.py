@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import minirt
-from minirt import _teach
+from minirt.util import _teach
 from minirt.util.warnings import MinirtTeachingWarning, enable, silence
 
 

@@ -4,6 +4,12 @@
 actors, drawn once in the driver.
 """
 
-from . import tqdm_ray
+import sys
+
+from ..util import tqdm_ray
+
+# The code lives in minirt/util/tqdm_ray.py (an add-on); Ray's import path
+# `minirt.experimental.tqdm_ray` names the same module.
+sys.modules[__name__ + ".tqdm_ray"] = tqdm_ray
 
 __all__ = ["tqdm_ray"]

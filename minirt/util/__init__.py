@@ -18,7 +18,7 @@ def __getattr__(name):
     if name == "TaskStream":
         from .task_stream import TaskStream
         return TaskStream
-    if name == "warnings":
+    if name == "warnings":      # the name would shadow the standard module inside this package
         from . import warnings
         return warnings
     raise AttributeError(f"module 'minirt.util' has no attribute {name!r}")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import collections
 
 from .. import api
+from ..actor import ActorHandle
 
 
 class ActorPool:
@@ -34,7 +35,6 @@ class ActorPool:
     """
 
     def __init__(self, actors):
-        from ..actor import ActorHandle
         actors = list(actors)
         if not all(isinstance(a, ActorHandle) for a in actors):
             raise TypeError("ActorPool takes a list of actor handles (from MyActor.remote())")

@@ -28,7 +28,9 @@ import itertools
 import sys
 from typing import Any
 
-from .. import _context
+from .. import _context, _protocol
+from .._refs import ObjectRef
+from ._reprs import RecordList      # a list that Jupyter shows as a table
 
 __all__ = ["list_tasks", "list_actors", "list_objects", "list_nodes", "list_workers",
            "get_task", "get_actor", "get_node", "get_worker", "get_objects",
@@ -220,7 +222,8 @@ def _snapshot(head, what: str) -> dict:
     if what in ("tasks", "actors", "objects"):
         snap["actors"] = [
             (a.aid, a.class_name, a.state, a.name, a.namespace,
-             a.node, a.worker.pid if a.worker is not None and not a.worker.dead else None,
+             a.worker.node if a.worker is not None else None,
+             a.worker.pid if a.worker is not None and not a.worker.dead else None,
              a.restarts, a.detached, dict(a.opts.get("hold", {})),
              str(a.error) if a.error is not None else None, a.refs,
              a.creation.spec.tid if a.creation is not None else None)
@@ -539,7 +542,6 @@ def _select(rows, filters, limit):
 
 def _listing(what, make, cls, filters, limit, detail):
     filters = _check(filters, limit, detail, cls)
-    from .._reprs import RecordList      # a list that Jupyter shows as a table
     return RecordList(_select(make(_take(what), detail), filters, limit))
 
 
@@ -687,7 +689,6 @@ def get_task(id, address=None, timeout: int = 30, _explain: bool = False):
         'FINISHED'
         >>> minirt.shutdown()
     """
-    from .._refs import ObjectRef
     if isinstance(id, ObjectRef):
         for t in _take("objects")["tasks"]:
             if id._id in t[12]:
@@ -792,3 +793,6 @@ def summarize_objects(address=None, timeout: int = 30, raise_on_missing_output: 
     return {"cluster": {"summary": summary, "total_objects": len(objects),
                         "total_size_mb": total_mb, "callsite_enabled": False,
                         "summary_by": "callsite"}}
+
+
+_protocol.ADDON_REQUESTS["state"] = _snapshot

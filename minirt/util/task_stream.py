@@ -12,7 +12,7 @@ It is a Bokeh layout inside a Jupyter widget (``jupyter_bokeh.BokehModel``):
 no Bokeh server, no port, no network, so it works offline in JupyterLab 4.
 A daemon thread in the kernel takes a snapshot of the head at most 10 times
 a second, and less often when a round was costly (it keeps its own CPU use
-under 2.5% of a core) (:func:`minirt._introspect.live_snapshot`: one short hold of the
+under 2.5% of a core) (:func:`minirt.util._introspect.live_snapshot`: one short hold of the
 head's lock, copying only what changed since the last look), builds the new
 bars outside the lock and pushes them to the browser. When nothing happens
 it does no work and sends nothing; when the work stops it also refreshes a
@@ -49,7 +49,7 @@ import time
 import weakref
 from dataclasses import dataclass, field
 
-from .. import _introspect
+from . import _introspect
 
 __all__ = ["TaskStream"]
 

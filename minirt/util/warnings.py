@@ -14,9 +14,9 @@ Turn them all off with ``minirt.util.warnings.silence()`` or by setting the
 environment variable ``MINIRT_TEACHING_WARNINGS=0`` before starting Python;
 ``enable()`` turns them back on. The ``warnings`` module's filters work as
 usual, e.g. ``warnings.simplefilter("error", MinirtTeachingWarning)`` in a test.
-How each pattern is detected: ``minirt/_teach.py``.
+How each pattern is detected: ``minirt/util/_teach.py``.
 """
 
-from .._teach import LESSONS, MinirtTeachingWarning, enable, enabled, silence
+from ._teach import LESSONS, MinirtTeachingWarning, enable, enabled, silence
 
 __all__ = ["MinirtTeachingWarning", "silence", "enable", "enabled", "LESSONS"]

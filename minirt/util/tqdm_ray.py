@@ -36,7 +36,7 @@ import time
 import uuid
 from typing import NamedTuple
 
-from .. import _context
+from .. import _context, _protocol
 
 __all__ = ["tqdm"]
 
@@ -265,3 +265,6 @@ def _manager() -> _Manager:
 def _on_message(state) -> None:
     """Hook for the head's control thread: a ("bar", state) message arrived."""
     _manager().feed(state)
+
+
+_protocol.ADDON_MESSAGES["bar"] = _on_message

@@ -2,8 +2,9 @@
 
 Jupyter shows an object's ``_repr_html_`` when a cell ends with it, and an
 exception's ``_render_traceback_`` when a cell raises it. The classes in
-``api.py``, ``_refs.py``, ``actor.py`` and ``exceptions.py`` hand those calls
-to the functions here, which
+``api.py``, ``_refs.py``, ``actor.py`` and ``exceptions.py`` get those methods
+from this module when it is imported (the package imports it; the core never
+does: it is a layer on top), and they
 
 * never block: what they need from the head comes from
   :mod:`minirt._introspect`, which waits at most 50 ms for the head's lock
@@ -26,7 +27,12 @@ import os
 import re
 import traceback
 
-_PKG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+from .. import api, exceptions
+from . import _introspect
+from .._refs import ObjectRef
+from ..actor import ActorHandle
+
+_PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep   # minirt/
 _FRAME = re.compile(r'^  File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<fn>.+)$')
 
 _ERRORS_LESSON = "lessons/08_patterns.ipynb, section 4 \"The errors you will meet\""
@@ -251,7 +257,6 @@ def _table(title: str, rows) -> str:
 
 
 def ref_rows(ref) -> list:
-    from . import _introspect
     rows = [("id", ref.hex())]
     info = _introspect.ref_info(ref._id)
     if info is None:
@@ -272,7 +277,6 @@ def ref_html(ref) -> str | None:
 
 
 def actor_rows(handle) -> list:
-    from . import _introspect
     meta = handle._meta
     rows = [("class", meta.get("class_name", "?")), ("id", handle._aid.hex())]
     info = _introspect.actor_info(handle._aid)
@@ -296,12 +300,11 @@ def actor_html(handle) -> str | None:
 
 def runtime_rows(info) -> list:
     """Rows for the init context: live figures from the head while this runtime runs."""
-    from . import _introspect
     session = info.get("session_dir")
     head = _introspect.driver_head()
     nodes = None
     if head is not None and head.session_dir == session:
-        with _introspect._held(head) as ok:
+        with _introspect.held(head) as ok:
             if ok:
                 nodes = [(n.total.get("CPU", 0.0), n.store.capacity, n.store.used)
                          for n in head.nodes]
@@ -371,3 +374,12 @@ class RecordList(list):
                     f"<tr>{head}</tr>{body}</table>{more}</div>")
         except Exception:
             return None
+
+
+# The core's classes get their notebook views here (add-on -> core, never the reverse).
+exceptions.MinirtError._render_traceback_ = render_traceback
+exceptions.MinirtError._repr_html_ = error_html
+api.RuntimeInfo.__str__ = runtime_text
+api.RuntimeInfo._repr_html_ = runtime_html
+ObjectRef._repr_html_ = ref_html
+ActorHandle._repr_html_ = actor_html

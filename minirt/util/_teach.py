@@ -34,6 +34,9 @@ import sys
 import warnings
 import weakref
 
+from .. import _context
+from . import _introspect
+
 __all__ = ["MinirtTeachingWarning", "silence", "enable", "enabled"]
 
 
@@ -52,7 +55,7 @@ LARGE_BYTES = 1 << 20       # "large" argument or pickled function
 LARGE_REPEATS = 3           # same large argument passed by value this many times
 WAIT_STREAK = 20            # wait() on an unchanged list with the same answer
 
-_PKG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep   # minirt/
 
 _silenced = os.environ.get("MINIRT_TEACHING_WARNINGS", "1").strip().lower() in ("0", "false", "no", "off")
 _fired: set = set()
@@ -172,8 +175,7 @@ def _note_large(a, name: str) -> None:
 
 
 def _check_tiny(core) -> None:
-    from . import _introspect
-    with _introspect._held(core, 0.0) as ok:        # never wait: skip this round instead
+    with _introspect.held(core, 0.0) as ok:        # never wait: skip this round instead
         if not ok:
             return
         rows = core.timeline_rows
@@ -241,3 +243,6 @@ def on_wait(core, refs, ready, num_returns: int = 1) -> None:
                   "minirt.wait(refs)) so finished refs leave it.")
     else:
         _wait_last, _wait_streak = sig, 0
+
+
+_context.observer = sys.modules[__name__]     # the API reports to the functions above

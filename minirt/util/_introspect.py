@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 from typing import NamedTuple
 
-from . import _context
+from .. import _context
 
 _LOCK_TIMEOUT = 0.05       # seconds a repr may wait for the head's lock
 
@@ -77,7 +77,7 @@ class LiveSnapshot(NamedTuple):
 
 
 @contextlib.contextmanager
-def _held(head, timeout: float = _LOCK_TIMEOUT):
+def held(head, timeout: float = _LOCK_TIMEOUT):
     """Hold the head's lock if it can be had within ``timeout``; yields success."""
     ok = head._lock.acquire(timeout=timeout)
     try:
@@ -100,7 +100,7 @@ def ref_info(oid: bytes, head=None) -> RefInfo | None:
     head = head or driver_head()
     if head is None:
         return None
-    with _held(head) as ok:
+    with held(head) as ok:
         if not ok:
             return None
         obj = head.objects.get(oid)
@@ -119,7 +119,7 @@ def actor_info(aid: bytes, head=None) -> ActorInfo | None:
     head = head or driver_head()
     if head is None:
         return None
-    with _held(head) as ok:
+    with held(head) as ok:
         if not ok:
             return None
         a = head.actors.get(aid)
@@ -132,7 +132,7 @@ def _actor_info(a) -> ActorInfo:
     w = a.worker
     err = a.error
     return ActorInfo(a.class_name, a.name, a.namespace, a.state,
-                     a.node if a.node is not None else (w.node if w is not None else None),
+                     w.node if w is not None else None,
                      w.pid if w is not None and not w.dead else None, a.restarts,
                      str(err).splitlines()[0] if err is not None else None)
 
@@ -156,7 +156,7 @@ def _tail(dq, last):
 
 def start_cursor(head, keep_rows: int = 0) -> tuple:
     """A cursor that skips the past, except the last ``keep_rows`` timeline rows."""
-    with _held(head, 1.0):
+    with held(head, 1.0):
         rows, events = head.timeline_rows, head.event_log
         row_mark = None
         if rows and len(rows) > keep_rows:
@@ -177,7 +177,7 @@ def idle_since(head, cursor) -> bool:
 def live_snapshot(head, cursor: tuple, timeout: float = _LOCK_TIMEOUT) -> LiveSnapshot | None:
     """Everything the live view draws, plus what was recorded since ``cursor``."""
     import time
-    with _held(head, timeout) as ok:
+    with held(head, timeout) as ok:
         if not ok or head._closed:
             return None
         rows = _tail(head.timeline_rows, cursor[0])

@@ -1,0 +1,460 @@
+"""The head's control thread: it watches every worker and handles what arrives.
+
+It waits on every worker's pipe, pidfd and sentinel (``selectors``) and on a
+wake-up pipe, and for each event takes the head's lock and updates the parts:
+a result goes to the scheduler, a nested request is answered, a death goes to
+the pool, the actors and the scheduler. It never blocks on one worker: it reads
+what a pipe holds and keeps an incomplete message until the rest arrives
+(:class:`MessageReader`), at most ``_READ_CHUNK`` bytes per pipe per turn, so a
+chatty worker cannot starve the others. What tasks print is formatted under
+the lock and written to stdout outside it (:meth:`Control.flush_logs`).
+
+Each kind of message has a ``_msg_<kind>`` method (see ``_protocol.py``); an
+unknown kind raises, which marks the runtime broken.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import re
+import select
+import selectors
+import struct
+import sys
+import threading
+import time
+from multiprocessing.reduction import ForkingPickler
+
+from . import _procs, _protocol
+from ._serial import FILE
+from .exceptions import GetTimeoutError
+
+_IDLE_TICK = 0.1           # seconds between control-loop wake-ups when nothing happens
+_LOG_DELAY = 0.1           # task output is printed at most this long after it arrives
+_READ_CHUNK = 1 << 16      # bytes read from a worker's pipe per wake-up (below malloc's mmap size)
+_SIZE = struct.Struct("!i")
+_BIG_SIZE = struct.Struct("!Q")
+
+
+class MessageReader:
+    """Reassembles the messages of one worker's pipe without ever blocking.
+
+    The wire format is ``multiprocessing.connection.Connection``'s (a 4-byte
+    big-endian length, or -1 and an 8-byte length, then the pickle). Each call
+    to :meth:`read` does one ``os.read``, which returns at once because the
+    selector said the pipe is readable, and returns the messages completed so
+    far; a partial message waits in the buffer for the next call.
+    """
+
+    __slots__ = ("fd", "buf")
+
+    def __init__(self, fd: int):
+        self.fd = fd
+        self.buf = bytearray()
+
+    def read(self) -> list:
+        """Return the messages that are complete now. Raises EOFError at end of stream."""
+        data = os.read(self.fd, _READ_CHUNK)
+        if not data:
+            raise EOFError
+        buf = self.buf
+        buf += data
+        msgs, pos, end = [], 0, len(buf)
+        while end - pos >= 4:
+            (size,), head = _SIZE.unpack_from(buf, pos), 4
+            if size == -1:
+                if end - pos < 12:
+                    break
+                (size,), head = _BIG_SIZE.unpack_from(buf, pos + 4), 12
+            if end - pos - head < size:
+                break
+            msgs.append(ForkingPickler.loads(buf[pos + head:pos + head + size]))
+            pos += head + size
+        if pos:
+            del buf[:pos]
+        return msgs
+
+
+_LINE_END = re.compile(r"(\r\n|\r|\n)")
+
+
+def format_logs(logs, open_prefix):
+    """Prefix what tasks wrote; return (text to print, prefix of a line left open).
+
+    ``logs`` holds ``(prefix, text)`` chunks as the workers sent them: whole
+    lines, ``\r`` progress updates or a partial line. Every line, and every
+    rewrite after a ``\r``, starts with ``(prefix) ``; a line left open by one
+    task is ended before another task's output is printed.
+    """
+    out = []
+    for prefix, text in logs:
+        if open_prefix is not None and open_prefix != prefix:
+            out.append("\n")
+            open_prefix = None
+        for piece in _LINE_END.split(text):
+            if not piece:
+                continue
+            if piece in ("\n", "\r\n"):
+                if open_prefix is None:
+                    out.append(f"({prefix}) ")        # an empty line
+                out.append(piece)
+                open_prefix = None
+            elif piece == "\r":
+                out.append(piece)
+                open_prefix = None
+            else:
+                if open_prefix is None:
+                    out.append(f"({prefix}) ")
+                out.append(piece)
+                open_prefix = prefix
+    return "".join(out), open_prefix
+
+
+class Control:
+    """The control thread of one :class:`~minirt._head.Head` (see the module docstring)."""
+
+    def __init__(self, head):
+        self.head = head
+        self._logs: list = []          # (prefix, text) sent by workers, not printed yet
+        self._logs_since = 0.0
+        self._log_open = None          # prefix of a task line printed without its end yet
+        self._out: collections.deque = collections.deque()   # text to write to stdout
+        self._out_lock = threading.Lock()                     # one writer at a time, in order
+        self._sel = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+        self._sel.register(self._wake_r, selectors.EVENT_READ, None)
+        self._thread = threading.Thread(target=self._control_loop, name="minirt-control",
+                                        daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Wait for the thread to end (the head is closed and woken already)."""
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(2)
+
+    def close(self) -> None:
+        self._sel.close()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+
+    def wake(self) -> None:
+        try:
+            os.write(self._wake_w, b"x")
+        except BlockingIOError:
+            pass
+
+    def register_worker(self, w) -> None:
+        """Watch a new worker: its pipe, its pidfd (liveness) and its sentinel (exit status)."""
+        self.head.janitor.watch(w.pid)
+        w.reader = MessageReader(w.conn.fileno())
+        self._sel.register(w.conn.fileno(), selectors.EVENT_READ, ("conn", w))
+        try:
+            w.pidfd = _procs.open_pidfd(w.pid)
+        except ProcessLookupError:        # already gone: the sentinel tells its status
+            w.pidfd, w.exited = None, True
+        if w.pidfd is not None:
+            self._sel.register(w.pidfd, selectors.EVENT_READ, ("exit", w))
+        self._sel.register(w.proc.sentinel, selectors.EVENT_READ, ("status", w))
+
+    def _unregister_worker(self, w) -> None:
+        for fd in (w.conn.fileno(), w.pidfd, w.proc.sentinel):
+            if fd is None:
+                continue
+            try:
+                self._sel.unregister(fd)
+            except (KeyError, ValueError):
+                pass
+        if w.pidfd is not None:
+            os.close(w.pidfd)
+            w.pidfd = None
+        try:
+            w.conn.close()
+        except OSError:
+            pass
+
+    def _on_exit_event(self, w) -> None:
+        """The worker's pidfd is readable: the process has exited."""
+        if w.dead:
+            return
+        w.exited = True
+        try:
+            self._sel.unregister(w.pidfd)
+        except (KeyError, ValueError):
+            pass
+        if w.status_gone or select.select([w.proc.sentinel], [], [], 0)[0]:
+            self._on_status_event(w)
+        # else: the forkserver reaps it in a moment and its sentinel reports the status
+
+    def _on_status_event(self, w) -> None:
+        """The forkserver's sentinel is readable: an exit status, or the forkserver died."""
+        if w.dead:
+            return
+        code = None if w.status_gone else _procs.read_exit_status(w.proc)
+        if code is not None:
+            self.worker_died(w, code)
+            return
+        # The forkserver is gone, not (necessarily) the worker: keep watching its pidfd.
+        w.status_gone = True
+        try:
+            self._sel.unregister(w.proc.sentinel)
+        except (KeyError, ValueError):
+            pass
+        if w.exited or w.pidfd is None:
+            self.worker_died(w, None)
+
+    def apply_changes(self, changes, worker=None) -> None:
+        """Apply a process's reference changes (see _refs.py), noting what a worker holds."""
+        table = self.head.table
+        for oid, d in changes:
+            if worker is not None:
+                if d > 0:
+                    worker.held.add(oid)
+                else:
+                    worker.held.discard(oid)
+            if d > 0:
+                table.incr(oid)
+            else:
+                table.decr(oid)
+
+    def worker_died(self, worker, code) -> None:
+        """The worker's process has exited with status ``code`` (None if unknown)."""
+        if worker.dead:
+            return
+        worker.dead = True
+        self._unregister_worker(worker)
+        self.head.pool.forget(worker)
+        self.head.janitor.forget(worker.pid)
+        _procs.kill_tree(worker.pid)      # what its tasks started in its process group
+        _procs.mark_exited(worker.proc, code)     # frees the Process's descriptors
+        self.head._event("worker_exit", worker=worker.wid, node=worker.node, exitcode=code)
+        for oid in list(worker.held):
+            self.head.table.decr(oid)
+        worker.held.clear()
+        if worker.actor is not None:
+            self.head.actors_part.worker_died(worker, code)
+        self.head.sched.worker_died(worker, code)
+
+    def _control_loop(self) -> None:
+        sel = self._sel
+        timeout = None
+        while not self.head._closed:
+            # Wake at least every _IDLE_TICK: references dropped in the driver (a
+            # deque filled by __del__, see _refs.py) are applied even when idle.
+            tick = 0.01 if self.head._prestart else _IDLE_TICK
+            wait = tick if timeout is None else min(timeout, tick)
+            try:
+                ready = sel.select(wait)
+            except (OSError, ValueError):
+                if self.head._closed:
+                    return
+                continue
+            with self.head._lock:
+                if self.head._closed:
+                    return
+                try:
+                    timeout = self._handle(ready)
+                except Exception as e:  # noqa: BLE001 - the state may be half-updated: stop
+                    self.head._break(e)
+                    return
+            self.flush_logs(block=False)
+
+    def _handle(self, ready):
+        """One round of the control loop (under the lock); returns the next timer timeout."""
+        self.head._drain_local()
+        for key, _ in ready:
+            if key.data is None:
+                try:
+                    os.read(self._wake_r, 4096)
+                except BlockingIOError:
+                    pass
+            elif key.data[0] == "conn":
+                self._read_worker(key.data[1])
+            elif key.data[0] == "exit":
+                self._on_exit_event(key.data[1])
+            else:
+                self._on_status_event(key.data[1])
+        timeout = self.head.table.run_timers()
+        if self._logs:
+            late = time.time() - self._logs_since
+            if late >= _LOG_DELAY:
+                self.print_logs()
+            else:
+                timeout = _LOG_DELAY - late if timeout is None else min(timeout, _LOG_DELAY - late)
+        if not ready and self.head._prestart:
+            self.head._prestart = self.head.pool.prestart_one()
+        return timeout
+
+    def _read_worker(self, w) -> None:
+        if w.dead:          # handled already (e.g. its node was removed): a stale event
+            return
+        try:
+            msgs = w.reader.read()
+        except (EOFError, OSError):
+            # The process is exiting; its pidfd and sentinel report the death (and exit code).
+            try:
+                self._sel.unregister(w.conn.fileno())
+            except (KeyError, ValueError):
+                pass
+            return
+        for msg in msgs:
+            if w.dead:
+                break
+            self._on_message(w, msg)
+
+    def _on_message(self, w, msg) -> None:
+        kind, changes = msg[0], msg[1]
+        if changes:
+            self.apply_changes(changes, w)
+        handler = getattr(self, "_msg_" + kind, None)
+        if handler is not None:
+            handler(w, *msg[2:])
+        elif kind in _protocol.ADDON_MESSAGES:
+            _protocol.ADDON_MESSAGES[kind](*msg[2:])
+        else:
+            raise _protocol.ProtocolError(f"unknown message kind {kind!r} from worker {w.wid}")
+
+    # One method per kind a worker sends (see _protocol.py).
+    def _msg_done(self, w, tid, results, t0, t1, retry=False) -> None:
+        self.head.sched.on_done(w, tid, results, t0, t1, retry)
+
+    def _msg_yield(self, w, tid, result) -> None:
+        """One value of a streaming task (see ``_streaming``): stored now, ready for the caller."""
+        self.head.sched.on_yield(w, tid, _protocol.Result(*result))
+
+    def _msg_submit(self, w, spec) -> None:
+        self.head.sched.submit(spec, w)
+
+    def _msg_put(self, w, oid, kind, data, contained) -> None:
+        self.head.table.store(oid, kind, data, False, contained, w.node)
+
+    def _msg_fn(self, w, fn_id, data) -> None:
+        self.head.sched.fns[fn_id] = data
+
+    def _msg_log(self, w, prefix, text) -> None:
+        if not self._logs:
+            self._logs_since = time.time()
+        self._logs.append((prefix, text))
+
+    def _msg_actor_ready(self, w, aid, error, t0, t1) -> None:
+        self.head.actors_part.on_ready(w, aid, error, t0, t1)
+
+    def _msg_cancel(self, w, oid, force, recursive) -> None:
+        try:
+            self.head.sched.cancel(oid, force, recursive)
+        except ValueError:
+            pass
+
+    def _msg_kill(self, w, aid, no_restart) -> None:
+        self.head.actors_part.kill(aid, no_restart)
+
+    def _msg_exit_actor(self, w, aid) -> None:
+        self.head.actors_part.exiting(aid)
+
+    def _msg_refs(self, w) -> None:
+        """Only reference changes (applied above)."""
+
+    def _msg_req(self, w, rid, op, args) -> None:
+        def reply(ok, value):
+            self.head._send(w, ("reply", None, rid, ok, value))
+
+        if op in ("get", "wait"):
+            self._blocking_request(w, op, args, reply)
+            return
+        try:
+            reply(True, self.answer(op, args, w))
+        except Exception as e:  # a bad request: raise it in the worker
+            reply(False, e)
+
+    def answer(self, op, args, w=None):
+        if op == "put_file":                 # a worker's large put: full store = error now
+            oid, size, contained = args
+            self.head._make_room_for_put(oid, size, w.node)
+            self.head.table.store(oid, FILE, size, False, contained, w.node)
+            return None
+        if op == "create_actor":
+            return self.head.actors_part.create(args[0], w)
+        if op == "get_actor":
+            return self.head.actors_part.lookup(*args)
+        if op == "resources":
+            return self.head._resources(*args)
+        if op == "nodes":
+            return self.head._nodes()
+        if op == "timeline":
+            return list(self.head.timeline_rows)
+        if op == "events":
+            return list(self.head.event_log)
+        if op in _protocol.ADDON_REQUESTS:
+            return _protocol.ADDON_REQUESTS[op](self.head, *args)
+        raise ValueError(f"unknown request {op!r}")
+
+    def _blocking_request(self, w, op, args, reply) -> None:
+        """get/wait from a worker: answer when ready; meanwhile lend its CPUs out."""
+        task = w.task
+        if op == "get":
+            ids, timeout = args
+            unique = list(dict.fromkeys(ids))
+            need = len(unique)
+            lost = self.head.table.lost(unique)
+            if lost:
+                reply(False, self.head.table.lost_error(lost))
+                return
+        else:
+            ids, need, timeout = args
+            unique = ids
+
+        def done(timed_out):
+            if waiter_box:
+                self.head.table.unwatch(waiter_box[0], unique)
+            if lent and not task.done and not w.dead:     # take the CPUs back
+                self.head.nodes[task.node].ledger.acquire(task, task.spec.resources)
+            if op == "get":
+                if timed_out:
+                    reply(False, GetTimeoutError(f"get() timed out after {timeout} s"))
+                    return
+
+                def send():
+                    try:
+                        reply(True, [self.head.table.descriptor(oid, w.node) for oid in ids])
+                    except Exception as e:
+                        reply(False, e)
+                if self.head.table.fetch(ids, w.node, send):    # else: send() once copied
+                    send()
+            else:
+                reply(True, self.head.table.ready_subset(unique)[:need])
+
+        waiter_box: list = []
+        lent = False
+        waiter = self.head.table.watch(unique, need, done, timeout)
+        waiter_box.append(waiter)
+        if not waiter.fired and task is not None and self.head.sched.release(task):
+            lent = True          # lend its CPUs out while it waits
+            self.head.sched.schedule()
+
+    # --- output of tasks ------------------------------------------------------------
+    def print_logs(self) -> None:
+        """Queue what tasks printed for :meth:`_flush_logs` (under the lock; no I/O here)."""
+        if not self._logs:
+            return
+        logs, self._logs = self._logs, []
+        text, self._log_open = format_logs(logs, self._log_open)
+        self._out.append(text)
+
+    def flush_logs(self, block: bool = True) -> None:
+        """Write the queued output to stdout, in order; never under the head's lock
+        (a slow stdout must not stall every call)."""
+        if not self._out or not self._out_lock.acquire(block):
+            return
+        try:
+            out = sys.stdout
+            while self._out:
+                try:
+                    out.write(self._out.popleft())
+                    out.flush()
+                except Exception:
+                    pass
+        finally:
+            self._out_lock.release()
