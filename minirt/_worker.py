@@ -78,10 +78,6 @@ def _store_value(value, oid: bytes, shm_dir: str, spill_dir: str):
     return Result(oid, FILE, size, False, tuple(s.contained))
 
 
-def _store_error(err, oid: bytes):
-    return Result(oid, INLINE, _serial.error_bytes(err), True, ())
-
-
 _retry_classes: dict[bytes, tuple] = {}
 
 
@@ -440,7 +436,7 @@ class WorkerCore:
                 err = _serial.describe_exception(TypeError(
                     f"retry_exceptions of {spec.name} could not be loaded in the worker: "
                     f"{bad}"), spec.name, os.getpid())
-            results = [_store_error(err, oid) for oid in spec.returns]
+            results = _serial.error_results(spec.returns, err)
         _flush_streams()
         return results, t0, time.time(), retry, value
 
