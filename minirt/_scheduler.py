@@ -241,6 +241,8 @@ class Scheduler:
         except WorkerCrashedError as e:
             kind.start_failed(task, e)
             return
+        self.event("place", task=spec.name, id=spec.tid, node=node.index,
+                   worker=worker.wid, attempt=task.attempt)
         if self.table.fetch(needed(spec), node.index, lambda: self._send(task, worker, node)):
             self._send(task, worker, node)
 
@@ -257,8 +259,6 @@ class Scheduler:
             self.schedule()
             return
         task.worker = worker
-        self.event("place", task=spec.name, id=spec.tid, node=node.index,
-                   worker=worker.wid, attempt=task.attempt)
         try:
             deps, args = self.descriptors(spec, node.index)
         except Exception as e:                     # e.g. the store could not take a copy
