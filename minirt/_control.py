@@ -5,7 +5,7 @@ wake-up pipe, and for each event takes the head's lock and updates the parts:
 a result goes to the scheduler, a nested request is answered, a death goes to
 the pool, the actors and the scheduler. It never blocks on one worker: it reads
 what a pipe holds and keeps an incomplete message until the rest arrives
-(:class:`MessageReader`), at most ``_READ_CHUNK`` bytes per pipe per turn, so a
+(:class:`~minirt._protocol.MessageReader`), at most 64 KiB per pipe per turn, so a
 chatty worker cannot starve the others. What tasks print is formatted under
 the lock and written to stdout outside it (:meth:`Control.flush_logs`).
 
@@ -20,60 +20,16 @@ import os
 import re
 import select
 import selectors
-import struct
 import sys
 import threading
 import time
-from multiprocessing.reduction import ForkingPickler
 
-from . import _procs, _protocol
+from . import _nodes, _procs, _protocol
 from ._serial import FILE
 from .exceptions import GetTimeoutError
 
 _IDLE_TICK = 0.1           # seconds between control-loop wake-ups when nothing happens
 _LOG_DELAY = 0.1           # task output is printed at most this long after it arrives
-_READ_CHUNK = 1 << 16      # bytes read from a worker's pipe per wake-up (below malloc's mmap size)
-_SIZE = struct.Struct("!i")
-_BIG_SIZE = struct.Struct("!Q")
-
-
-class MessageReader:
-    """Reassembles the messages of one worker's pipe without ever blocking.
-
-    The wire format is ``multiprocessing.connection.Connection``'s (a 4-byte
-    big-endian length, or -1 and an 8-byte length, then the pickle). Each call
-    to :meth:`read` does one ``os.read``, which returns at once because the
-    selector said the pipe is readable, and returns the messages completed so
-    far; a partial message waits in the buffer for the next call.
-    """
-
-    __slots__ = ("fd", "buf")
-
-    def __init__(self, fd: int):
-        self.fd = fd
-        self.buf = bytearray()
-
-    def read(self) -> list:
-        """Return the messages that are complete now. Raises EOFError at end of stream."""
-        data = os.read(self.fd, _READ_CHUNK)
-        if not data:
-            raise EOFError
-        buf = self.buf
-        buf += data
-        msgs, pos, end = [], 0, len(buf)
-        while end - pos >= 4:
-            (size,), head = _SIZE.unpack_from(buf, pos), 4
-            if size == -1:
-                if end - pos < 12:
-                    break
-                (size,), head = _BIG_SIZE.unpack_from(buf, pos + 4), 12
-            if end - pos - head < size:
-                break
-            msgs.append(ForkingPickler.loads(buf[pos + head:pos + head + size]))
-            pos += head + size
-        if pos:
-            del buf[:pos]
-        return msgs
 
 
 _LINE_END = re.compile(r"(\r\n|\r|\n)")
@@ -150,7 +106,7 @@ class Control:
     def register_worker(self, w) -> None:
         """Watch a new worker: its pipe, its pidfd (liveness) and its sentinel (exit status)."""
         self.head.janitor.watch(w.pid)
-        w.reader = MessageReader(w.conn.fileno())
+        w.reader = _protocol.MessageReader(w.conn.fileno())
         self._sel.register(w.conn.fileno(), selectors.EVENT_READ, ("conn", w))
         try:
             w.pidfd = _procs.open_pidfd(w.pid)
@@ -380,9 +336,9 @@ class Control:
         if op == "get_actor":
             return self.head.actors_part.lookup(*args)
         if op == "resources":
-            return self.head._resources(*args)
+            return _nodes.resources(self.head.nodes, *args)
         if op == "nodes":
-            return self.head._nodes()
+            return _nodes.describe(self.head.nodes)
         if op == "timeline":
             return list(self.head.timeline_rows)
         if op == "events":

@@ -1,16 +1,26 @@
 """The head: minirt's control plane, living inside the driver process.
 
 There is no separate server. ``init()`` creates a :class:`Head` in the
-driver; it owns the nodes (each with CPUs, a worker pool and an object
-store), the object table, the tasks and the actors. Two kinds of threads use
-it, always under one lock:
+driver. It holds the nodes and composes the parts that do the work, each
+depending only on the ones below it (an arrow: "calls")::
+
+    api.py --> Head (one lock) --> Actors --Kind hooks--> Scheduler --> WorkerPool
+                 ^     |             |                     |   place() over Ledgers
+                 |     +-------------+---------------------+--> ObjectTable
+    Control (the control thread): worker pipes, pidfds --> the same parts
+
+Two kinds of threads use the parts, always under the head's one lock:
 
 * the user's threads, calling the API (``f.remote()``, ``get``...) directly:
   no hand-off to another thread on the way in;
-* the *control thread*, which waits on every worker's pipe and pidfd
-  (``selectors``) and handles what arrives: results, nested requests,
-  deaths. It never blocks on one worker: it reads what a pipe holds and
-  keeps an incomplete message until the rest arrives (:class:`_MessageReader`).
+* the *control thread* (``_control.py``), which waits on every worker's pipe
+  and pidfd and handles what arrives: results, nested requests, deaths.
+
+Nothing slow runs under the lock: cross-node copies run on copy threads
+(:meth:`~minirt._objects.ObjectTable.fetch`), task output is written to
+stdout outside it, and ``remove_node`` waits for its workers without it.
+(Still under it: spilling to disk when a store is full, and forking a
+worker through the forkserver.)
 
 ::
 
@@ -26,11 +36,6 @@ head is then marked *broken*: every blocked ``get``/``wait`` and every later
 call raises :class:`~minirt.exceptions.RuntimeBrokenError` (its ``__cause__``
 is the internal error) until ``shutdown()``. ``shutdown()`` likewise wakes
 every thread blocked in ``get``/``wait`` with ``RuntimeShutdownError``.
-
-The head's logic is split by concept into mixins: ``_objects.py`` (object
-table, reference counts, waiting), ``_scheduler.py`` (tasks, placement,
-workers, retries) and ``_actors.py`` (actors). This file holds start-up,
-shutdown, the control loop and the entry points ``api.py`` calls.
 """
 
 from __future__ import annotations
@@ -38,9 +43,7 @@ from __future__ import annotations
 import collections
 import multiprocessing.util
 import os
-import select
 import shutil
-import signal
 import sys
 import tempfile
 import threading
@@ -51,7 +54,7 @@ from ._actors import Actors
 from ._control import Control
 from ._nodes import Node, NodeSpec, fail_unschedulable, largest_node, lose_objects
 from ._objects import ObjectTable
-from ._pool import WorkerPool
+from ._pool import WorkerPool, stop_workers
 from ._scheduler import Scheduler
 from ._serial import FILE
 from .exceptions import GetTimeoutError, RuntimeBrokenError, RuntimeShutdownError
@@ -411,41 +414,7 @@ class Head:
         self.max_node.clear()
         self.max_node.update(largest_node(self.nodes))
 
-    # --- introspection ------------------------------------------------------------------
-    def _resources(self, available: bool) -> dict:
-        out: dict[str, float] = {}
-        for n in self.nodes:
-            if not n.alive:
-                continue
-            for k, v in (n.avail if available else n.total).items():
-                out[k] = out.get(k, 0.0) + v
-            mem = n.store.capacity - (n.store.used if available else 0)
-            out["object_store_memory"] = out.get("object_store_memory", 0.0) + float(mem)
-        if available:
-            out = {k: v for k, v in out.items() if v > 1e-9}
-        return out
-
-    def _nodes(self) -> list:
-        return [{"NodeID": n.node_id, "Alive": n.alive, "NodeIndex": n.index,
-                 "Resources": dict(n.total, object_store_memory=float(n.store.capacity)),
-                 "ObjectStoreUsed": n.store.used, "ObjectStoreSpilled": n.store.spilled_bytes,
-                 "Workers": len(n.workers), "IsHead": n.index == 0,
-                 "ObjectStoreDir": n.store.shm_dir} for n in self.nodes]
-
     # --- shutdown -----------------------------------------------------------------------
-    @staticmethod
-    def _wait_exits(workers, timeout: float) -> None:
-        """Wait until every worker has exited (their pidfds), or ``timeout`` passes."""
-        deadline = time.monotonic() + timeout
-        for w in workers:
-            if w.exited:
-                continue
-            left = max(0.0, deadline - time.monotonic())
-            if w.pidfd is not None:
-                w.exited = bool(select.select([w.pidfd], [], [], left)[0])
-            elif not w.status_gone:          # no pidfd: the forkserver's word for it
-                w.proc.join(left)
-                w.exited = w.proc.exitcode is not None
     def shutdown(self) -> None:
         with self._lock:
             if self._closed:
@@ -462,24 +431,7 @@ class Head:
         self.control.stop()
         self.table.close()              # copies in progress end (and are not recorded)
         self.control.flush_logs()
-        self._wait_exits(workers, 0.25)
-        for w in workers:
-            if not w.exited:
-                try:
-                    os.kill(w.pid, signal.SIGKILL)
-                except OSError:
-                    pass
-        self._wait_exits(workers, 2.0)
-        for w in workers:
-            _procs.kill_tree(w.pid, below.get(w.pid, ()))
-            if w.pidfd is not None:
-                os.close(w.pidfd)
-                w.pidfd = None
-            _procs.mark_exited(w.proc, None)
-            try:
-                w.conn.close()
-            except OSError:
-                pass
+        stop_workers(workers, below)
         self.control.close()
         for n in self.nodes:
             n.store.clear()

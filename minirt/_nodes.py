@@ -89,6 +89,30 @@ def largest_node(nodes) -> dict:
     return out
 
 
+def resources(nodes, available: bool) -> dict:
+    """``cluster_resources()`` (or ``available_resources()``) over the live nodes."""
+    out: dict[str, float] = {}
+    for n in nodes:
+        if not n.alive:
+            continue
+        for k, v in (n.avail if available else n.total).items():
+            out[k] = out.get(k, 0.0) + v
+        mem = n.store.capacity - (n.store.used if available else 0)
+        out["object_store_memory"] = out.get("object_store_memory", 0.0) + float(mem)
+    if available:
+        out = {k: v for k, v in out.items() if v > 1e-9}
+    return out
+
+
+def describe(nodes) -> list:
+    """``minirt.nodes()``: one dict per node, Ray's keys first."""
+    return [{"NodeID": n.node_id, "Alive": n.alive, "NodeIndex": n.index,
+             "Resources": dict(n.total, object_store_memory=float(n.store.capacity)),
+             "ObjectStoreUsed": n.store.used, "ObjectStoreSpilled": n.store.spilled_bytes,
+             "Workers": len(n.workers), "IsHead": n.index == 0,
+             "ObjectStoreDir": n.store.shm_dir} for n in nodes]
+
+
 def lose_objects(table, nodes, index: int, sched, queued) -> None:
     """Objects whose only copy was on node ``index`` become ObjectLostError values.
 

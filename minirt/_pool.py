@@ -18,7 +18,10 @@ selector (the ``on_spawn`` callback) and reports deaths to the parts.
 from __future__ import annotations
 
 import errno
+import os
+import select
 import signal
+import time
 
 from . import _procs, _worker
 from .exceptions import WorkerCrashedError
@@ -48,7 +51,7 @@ class Worker:
         self.dead = False
         self.retiring = False
         self.inflight_bytes = 0   # bytes of actor calls sent and not finished
-        self.reader = None        # MessageReader of its pipe (see _head.py)
+        self.reader = None        # MessageReader of its pipe (see _control.py)
         self.pidfd = None         # readable once the process has exited
         self.exited = False       # its pidfd fired (or it was gone at registration)
         self.status_gone = False  # the forkserver that knew its exit status died
@@ -154,6 +157,44 @@ class WorkerPool:
                     return False
                 return True
         return False
+
+
+def stop_workers(workers, below) -> None:
+    """End ``workers``, already sent ``("exit",)``: wait a moment, SIGKILL the rest, then
+    kill what they started (``below``: their descendants, found while they lived) and
+    free every descriptor."""
+    _wait_exits(workers, 0.25)
+    for w in workers:
+        if not w.exited:
+            try:
+                os.kill(w.pid, signal.SIGKILL)
+            except OSError:
+                pass
+    _wait_exits(workers, 2.0)
+    for w in workers:
+        _procs.kill_tree(w.pid, below.get(w.pid, ()))
+        if w.pidfd is not None:
+            os.close(w.pidfd)
+            w.pidfd = None
+        _procs.mark_exited(w.proc, None)
+        try:
+            w.conn.close()
+        except OSError:
+            pass
+
+
+def _wait_exits(workers, timeout: float) -> None:
+    """Wait until every worker has exited (their pidfds), or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    for w in workers:
+        if w.exited:
+            continue
+        left = max(0.0, deadline - time.monotonic())
+        if w.pidfd is not None:
+            w.exited = bool(select.select([w.pidfd], [], [], left)[0])
+        elif not w.status_gone:          # no pidfd: the forkserver's word for it
+            w.proc.join(left)
+            w.exited = w.proc.exitcode is not None
 
 
 def _no_resources(error: OSError, node) -> str:

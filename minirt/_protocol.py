@@ -25,7 +25,7 @@ head -> worker                          worker -> head
                                          ("refs", ch)           only reference changes
                                          ("bar", ch, state)     an add-on's (tqdm_ray)
 
-The head handles each kind with its ``Head._msg_<kind>`` method, or an
+The head handles each kind with its ``Control._msg_<kind>`` method, or an
 add-on's handler from :data:`ADDON_MESSAGES`; any other kind raises
 :class:`ProtocolError` (in the head that breaks the runtime loudly; in a
 worker it ends the worker, which the head reports as a crash).
@@ -43,7 +43,14 @@ cover this error?", and an actor's failed ``__init__`` arrives as text.
 
 from __future__ import annotations
 
+import os
+import struct
+from multiprocessing.reduction import ForkingPickler
 from typing import Callable, NamedTuple
+
+_READ_CHUNK = 1 << 16      # bytes read from a worker's pipe per wake-up (below malloc's mmap size)
+_SIZE = struct.Struct("!i")
+_BIG_SIZE = struct.Struct("!Q")
 
 
 class ProtocolError(RuntimeError):
@@ -121,3 +128,42 @@ class TaskSpec:
     def __setstate__(self, state):
         for s, v in zip(self.__slots__, state):
             setattr(self, s, v)
+
+
+class MessageReader:
+    """Reassembles the messages of one worker's pipe without ever blocking.
+
+    The wire format is ``multiprocessing.connection.Connection``'s (a 4-byte
+    big-endian length, or -1 and an 8-byte length, then the pickle). Each call
+    to :meth:`read` does one ``os.read``, which returns at once because the
+    selector said the pipe is readable, and returns the messages completed so
+    far; a partial message waits in the buffer for the next call.
+    """
+
+    __slots__ = ("fd", "buf")
+
+    def __init__(self, fd: int):
+        self.fd = fd
+        self.buf = bytearray()
+
+    def read(self) -> list:
+        """Return the messages that are complete now. Raises EOFError at end of stream."""
+        data = os.read(self.fd, _READ_CHUNK)
+        if not data:
+            raise EOFError
+        buf = self.buf
+        buf += data
+        msgs, pos, end = [], 0, len(buf)
+        while end - pos >= 4:
+            (size,), head = _SIZE.unpack_from(buf, pos), 4
+            if size == -1:
+                if end - pos < 12:
+                    break
+                (size,), head = _BIG_SIZE.unpack_from(buf, pos + 4), 12
+            if end - pos - head < size:
+                break
+            msgs.append(ForkingPickler.loads(buf[pos + head:pos + head + size]))
+            pos += head + size
+        if pos:
+            del buf[:pos]
+        return msgs

@@ -13,7 +13,7 @@ the pool, and sends the task::
                                                                 free resources, next
 
 A worker blocked in ``get``/``wait`` gives its CPUs back until it resumes
-(see ``Head._blocking_request``), so recursive tasks cannot deadlock the pool.
+(see ``Control._blocking_request``), so recursive tasks cannot deadlock the pool.
 
 Retries: a task whose worker died is re-run up to ``max_retries`` times
 (``-1``: forever); with ``retry_exceptions`` an application error is too.
@@ -37,7 +37,7 @@ from ._objects import Obj
 from ._placement import place
 from ._pool import describe_exit
 from ._protocol import Result
-from ._serial import FILE, INLINE, error_bytes
+from ._serial import FILE, INLINE, error_results
 from ._streaming import item_id
 from .exceptions import TaskCancelledError, TaskUnschedulableError, WorkerCrashedError
 
@@ -103,7 +103,7 @@ class Kind:
             sched.retry(task)
         else:
             if task.cancelled and any(r.is_error for r in results):
-                results = error_results(spec, cancelled_error(spec))
+                results = error_results(spec.returns, cancelled_error(spec))
             sched.finish(task, results)
         sched.schedule()
 
@@ -265,6 +265,8 @@ class Scheduler:
         except WorkerCrashedError as e:
             kind.start_failed(task, e)
             return
+        self.event("place", task=spec.name, id=spec.tid, node=node.index,
+                   worker=worker.wid, attempt=task.attempt)
         if self.table.fetch(needed(spec), node.index, lambda: self._send(task, worker, node)):
             self._send(task, worker, node)
 
@@ -281,8 +283,6 @@ class Scheduler:
             self.schedule()
             return
         task.worker = worker
-        self.event("place", task=spec.name, id=spec.tid, node=node.index,
-                   worker=worker.wid, attempt=task.attempt)
         try:
             deps, args = self.descriptors(spec, node.index)
         except Exception as e:                     # e.g. the store could not take a copy
@@ -363,7 +363,7 @@ class Scheduler:
             table.decr(spec.args[2])
 
     def fail(self, task, error) -> None:
-        self.finish(task, error_results(task.spec, error))
+        self.finish(task, error_results(task.spec.returns, error))
 
     # --- failures -----------------------------------------------------------------
     def worker_died(self, worker, code) -> None:
@@ -421,12 +421,6 @@ def retries_left(task) -> bool:
     ``max_task_retries``.)"""
     spec = task.spec
     return spec.max_retries < 0 or task.attempt < spec.max_retries
-
-
-def error_results(spec, error: BaseException) -> list:
-    """Every return of ``spec`` set to ``error``."""
-    data = error_bytes(error)
-    return [Result(r, INLINE, data, True, ()) for r in spec.returns]
 
 
 def cancelled_error(spec):

@@ -51,6 +51,7 @@ import types
 
 import cloudpickle
 
+from ._protocol import Result
 from ._refs import collecting
 from .exceptions import MinirtError, TaskError
 
@@ -291,6 +292,12 @@ class Raised:
 def error_bytes(error: BaseException) -> bytes:
     """Pickle ``error`` (a TaskError or a minirt error) so that loading it never fails."""
     return pickle.dumps(Raised(error), protocol=5)
+
+
+def error_results(returns, error: BaseException) -> list:
+    """Every one of ``returns`` (ids) set to ``error``: the results of a failed task."""
+    data = error_bytes(error)
+    return [Result(oid, INLINE, data, True, ()) for oid in returns]
 
 
 def _raised_from(blob, fallback) -> Raised:

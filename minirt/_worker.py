@@ -80,10 +80,6 @@ def _store_value(value, oid: bytes, shm_dir: str, spill_dir: str):
     return Result(oid, FILE, size, False, tuple(s.contained))
 
 
-def _store_error(err, oid: bytes):
-    return Result(oid, INLINE, _serial.error_bytes(err), True, ())
-
-
 _retry_classes: dict[bytes, tuple] = {}
 
 
@@ -465,7 +461,7 @@ class WorkerCore:
             err = _serial.describe_exception(TypeError(
                 f"retry_exceptions of {spec.name} could not be loaded in the worker: "
                 f"{bad}"), spec.name, os.getpid())
-        results = [_store_error(err, oid) for oid in spec.returns]
+        results = _serial.error_results(spec.returns, err)
         _flush_streams()
         return results, t0, time.time(), retry, None
 
@@ -489,7 +485,7 @@ class WorkerCore:
                 if isinstance(e, SystemExit):
                     _exit_on_sys_exit(spec, e)
                 err = _serial.describe_exception(e, spec.name, os.getpid())
-                result = _store_error(err, oid)
+                result = _serial.error_results([oid], err)[0]
                 it = iter(())
             refs.append(ObjectRef(oid))
             self.send(("yield", None, spec.tid, result))

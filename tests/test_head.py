@@ -14,7 +14,7 @@ import threading
 
 import pytest
 
-from minirt._control import MessageReader as _MessageReader
+from minirt._protocol import MessageReader as _MessageReader
 
 
 def _pipe():
