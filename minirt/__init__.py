@@ -27,6 +27,8 @@ Map of the modules (one concept each)::
     _objects.py           ...the object table: values, locations, refcounts, waiting, copies
     _nodes.py             ...a node, and what its removal loses
     _worker.py          the worker process: runs tasks, hosts actors
+    _actor_concurrency.py  ...an actor's calls side by side: threads, or an asyncio loop
+    _streaming.py       generators as tasks: ObjectRefGenerator, one object per yielded value
     _procs.py           forkserver-started processes and the janitor
     runtime_context.py  get_runtime_context()
     exceptions.py       the errors, under minirt's and Ray's names
