@@ -56,7 +56,11 @@ def test_show_events_numbers_the_picked_kinds(capsys):
     show_events(_log(), {"bb": "raw"}, kinds={"copy"})
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2
-    assert lines[0] == " 1. copy          raw copied from node 1's store to node 2's: 8.0 MB"
+    # Copies in a row run side by side, so they are shown sorted, whatever order they ended in.
+    assert lines[0] == " 1. copy          an unnamed object copied from node 0's store to node 1's: 0.0 MB"
+    assert lines[1] == " 2. copy          raw copied from node 1's store to node 2's: 8.0 MB"
+    show_events(list(reversed(_log())), {"bb": "raw"}, kinds={"copy"})
+    assert capsys.readouterr().out.splitlines() == lines
     with pytest.raises(TypeError, match="must be a list"):
         show_events(iter(_log()))
 

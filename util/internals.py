@@ -94,8 +94,19 @@ def show_events(events: list, names: dict | None = None, kinds=None) -> None:
     if not isinstance(events, list):
         raise TypeError(f"events must be a list (what events() returns); got {type(events).__name__}")
     picked = [e for e in events if kinds is None or e["kind"] in kinds]
-    for i, e in enumerate(picked, 1):
-        print(f"{i:2}. {e['kind']:<13} {describe(e, names)}")
+    lines = [(e["kind"], describe(e, names)) for e in picked]
+    # A task's argument copies run side by side (one copy thread each), so the order in
+    # which they finish varies from run to run: show each run of copies sorted.
+    i = 0
+    while i < len(lines):
+        j = i
+        while j < len(lines) and lines[j][0] == "copy":
+            j += 1
+        if j > i + 1:
+            lines[i:j] = sorted(lines[i:j])
+        i = max(j, i + 1)
+    for i, (kind, text) in enumerate(lines, 1):
+        print(f"{i:2}. {kind:<13} {text}")
 
 
 class Stored(NamedTuple):

@@ -95,14 +95,18 @@ def driver_head():
     return core
 
 
-def ref_info(oid: bytes, head=None) -> RefInfo | None:
-    """State, size and location of an object, or None if the head cannot say right now."""
+def _look(head, read):
+    """``read(head)`` under the head's lock if it is free within 50 ms, else None."""
     head = head or driver_head()
     if head is None:
         return None
     with held(head) as ok:
-        if not ok:
-            return None
+        return read(head) if ok else None
+
+
+def ref_info(oid: bytes, head=None) -> RefInfo | None:
+    """State, size and location of an object, or None if the head cannot say right now."""
+    def read(head):
         obj = head.objects.get(oid)
         if obj is None:
             return RefInfo("freed", 0, (), None)
@@ -112,20 +116,15 @@ def ref_info(oid: bytes, head=None) -> RefInfo | None:
         size = obj.size if obj.kind != 0 else len(obj.data or b"")
         locs = tuple(obj.locs) if obj.kind != 0 else (0,)
         return RefInfo("failed" if obj.is_error else "ready", size, locs, None)
+    return _look(head, read)
 
 
 def actor_info(aid: bytes, head=None) -> ActorInfo | None:
     """Class, name, state, node, pid and restarts of an actor, or None."""
-    head = head or driver_head()
-    if head is None:
-        return None
-    with held(head) as ok:
-        if not ok:
-            return None
+    def read(head):
         a = head.actors.get(aid)
-        if a is None:
-            return None
-        return _actor_info(a)
+        return None if a is None else _actor_info(a)
+    return _look(head, read)
 
 
 def _actor_info(a) -> ActorInfo:
