@@ -11,8 +11,11 @@ the pipe and hands each call to one of these runners::
                        so while one awaits (``await ref``, ``asyncio.sleep``)
                        the others go on. A plain method blocks the loop.
 
-Both call back into the worker for the actual work, so the two share its
-error handling, result storing and "done" message.
+Both call back into the worker for the actual work (``run(msg)``), so the two
+share its error handling, result storing and "done" message. ``cancel(tid)``
+follows Ray: a call that has not started never runs, a running ``async`` call
+is cancelled at its next ``await``, a running plain call goes on; a call
+stopped here is reported through ``cancelled(msg)``.
 """
 
 from __future__ import annotations
@@ -31,22 +34,38 @@ def is_async_class(cls) -> bool:
                for name in dir(cls) if not name.startswith("__"))
 
 
-class ThreadRunner:
-    """Calls on a pool of threads: ``run(msg)`` is the worker's blocking call runner."""
+class _Runner:
+    def __init__(self, run, cancelled):
+        self._run, self._cancelled = run, cancelled
+        self._futures: dict = {}          # tid -> (future, msg) of calls not finished
 
-    def __init__(self, limit: int, run):
+    def _track(self, msg, fut) -> None:
+        tid = msg[2].tid
+        self._futures[tid] = (fut, msg)
+        fut.add_done_callback(lambda _f: self._futures.pop(tid, None))
+
+
+class ThreadRunner(_Runner):
+    """Calls on a pool of ``limit`` threads."""
+
+    def __init__(self, limit: int, run, cancelled):
+        super().__init__(run, cancelled)
         self._pool = ThreadPoolExecutor(limit, thread_name_prefix="minirt-actor")
-        self._run = run
 
     def submit(self, msg) -> None:
-        self._pool.submit(self._run, msg)
+        self._track(msg, self._pool.submit(self._run, msg))
+
+    def cancel(self, tid) -> None:
+        fut, msg = self._futures.get(tid, (None, None))
+        if fut is not None and fut.cancel():        # False once it runs: it goes on
+            self._cancelled(msg)
 
 
-class AsyncRunner:
-    """Calls as coroutines on one event loop; ``run(msg)`` is the worker's ``async`` runner."""
+class AsyncRunner(_Runner):
+    """Calls as coroutines on one event loop, at most ``limit`` at once."""
 
-    def __init__(self, limit: int, run):
-        self._run = run
+    def __init__(self, limit: int, run, cancelled):
+        super().__init__(run, cancelled)
         self.loop = asyncio.new_event_loop()
         self._slots = None
         ready = threading.Event()
@@ -61,8 +80,16 @@ class AsyncRunner:
         ready.wait()
 
     def submit(self, msg) -> None:
-        asyncio.run_coroutine_threadsafe(self._limited(msg), self.loop)
+        self._track(msg, asyncio.run_coroutine_threadsafe(self._limited(msg), self.loop))
+
+    def cancel(self, tid) -> None:
+        fut, _ = self._futures.get(tid, (None, None))
+        if fut is not None:
+            fut.cancel()                  # CancelledError inside the coroutine, on the loop
 
     async def _limited(self, msg) -> None:
-        async with self._slots:
-            await self._run(msg)
+        try:
+            async with self._slots:
+                await self._run(msg)
+        except asyncio.CancelledError:
+            self._cancelled(msg)

@@ -112,12 +112,17 @@ class _Call(Kind):
                              "would kill the actor; use kill(actor) for that")
 
     def cancel(self, task, force) -> None:
-        """A call still queued here never runs (``TaskCancelledError``, as in Ray); one
-        already sent to the actor runs to its end, as a running sync call does in Ray."""
+        """As in Ray: a call still queued never runs (``TaskCancelledError``); one already
+        sent is the actor process's to settle (see ``WorkerCore.cancel_call``): not started
+        yet or a running ``async`` call: cancelled; a running plain call runs to its end."""
         actor = self.actors.actors.get(task.spec.actor_id)
-        if actor is not None and task in actor.order:
+        if actor is None:
+            return
+        if task in actor.order:
             actor.order.remove(task)
             self.sched.fail(task, cancelled_error(task.spec))
+        elif task.spec.tid in actor.inflight and actor.worker is not None:
+            self.sched.send(actor.worker, ("cancel_call", None, task.spec.tid))
 
     def __init__(self, sched, actors):
         super().__init__(sched)

@@ -14,7 +14,8 @@ head -> worker                          worker -> head
 ("call", None, TaskSpec, args, deps)     ("req", ch, req_id, op, args)   a request, answered
 ("reply", None, req_id, ok, value)             by "reply"; op: get, wait, put_file,
 ("exit", None)                                 create_actor, get_actor, resources, nodes,
-                                               timeline, events, or an add-on's ("state")
+("cancel_call", None, tid)                     timeline, events, or an add-on's ("state")
+  (an actor call sent earlier: see WorkerCore.cancel_call)
                                          ("submit", ch, TaskSpec)
                                          ("put", ch, oid, kind, data, contained)
                                          ("fn", ch, fn_id, pickled function)

@@ -27,6 +27,7 @@ The lesson "How the runtime works" follows one task through this file.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import inspect
 import io
@@ -44,7 +45,7 @@ from . import _actor_concurrency, _context, _procs, _protocol, _refs, _serial, _
 from ._protocol import Result
 from ._refs import ObjectRef
 from ._serial import FILE, INLINE
-from .exceptions import ObjectStoreFullError, TaskError
+from .exceptions import ObjectStoreFullError, TaskCancelledError, TaskError
 
 CANCEL_SIGNAL = signal.SIGUSR1   # what the head sends to cancel a running task
 _PARTIAL_DELAY = 0.1             # seconds before a partial line of output is sent
@@ -267,6 +268,7 @@ class WorkerCore:
         self.actor_id = None
         self.actor_name = None
         self.pool = None                # ThreadRunner or AsyncRunner: calls side by side
+        self.cancelled: set = set()     # sent calls cancelled before they started (no pool)
         self.was_restarted = False
         self.namespace = cfg["namespace"]
         self.max_node = cfg["max_node"]
@@ -305,6 +307,8 @@ class WorkerCore:
             r.event.set()
         elif msg[0] == "call" and self.pool is not None:
             self.pool.submit(msg)
+        elif msg[0] == "cancel_call":
+            self.cancel_call(msg[2])
         else:
             self.backlog.append(msg)
 
@@ -399,7 +403,7 @@ class WorkerCore:
                 self.drain_refs()
                 with self._read_lock:
                     msg = self._recv()
-                if msg[0] == "reply" or (msg[0] == "call" and self.pool is not None):
+                if msg[0] in ("reply", "cancel_call") or (msg[0] == "call" and self.pool is not None):
                     self._dispatch(msg)
                     continue
             kind = msg[0]
@@ -548,9 +552,11 @@ class WorkerCore:
             conc = spec.actor_opts.get("max_concurrency")
             if _actor_concurrency.is_async_class(cls):
                 self.pool = _actor_concurrency.AsyncRunner(
-                    conc or _actor_concurrency.ASYNC_DEFAULT_CONCURRENCY, self.run_async_call)
+                    conc or _actor_concurrency.ASYNC_DEFAULT_CONCURRENCY, self.run_async_call,
+                    self.send_cancelled)
             elif (conc or 1) > 1:
-                self.pool = _actor_concurrency.ThreadRunner(conc, self.run_call)
+                self.pool = _actor_concurrency.ThreadRunner(conc, self.run_call,
+                                                            self.send_cancelled)
         # The error travels as text: the head never unpickles user data.
         self.send(("actor_ready", None, spec.actor_id, error, t0, time.time()))
 
@@ -563,15 +569,42 @@ class WorkerCore:
             value = getattr(self.actor, spec.method)(*a, **kw)
             if inspect.isawaitable(value):
                 value = await value
-        except BaseException as e:  # noqa: BLE001 - CancelledError too: back to the caller
+        except asyncio.CancelledError:
+            raise                               # cancel(): the runner reports it
+        except BaseException as e:  # noqa: BLE001 - everything goes back to the caller
             out = self._failed(spec, e, t0)
         else:
             out = self._succeeded(spec, value, t0)
         results, t0, t1, retry, value = out
         self.send(("done", None, spec.tid, results, t0, t1, retry))
 
+    def cancel_call(self, tid) -> None:
+        """``cancel()`` of an actor call the head already sent here (see _actor_concurrency)."""
+        if self.pool is not None:
+            self.pool.cancel(tid)
+        else:
+            self.cancelled.add(tid)             # skipped if it has not started yet
+
+    def send_cancelled(self, msg) -> None:
+        spec = msg[2]
+        err = TaskCancelledError(f"task {spec.name} ({spec.tid.hex()}) was cancelled")
+        self.send(("done", None, spec.tid, _serial.error_results(spec.returns, err),
+                   time.time(), time.time(), False))
+
+    def _read_ahead(self) -> None:
+        """Read what the pipe already holds (a cancel may follow the call it stops)."""
+        with self._read_lock:
+            while self.conn.poll(0):
+                self._dispatch(self._recv())
+
     def run_call(self, msg) -> None:
         _, _, spec, args, deps = msg
+        if self.pool is None:
+            self._read_ahead()
+            if spec.tid in self.cancelled:
+                self.cancelled.discard(spec.tid)
+                self.send_cancelled(msg)
+                return
         if self.pool is None:
             self.current_task = spec
         method = getattr(self.actor, spec.method)

@@ -489,8 +489,14 @@ def wait(object_refs, *, num_returns=1, timeout=None, fetch_local=True):
 def cancel(ref, *, force=False, recursive=True) -> None:
     """Cancel the task that makes ``ref``: a waiting one never runs, a running one is interrupted.
 
+    For an actor method call, as in Ray: a call that has not started never
+    runs, a running ``async def`` call is cancelled at its next ``await``, and
+    a running plain call goes on to its end (``force=True`` is refused: it
+    would kill the actor; use :func:`kill`). ``get`` of a cancelled call
+    raises ``TaskCancelledError``.
+
     Args:
-        ref: the ObjectRef a task's ``.remote()`` returned.
+        ref: the ObjectRef a task's or an actor call's ``.remote()`` returned.
         force: kill the worker process instead of raising KeyboardInterrupt in it.
         recursive: accepted for Ray compatibility.
 

@@ -84,3 +84,50 @@ def test_threaded_actor_still_runs_plain_methods_side_by_side(rt):
 
     t = Threads.remote()
     assert _most_at_once(minirt.get([t.nap.remote(0.3) for _ in range(6)], timeout=60)) == 3
+
+
+def test_cancel_of_actor_calls_follows_ray(rt):
+    Cancelled = minirt.exceptions.TaskCancelledError
+
+    @minirt.remote
+    class Plain:
+        def nap(self, s):
+            time.sleep(s)
+            return s
+
+    plain = Plain.remote()
+    minirt.get(plain.nap.remote(0))
+    running, waiting = plain.nap.remote(1.5), plain.nap.remote(0.1)   # both sent to the actor
+    time.sleep(0.5)
+    minirt.cancel(waiting)                  # sent but not started: never runs
+    minirt.cancel(running)                  # a running plain call goes on
+    with pytest.raises(Cancelled):
+        minirt.get(waiting, timeout=30)
+    assert minirt.get(running, timeout=30) == 1.5
+
+    a = Sleeper.remote()
+    minirt.get(a.count.remote())
+    ref = a.nap.remote(30)
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    minirt.cancel(ref)                      # a running async call stops at its await
+    with pytest.raises(Cancelled):
+        minirt.get(ref, timeout=30)
+    assert time.monotonic() - t0 < 10
+    assert minirt.get(a.count.remote()) == 1            # the actor lives on
+
+    @minirt.remote(max_concurrency=2)
+    class Threads:
+        def nap(self, s):
+            time.sleep(s)
+            return s
+
+    t = Threads.remote()
+    minirt.get(t.nap.remote(0))
+    busy = [t.nap.remote(1.0) for _ in range(2)]
+    queued = t.nap.remote(0.1)              # waits for a free thread in the actor
+    time.sleep(0.3)
+    minirt.cancel(queued)
+    with pytest.raises(Cancelled):
+        minirt.get(queued, timeout=30)
+    assert minirt.get(busy, timeout=30) == [1.0, 1.0]
