@@ -10,6 +10,14 @@ start = time.time()
 refs = [slow_square_task.remote(n) for n in range(4)]
 '''
 
+# The learner's measuring loop, shared by the wrong answers that differ elsewhere.
+_TIME_EVERY_SIZE = '''timings = {}
+for size in CHUNK_SIZES:
+    begin = time.perf_counter()
+    run_chunked(size)
+    timings[size] = time.perf_counter() - begin
+'''
+
 WRONG_ANSWERS = {
     "ex2": {
         # The wait loop, but each square is appended as it arrives: the finishing order.
@@ -53,12 +61,7 @@ duration = time.time() - start
         "measuring without get": '''def run_chunked(size):
     return [process_chunk.remote(ITEMS[i:i + size]) for i in range(0, len(ITEMS), size)]
 
-timings = {}
-for size in CHUNK_SIZES:
-    begin = time.perf_counter()
-    run_chunked(size)
-    timings[size] = time.perf_counter() - begin
-best_chunk = min(timings, key=timings.get)
+''' + _TIME_EVERY_SIZE + '''best_chunk = min(timings, key=timings.get)
 ''',
         # Every chunk is waited for before the next is submitted: chunks run one after another.
         "get inside the loop": '''def run_chunked(size):
@@ -67,47 +70,27 @@ best_chunk = min(timings, key=timings.get)
         results += ray.get(process_chunk.remote(ITEMS[i:i + size]))
     return results
 
-timings = {}
-for size in CHUNK_SIZES:
-    begin = time.perf_counter()
-    run_chunked(size)
-    timings[size] = time.perf_counter() - begin
-best_chunk = min(timings, key=timings.get)
+''' + _TIME_EVERY_SIZE + '''best_chunk = min(timings, key=timings.get)
 ''',
         # len(ITEMS) // size chunks: the shorter last chunk is dropped for 300 and 3,000.
         "last chunk dropped": '''def run_chunked(size):
     refs = [process_chunk.remote(ITEMS[k * size:(k + 1) * size]) for k in range(len(ITEMS) // size)]
     return [y for part in ray.get(refs) for y in part]
 
-timings = {}
-for size in CHUNK_SIZES:
-    begin = time.perf_counter()
-    run_chunked(size)
-    timings[size] = time.perf_counter() - begin
-best_chunk = min(timings, key=timings.get)
+''' + _TIME_EVERY_SIZE + '''best_chunk = min(timings, key=timings.get)
 ''',
         # No chunking at all: the whole list goes to one task, whatever the size.
         "one giant chunk": '''def run_chunked(size):
     return ray.get(process_chunk.remote(ITEMS))
 
-timings = {}
-for size in CHUNK_SIZES:
-    begin = time.perf_counter()
-    run_chunked(size)
-    timings[size] = time.perf_counter() - begin
-best_chunk = min(timings, key=timings.get)
+''' + _TIME_EVERY_SIZE + '''best_chunk = min(timings, key=timings.get)
 ''',
         # "More tasks, more parallelism": chunks of one item are declared the winner without looking.
         "chunk of 1 declared the winner": '''def run_chunked(size):
     refs = [process_chunk.remote(ITEMS[i:i + size]) for i in range(0, len(ITEMS), size)]
     return [y for part in ray.get(refs) for y in part]
 
-timings = {}
-for size in CHUNK_SIZES:
-    begin = time.perf_counter()
-    run_chunked(size)
-    timings[size] = time.perf_counter() - begin
-best_chunk = 1
+''' + _TIME_EVERY_SIZE + '''best_chunk = 1
 ''',
         # Only the extremes and one middle size are tried.
         "too few sizes": '''def run_chunked(size):
