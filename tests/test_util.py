@@ -417,3 +417,21 @@ def test_saved_chart_shows_its_snapshot_in_jupyterlab(tmp_path):
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+
+
+# --- scratch_dir ---------------------------------------------------------------
+
+
+def test_scratch_dir_is_removed_when_the_interpreter_exits(tmp_path):
+    import subprocess
+    import sys
+    code = ("import sys; sys.path.insert(0, %r)\n"
+            "from util import scratch_dir\n"
+            "p = scratch_dir('t-'); open(p + '/f', 'w').write('x'); print(p)") % os.path.dirname(
+                os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    path = out.stdout.strip()
+    assert path and not os.path.exists(path), f"{path} was left behind"
+    from util import scratch_dir
+    with pytest.raises(TypeError, match="prefix"):
+        scratch_dir(3)

@@ -8,9 +8,12 @@ The plotting helpers live in :mod:`util.plots` (imported on demand, so that
 ``from util import pd`` works without Bokeh installed).
 """
 
+import atexit
 import re
+import shutil
+import tempfile
 
-__all__ = ["pd", "pnd", "first_line"]
+__all__ = ["pd", "pnd", "first_line", "scratch_dir"]
 
 
 # The number is right-aligned in 7 characters (a space, then 6 for the value), so
@@ -37,3 +40,22 @@ def first_line(error):
     same from run to run. Returns a string.
     """
     return re.sub(r"pid[ =]\d+", "pid=...", str(error).splitlines()[0] if str(error) else "")
+
+
+def scratch_dir(prefix="course-"):
+    """Make a new temporary folder that is deleted when the notebook's kernel exits.
+
+    The lessons hand such folders to tasks and actors (files that record attempts,
+    a trace to open in Perfetto); ``tempfile.mkdtemp`` alone would leave one behind
+    on every run. Returns the folder's path (a string).
+
+    >>> import os
+    >>> path = scratch_dir("doc-")
+    >>> os.path.isdir(path)
+    True
+    """
+    if not isinstance(prefix, str):
+        raise TypeError(f"prefix must be a string; got {prefix!r}")
+    path = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, path, True)
+    return path

@@ -53,9 +53,9 @@ def score(player, points):
 ''',
     },
     "ex2": {
-        "restarts without task retries": '''fragile = Fragile.options(max_restarts=2).remote(tempfile.mkdtemp(prefix="minirt-fragile-"))''' + _FRAGILE_LOOP,
-        "one restart only": '''fragile = Fragile.options(max_restarts=1, max_task_retries=1).remote(tempfile.mkdtemp(prefix="minirt-fragile-"))''' + _FRAGILE_LOOP,
-        "task retries without restarts": '''fragile = Fragile.options(max_task_retries=2).remote(tempfile.mkdtemp(prefix="minirt-fragile-"))''' + _FRAGILE_LOOP,
+        "restarts without task retries": '''fragile = Fragile.options(max_restarts=2).remote(scratch_dir(prefix="minirt-fragile-"))''' + _FRAGILE_LOOP,
+        "one restart only": '''fragile = Fragile.options(max_restarts=1, max_task_retries=1).remote(scratch_dir(prefix="minirt-fragile-"))''' + _FRAGILE_LOOP,
+        "task retries without restarts": '''fragile = Fragile.options(max_task_retries=2).remote(scratch_dir(prefix="minirt-fragile-"))''' + _FRAGILE_LOOP,
     },
     "ex3": {
         "two actors in the pool": '''start = time.time()
