@@ -36,6 +36,13 @@ class Sleeper:
         raise KeyError("async boom")
 
 
+@minirt.remote
+class Napper:
+    def nap(self, s):
+        time.sleep(s)
+        return s
+
+
 def _most_at_once(spans) -> int:
     edges = sorted([(t0, 1) for t0, _ in spans] + [(t1, -1) for _, t1 in spans])
     now = most = 0
@@ -89,13 +96,7 @@ def test_threaded_actor_still_runs_plain_methods_side_by_side(rt):
 def test_cancel_of_actor_calls_follows_ray(rt):
     Cancelled = minirt.exceptions.TaskCancelledError
 
-    @minirt.remote
-    class Plain:
-        def nap(self, s):
-            time.sleep(s)
-            return s
-
-    plain = Plain.remote()
+    plain = Napper.remote()
     minirt.get(plain.nap.remote(0))
     running, waiting = plain.nap.remote(1.5), plain.nap.remote(0.1)   # both sent to the actor
     time.sleep(0.5)
@@ -116,13 +117,7 @@ def test_cancel_of_actor_calls_follows_ray(rt):
     assert time.monotonic() - t0 < 10
     assert minirt.get(a.count.remote()) == 1            # the actor lives on
 
-    @minirt.remote(max_concurrency=2)
-    class Threads:
-        def nap(self, s):
-            time.sleep(s)
-            return s
-
-    t = Threads.remote()
+    t = Napper.options(max_concurrency=2).remote()
     minirt.get(t.nap.remote(0))
     busy = [t.nap.remote(1.0) for _ in range(2)]
     queued = t.nap.remote(0.1)              # waits for a free thread in the actor
