@@ -16,6 +16,9 @@ Two kinds of threads use the parts, always under the head's one lock:
 * the *control thread* (``_control.py``), which waits on every worker's pipe
   and pidfd and handles what arrives: results, nested requests, deaths.
 
+(The memory monitor's thread, ``_memory_monitor.py``, only takes the lock for a
+moment to choose a worker to kill; it reads memory and kills outside it.)
+
 Nothing slow runs under the lock: cross-node copies run on copy threads
 (:meth:`~minirt._objects.ObjectTable.fetch`), task output is written to
 stdout outside it, and ``remove_node`` waits for its workers without it.
