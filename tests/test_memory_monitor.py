@@ -1,7 +1,7 @@
 """The memory monitor (issue #12): above the threshold it kills the newest retriable task.
 
 The end-to-end tests set ``RAY_memory_usage_threshold`` to the memory in use
-now plus 1 GiB and run a task that allocates 2 GiB (the machine has 24 GiB),
+now plus 1.5 GiB and run a task that allocates up to 4 GiB (the machine has 24 GiB),
 so the monitor must kill that task -- and nothing else, the driver least of all.
 """
 
@@ -25,14 +25,15 @@ from tests.conftest import wait_until
 GiB = 2**30
 
 
-def _threshold_above_now(margin: int = GiB) -> float:
+def _threshold_above_now(margin: int = 3 * GiB // 2) -> float:
     used, total = node_memory()
     return round((used + margin) / total, 4)
 
 
 @pytest.fixture
 def low_threshold(monkeypatch):
-    """A runtime whose memory monitor kills once ~1 GiB more than now is in use."""
+    """A runtime whose memory monitor kills once ~1.5 GiB more than now is in use
+    (others share the machine: what they use moves by a GiB or so)."""
     threshold = _threshold_above_now()
     monkeypatch.setenv("RAY_memory_usage_threshold", str(threshold))
     monkeypatch.setenv("RAY_memory_monitor_refresh_ms", "100")
@@ -41,14 +42,18 @@ def low_threshold(monkeypatch):
     minirt.shutdown()
 
 
-def _hog(path=None, nbytes=2 * GiB, hold=20.0):
-    """Allocate and touch ``nbytes``, then hold them for ``hold`` seconds."""
+def _hog(path=None, nbytes=4 * GiB, hold=20.0):
+    """Allocate and touch up to ``nbytes`` (256 MiB at a time, so past the threshold
+    whatever others use meanwhile), then hold them for ``hold`` seconds."""
     if path is not None:
         with open(path, "a") as f:
             f.write(f"{os.getpid()}\n")
-    a = np.ones(nbytes // 8)
+    chunks = [np.ones(min(nbytes, 256 * 2**20) // 8)]
+    while sum(c.nbytes for c in chunks) < nbytes:
+        chunks.append(np.ones(256 * 2**20 // 8))
+        time.sleep(0.02)
     time.sleep(hold)
-    return float(a[:10].sum())
+    return float(chunks[0][:10].sum())
 
 
 # --- settings, reading memory, the policy (no runtime) ------------------------------
@@ -170,7 +175,7 @@ def test_an_error_inside_the_monitor_is_a_warning_and_it_keeps_going(capfd):
     assert err.count("memory monitor failed (OSError: cannot read /proc/meminfo)") == 1
 
 
-# --- end to end: a task allocating 2 GiB over a threshold 1 GiB above use ------------------
+# --- end to end: a task allocating GiBs over a threshold 1.5 GiB above use ----------------
 
 def test_task_over_the_threshold_is_killed_and_get_raises_out_of_memory(low_threshold, tmp_path):
     pids = tmp_path / "pids"
@@ -185,24 +190,24 @@ def test_task_over_the_threshold_is_killed_and_get_raises_out_of_memory(low_thre
     assert isinstance(info.value, minirt.exceptions.RayError)
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     kills = [e for e in minirt.events() if e["kind"] == "memory_monitor_kill"]
-    assert [k["pid"] for k in kills] == [pid] and kills[0]["rss"] > GiB
+    assert [k["pid"] for k in kills] == [pid] and kills[0]["rss"] > 100 * 2**20
 
 
 def test_a_killed_task_with_retries_runs_again(low_threshold, tmp_path):
     attempts = tmp_path / "attempts"
 
-    @minirt.remote(max_retries=2)
+    @minirt.remote(max_retries=3)
     def shrinking():
         first = not attempts.exists()
         with open(attempts, "a") as f:
             f.write(f"{os.getpid()}\n")
-        return _hog(nbytes=2 * GiB if first else 10 * 2**20, hold=20.0 if first else 0.0)
+        return _hog(nbytes=4 * GiB if first else 10 * 2**20, hold=20.0 if first else 0.0)
 
     assert minirt.get(shrinking.remote(), timeout=60) == 10.0
     pids = attempts.read_text().split()
-    assert len(pids) == 2 and pids[0] != pids[1]
+    assert len(pids) >= 2 and len(set(pids)) == len(pids)     # each attempt a new worker
     retries = [e for e in minirt.events() if e["kind"] == "retry"]
-    assert [r["attempt"] for r in retries] == [1]
+    assert [r["attempt"] for r in retries] == list(range(1, len(pids)))
 
 
 def test_an_actor_is_killed_if_nothing_else_runs(low_threshold):
@@ -229,11 +234,15 @@ def test_an_actor_is_killed_if_nothing_else_runs(low_threshold):
 def test_the_driver_is_never_chosen(low_threshold):
     head = _context.peek()
     idle = [w.pid for n in head.nodes for w in n.workers]
-    ballast = np.ones(2 * GiB // 8)            # the driver itself goes over the threshold
+    monitor = head.memory_monitor
+
+    def over():
+        return monitor.last is not None and monitor.last[0] > low_threshold * monitor.last[1]
+    ballast = []                               # the driver itself goes over the threshold
     try:
-        assert wait_until(lambda: head.memory_monitor.last is not None and
-                          head.memory_monitor.last[0] > low_threshold * head.memory_monitor.last[1],
-                          timeout=10)
+        while len(ballast) < 16 and not wait_until(over, timeout=0.3):
+            ballast.append(np.ones(256 * 2**20 // 8))
+        assert wait_until(over, timeout=5)
         time.sleep(0.5)                        # several more looks at the memory
         assert head.memory_monitor.kills == 0
         assert all(psutil.pid_exists(p) for p in idle)
