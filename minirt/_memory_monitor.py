@@ -17,7 +17,8 @@ machine's memory, else the machine's -- and when that is above
                     SIGKILL it (outside the lock) --> the control thread sees the death:
                       retries left: the task runs again (a system failure, as a crash)
                       none: get() raises OutOfMemoryError (an actor: ActorDiedError
-                      whose .cause is the OutOfMemoryError)
+                      whose .cause is the OutOfMemoryError); so does a task with
+                      max_retries=-1 that ran alone (else: killed again forever)
 
 It kills one worker at a time and waits until the head has handled that
 death (or a few seconds passed) before it chooses another, as Ray does. An
@@ -297,9 +298,18 @@ class MemoryMonitor:
                 return False
             task, what = victim.task, describe(victim)
             why = _WHY[_rank(victim)[0]]
+            # A task retried forever that runs alone would be killed forever: fail it now.
+            endless = (victim.actor is None and task.spec.max_retries < 0 and not any(
+                _rank(w) is not None for n in head.nodes for w in n.workers
+                if w is not victim and not w.dead))
         rss = process_rss(victim.pid)
-        error = OutOfMemoryError(oom_message(what, victim.pid, rss, used, total, self.threshold,
-                                             why))
+        message = oom_message(what, victim.pid, rss, used, total, self.threshold, why)
+        if endless:
+            message += (" It was not retried although max_retries=-1: it was the only task "
+                        "running, so every retry would be killed the same way (Ray also fails "
+                        "the last running task of a caller instead of retrying it).")
+        error = OutOfMemoryError(message)
+        error.no_retry = endless
         with head._lock:
             if (head._closed or victim.dead or victim.exit_reason is not None
                     or victim.task is not task):

@@ -382,7 +382,7 @@ class Scheduler:
                     self.table.discard_file(oid, node.index)
             if task.cancelled:
                 self.fail(task, cancelled_error(spec))
-            elif retries_left(task):
+            elif retries_left(task) and not getattr(worker.exit_error, "no_retry", False):
                 self.retry(task)
             elif worker.exit_error is not None:      # e.g. killed by the memory monitor
                 self.fail(task, worker.exit_error)

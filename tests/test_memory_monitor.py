@@ -257,3 +257,11 @@ def test_worker_crash_without_the_monitor_is_still_a_worker_crash(rt):
         os._exit(3)
     with pytest.raises(WorkerCrashedError):
         minirt.get(die.remote(), timeout=30)
+
+
+def test_a_task_retried_forever_that_runs_alone_fails_instead_of_looping(low_threshold, tmp_path):
+    attempts = tmp_path / "attempts"
+    hog = minirt.remote(max_retries=-1)(_hog)
+    with pytest.raises(OutOfMemoryError, match="not retried although max_retries=-1"):
+        minirt.get(hog.remote(str(attempts)), timeout=60)
+    assert len(attempts.read_text().split()) == 1
