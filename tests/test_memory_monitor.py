@@ -225,7 +225,7 @@ def test_an_actor_is_killed_if_nothing_else_runs(low_threshold):
         minirt.get(a.grow.remote(), timeout=60)
     assert "killed by the memory monitor" in str(info.value)
     assert isinstance(info.value.cause, OutOfMemoryError)
-    assert f"the actor Hog (running Hog.grow)" in str(info.value.cause)
+    assert "the actor Hog (running Hog.grow)" in str(info.value.cause)
     assert f"pid {pid}" in str(info.value.cause)
     with pytest.raises(ActorDiedError):
         minirt.get(a.pid.remote(), timeout=10)
