@@ -24,6 +24,7 @@ Map of the modules (one concept each)::
     _placement.py         ...where a task goes (a pure function)
     _ledger.py            ...one node's resources, held per holder
     _pool.py              ...worker processes: start, reuse, retire
+    _memory_monitor.py    ...a thread: memory above the threshold -> kill the newest task
     _objects.py           ...the object table: values, locations, refcounts, waiting, copies
     _nodes.py             ...a node, and what its removal loses
     _worker.py          the worker process: runs tasks, hosts actors

@@ -324,11 +324,13 @@ class Actors:
         if actor.state == DEAD:
             return
         limit = actor.opts.get("max_restarts", 0)
+        oom = worker.exit_error           # set by the memory monitor before it killed it
+        how = f"was {worker.exit_reason}" if oom is not None else f"died ({describe_exit(code)})"
         if actor.no_restart or not (limit < 0 or actor.restarts < limit):
             why = (actor.exit_reason or "it was killed with minirt.kill()" if actor.no_restart else
-                   f"its process (pid {worker.pid}) died ({describe_exit(code)}) "
+                   f"its process (pid {worker.pid}) {how} "
                    f"and max_restarts={limit} allows no more restarts")
-            self.dead(actor, ActorDiedError(f"the actor {actor.class_name} is dead: {why}"))
+            self.dead(actor, _died(f"the actor {actor.class_name} is dead: {why}", oom))
             return
         actor.restarts += 1
         actor.state = RESTARTING
@@ -338,10 +340,11 @@ class Actors:
                 task.attempt += 1
                 actor.order.appendleft(task)
             else:
-                self.sched.fail(task, ActorDiedError(
+                self.sched.fail(task, _died(
                     f"the actor {actor.class_name} died while running {task.spec.name} "
-                    f"(pid {worker.pid}, {describe_exit(code)}); it is restarting, but this "
-                    f"call is not retried (max_task_retries={retry_limit})"))
+                    f"(pid {worker.pid}, {describe_exit(code) if oom is None else how}); it is "
+                    f"restarting, but this call is not retried (max_task_retries={retry_limit})",
+                    oom))
         actor.inflight.clear()
         self.sched.event("actor_restart", actor=actor.class_name, id=actor.aid,
                          restarts=actor.restarts)
@@ -407,3 +410,13 @@ class Actors:
         if aid is None:
             return None
         return (aid, self.actors[aid].meta)
+
+
+def _died(message: str, oom) -> ActorDiedError:
+    """An ActorDiedError; if the memory monitor killed the actor, its ``cause`` is the
+    OutOfMemoryError and the message ends with it."""
+    if oom is None:
+        return ActorDiedError(message)
+    err = ActorDiedError(f"{message}\n{oom}")
+    err.cause = oom         # an attribute (not __cause__): it survives pickling
+    return err

@@ -16,6 +16,9 @@ Two kinds of threads use the parts, always under the head's one lock:
 * the *control thread* (``_control.py``), which waits on every worker's pipe
   and pidfd and handles what arrives: results, nested requests, deaths.
 
+(The memory monitor's thread, ``_memory_monitor.py``, only takes the lock for a
+moment to choose a worker to kill; it reads memory and kills outside it.)
+
 Nothing slow runs under the lock: cross-node copies run on copy threads
 (:meth:`~minirt._objects.ObjectTable.fetch`), task output is written to
 stdout outside it, and ``remove_node`` waits for its workers without it.
@@ -44,14 +47,16 @@ import collections
 import multiprocessing.util
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import threading
 import time
 
-from . import _procs, _protocol, _refs
+from . import _memory_monitor, _procs, _protocol, _refs
 from ._actors import Actors
 from ._control import Control
+from ._memory_monitor import MemoryMonitor
 from ._nodes import Node, NodeSpec, fail_unschedulable, largest_node, lose_objects
 from ._objects import ObjectTable
 from ._pool import WorkerPool, stop_workers
@@ -83,6 +88,7 @@ class Head:
     def __init__(self, *, num_cpus: float, num_nodes: int, resources: dict,
                  object_store_memory: int, namespace: str, log_to_driver: bool,
                  node_specs: list | None = None):
+        refresh, threshold = _memory_monitor.settings()   # a bad env var fails init at once
         self._lock = threading.RLock()
         self.namespace = namespace
         self.log_to_driver = log_to_driver
@@ -132,6 +138,8 @@ class Head:
             self.janitor = _procs.Janitor([self.shm_root, self.session_dir],
                                           [multiprocessing.util.get_temp_dir()])
             self.control.start()
+            self.memory_monitor = MemoryMonitor(self, refresh, threshold)
+            self.memory_monitor.start()
             # Warm up: fork one worker per node now, so the first task does not wait;
             # the control thread forks the rest (up to the CPU count) when it is idle.
             with self._lock:
@@ -144,6 +152,9 @@ class Head:
     def _abort_start(self) -> None:
         """Undo a start that failed half-way: workers, threads, janitor, directories."""
         self._closed = True
+        monitor = getattr(self, "memory_monitor", None)
+        if monitor is not None:
+            monitor.stop()
         control = getattr(self, "control", None)
         if control is not None:
             control.wake()
@@ -427,6 +438,7 @@ class Head:
             below = _procs.descendants_of([w.pid for w in workers])
             for w in workers:
                 self._send(w, ("exit", None))
+        self.memory_monitor.stop()
         self.control.wake()
         self.control.stop()
         self.table.close()              # copies in progress end (and are not recorded)

@@ -35,7 +35,7 @@ class Worker:
 
     __slots__ = ("wid", "node", "proc", "conn", "pid", "task", "fns", "actor", "held",
                  "fn_calls", "dead", "retiring", "inflight_bytes", "reader", "pidfd",
-                 "exited", "status_gone")
+                 "exited", "status_gone", "exit_reason", "exit_error")
 
     def __init__(self, wid, node, proc, conn):
         self.wid = wid
@@ -55,6 +55,8 @@ class Worker:
         self.pidfd = None         # readable once the process has exited
         self.exited = False       # its pidfd fired (or it was gone at registration)
         self.status_gone = False  # the forkserver that knew its exit status died
+        self.exit_reason = None   # why the head ended it, e.g. "killed by the memory monitor"
+        self.exit_error = None    # the error its task gets if not retried (OutOfMemoryError)
 
 
 class WorkerPool:

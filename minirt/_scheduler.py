@@ -31,6 +31,7 @@ from __future__ import annotations
 import collections
 import os
 import signal
+import time
 
 from . import _worker
 from ._objects import Obj
@@ -46,7 +47,7 @@ class Task:
     """The head's record of one submitted task, actor creation or actor call."""
 
     __slots__ = ("spec", "waiting", "attempt", "node", "worker", "cancelled", "done",
-                 "children", "streamed")
+                 "children", "streamed", "started")
 
     def __init__(self, spec):
         self.spec = spec
@@ -58,6 +59,7 @@ class Task:
         self.done = False
         self.children = None      # tasks submitted while this one ran (for recursive cancel)
         self.streamed = None      # a streaming task: how many values it has yielded
+        self.started = None       # time.monotonic() it was last sent to a worker
 
 
 class Kind:
@@ -283,6 +285,7 @@ class Scheduler:
             self.schedule()
             return
         task.worker = worker
+        task.started = time.monotonic()
         try:
             deps, args = self.descriptors(spec, node.index)
         except Exception as e:                     # e.g. the store could not take a copy
@@ -379,8 +382,10 @@ class Scheduler:
                     self.table.discard_file(oid, node.index)
             if task.cancelled:
                 self.fail(task, cancelled_error(spec))
-            elif retries_left(task):
+            elif retries_left(task) and not getattr(worker.exit_error, "no_retry", False):
                 self.retry(task)
+            elif worker.exit_error is not None:      # e.g. killed by the memory monitor
+                self.fail(task, worker.exit_error)
             else:
                 self.fail(task, WorkerCrashedError(
                     f"the worker running {spec.name} (pid {worker.pid}) died "

@@ -22,6 +22,14 @@ nothing is counted that was not stored.
 writes it straight into the spill directory (:func:`write_value`), and the
 store counts it as spilled.
 
+The disk holding the spill directory counts as full above
+``RAY_local_fs_capacity_threshold`` (Ray's name, default 0.95) of its size,
+counting the object about to be written (1 turns the check off): spilling then raises
+:class:`~minirt.exceptions.OutOfDiskError` (an ``ObjectStoreFullError``)
+naming the directory and its free space, before anything is written. A write
+that fails anyway (ENOSPC, EDQUOT...) raises the same error, and the
+half-written file is removed: never a raw ``OSError``, never a partial file.
+
 Only the head uses this class, always under its lock. Copies between
 simulated nodes (``init(num_nodes=3)``) go through :meth:`copy_in`.
 """
@@ -35,10 +43,83 @@ import shutil
 
 from . import _serial
 from ._serial import unlink
-from .exceptions import ObjectStoreFullError
+from .exceptions import ObjectStoreFullError, OutOfDiskError
 
 # write errors that mean "this filesystem is full", not "this value is broken"
 _FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.ENOMEM, errno.EFBIG)
+FS_CAPACITY_THRESHOLD = 0.95      # Ray's default for RAY_local_fs_capacity_threshold
+
+
+def disk_usage(path: str):
+    """``shutil.disk_usage`` of the filesystem holding ``path`` (which may not exist yet)."""
+    while not os.path.exists(path) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
+    return shutil.disk_usage(path)
+
+
+def fs_capacity_threshold() -> float:
+    """``RAY_local_fs_capacity_threshold`` (default 0.95): the fraction of a disk that
+    spilling may fill (1: no limit). A value that is not a number in (0, 1] means the default."""
+    raw = os.environ.get("MINIRT_local_fs_capacity_threshold",
+                         os.environ.get("RAY_local_fs_capacity_threshold", ""))
+    try:
+        value = float(raw)
+    except ValueError:
+        return FS_CAPACITY_THRESHOLD
+    return value if 0.0 < value <= 1.0 else FS_CAPACITY_THRESHOLD
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
+
+
+_DISK_ADVICE = ("free space on that disk, drop references to objects you no longer need "
+                "(del ref) so less is spilled, or pass a larger object_store_memory to "
+                "minirt.init() so less must be spilled")
+
+
+def check_disk(spill_dir: str, size: int) -> None:
+    """Raise OutOfDiskError if writing ``size`` bytes would fill ``spill_dir``'s disk past
+    ``RAY_local_fs_capacity_threshold``.
+
+    Args:
+        spill_dir: where the spilled file would go.
+        size: the bytes to be written.
+
+    Raises:
+        OutOfDiskError: the disk is (or would be) too full; the message names the
+            directory, its free space and what to do.
+
+    >>> check_disk("/tmp", 0)       # a disk with room: nothing happens
+    """
+    threshold = fs_capacity_threshold()
+    if threshold >= 1.0:
+        return                  # 1 turns the check off: only a failed write says "full"
+    try:
+        du = disk_usage(spill_dir)
+    except OSError:
+        return                  # cannot tell: the write itself will say
+    if du.total <= 0:
+        return
+    full = 1.0 - (du.free - size) / du.total
+    if full > threshold:
+        raise OutOfDiskError(
+            f"cannot spill {size} bytes to {spill_dir}: its disk has {_gib(du.free)} free of "
+            f"{_gib(du.total)} and would be {full:.1%} full, over "
+            f"RAY_local_fs_capacity_threshold={threshold}; {_DISK_ADVICE} (or raise the "
+            "threshold with RAY_local_fs_capacity_threshold)")
+
+
+def _write_failed(what: str, path: str, error: OSError) -> ObjectStoreFullError:
+    """The error for a failed write to the spill directory (no raw OSError for the user)."""
+    try:
+        free = f"{_gib(disk_usage(path).free)} free"
+    except OSError:
+        free = "free space unknown"
+    cls = OutOfDiskError if error.errno in _FULL_ERRNOS else ObjectStoreFullError
+    return cls(f"{what} to the spill directory {path} failed ({error.strerror or error}; "
+               f"{free} there); "
+               f"{_DISK_ADVICE}")
 
 
 def write_value(s, name: str, shm_dir: str, spill_dir: str) -> int:
@@ -59,13 +140,17 @@ def write_value(s, name: str, shm_dir: str, spill_dir: str) -> int:
             raise
         first = e
     try:
+        check_disk(spill_dir, s.size)
+    except OutOfDiskError as e:
+        raise OutOfDiskError(f"no room for an object of {s.size} bytes: shared memory "
+                             f"({shm_dir}) is full ({first.strerror}), and {e}") from None
+    try:
         _private_dirs(spill_dir)
-        return _serial.write_file(s, os.path.join(spill_dir, name))
+        return _serial.write_file(s, os.path.join(spill_dir, name))    # removed if it fails
     except OSError as e:
-        raise ObjectStoreFullError(
-            f"no room for an object of {s.size} bytes: shared memory ({shm_dir}) is full "
-            f"({first.strerror}) and writing it to the spill directory {spill_dir} failed too "
-            f"({e.strerror}); free disk space or drop references you no longer need") from e
+        raise _write_failed(f"shared memory ({shm_dir}) is full ({first.strerror}) and "
+                            f"writing an object of {s.size} bytes",
+                            spill_dir, e) from e
 
 
 class NodeStore:
@@ -161,13 +246,15 @@ class NodeStore:
                 "or pass a larger object_store_memory to minirt.init()")
 
     def _spill(self, oid: bytes, entry: list) -> None:
-        _private_dirs(self.spill_dir)
+        check_disk(self.spill_dir, entry[0])
         src, dst = self.shm_path(oid), os.path.join(self.spill_dir, oid.hex())
         try:
+            _private_dirs(self.spill_dir)
             copy_private(src, dst)
         except OSError as e:
-            unlink(dst)
-            raise ObjectStoreFullError(f"spilling object {oid.hex()} to {self.spill_dir} failed: {e}") from e
+            unlink(dst)             # never a half-written file
+            raise _write_failed(f"spilling object {oid.hex()} ({entry[0]} bytes)",
+                                self.spill_dir, e) from e
         unlink(src)
         entry[1] = True
         self.used -= entry[0]

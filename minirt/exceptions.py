@@ -17,7 +17,8 @@ import types
 __all__ = [
     "MinirtError", "TaskError", "WorkerCrashedError", "ActorError",
     "ActorDiedError", "GetTimeoutError", "TaskCancelledError",
-    "ObjectLostError", "OwnerDiedError", "ObjectStoreFullError", "ActorAlreadyExistsError",
+    "ObjectLostError", "OwnerDiedError", "ObjectStoreFullError", "OutOfDiskError",
+    "OutOfMemoryError", "ActorAlreadyExistsError",
     "RuntimeShutdownError", "RuntimeBrokenError", "TaskUnschedulableError",
     "InfeasibleWarning", "RayError", "RayTaskError", "RayActorError",
 ]
@@ -188,6 +189,37 @@ class RuntimeBrokenError(MinirtError, RuntimeError):
 
 class ObjectStoreFullError(MinirtError):
     """The object store is full and spilling to disk failed too."""
+
+
+class OutOfDiskError(ObjectStoreFullError):
+    """Spilling failed: the disk holding the spill directory is full (Ray's name).
+
+    The disk counts as full above ``RAY_local_fs_capacity_threshold`` (default 0.95)
+    of its size, or when a write fails for lack of space. It is also an
+    :class:`ObjectStoreFullError` (in Ray it is not), so one ``except`` catches both.
+    """
+
+
+class OutOfMemoryError(MinirtError):
+    """The memory monitor killed the worker running this task to keep the machine alive.
+
+    Raised by ``get`` when the node's memory use went above
+    ``RAY_memory_usage_threshold`` (default 0.95) and the task had no retries
+    left (``max_retries``). The message names the task, its pid and memory,
+    the node's memory and the threshold, and what to do. Lesson 08
+    (patterns and troubleshooting) shows it.
+
+        >>> from minirt.exceptions import OutOfMemoryError, RayError
+        >>> issubclass(OutOfMemoryError, RayError)
+        True
+    """
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class TaskUnschedulableError(MinirtError):

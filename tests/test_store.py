@@ -254,3 +254,165 @@ def test_small_nearly_full_dev_shm_spills_instead_of_failing(tmp_path):
         if "permission denied" in r.stderr.lower() or "not permitted" in r.stderr.lower():
             pytest.skip(f"cannot mount a private tmpfs here: {r.stderr.strip()[-200:]}")
     assert r.returncode == 0 and "SPILLED OK" in r.stdout, r.stdout[-2000:] + r.stderr[-3000:]
+
+
+# --- a full disk under the spill directory (issue #12, "Disk and store") -------------------
+
+def _nearly_full(fraction):
+    """A fake shutil.disk_usage result: a 100 GiB disk ``fraction`` full."""
+    import shutil
+    total = 100 * 2**30
+    return lambda path: shutil._ntuple_diskusage(total, int(total * fraction),
+                                                  int(total * (1 - fraction)))
+
+
+def _spill_dir():
+    from minirt import _context
+    return _context.peek().nodes[0].store.spill_dir
+
+
+def _spill_files():
+    d = _spill_dir()
+    return os.listdir(d) if os.path.isdir(d) else []
+
+
+def test_put_raises_out_of_disk_when_the_spill_disk_is_over_the_threshold(monkeypatch):
+    from minirt import _store
+    minirt.init(num_cpus=1, object_store_memory=4 * MB)
+    first = minirt.put(np.ones(3 * MB // 8))
+    used = _used()
+    monkeypatch.setattr(_store, "disk_usage", _nearly_full(0.97))
+    with pytest.raises(minirt.exceptions.ObjectStoreFullError) as info:
+        minirt.put(np.ones(3 * MB // 8))                 # needs a spill: the disk is too full
+    assert isinstance(info.value, minirt.exceptions.OutOfDiskError)
+    msg = str(info.value)
+    assert _spill_dir() in msg and "3.00 GiB free" in msg
+    assert "RAY_local_fs_capacity_threshold=0.95" in msg and "del ref" in msg
+    assert _used() == used and len(_store_files()) == 1 and _spill_files() == []
+    assert minirt.get(first)[0] == 1.0
+    monkeypatch.setenv("RAY_local_fs_capacity_threshold", "0.99")   # Ray's knob raises it
+    second = minirt.put(np.full(3 * MB // 8, 2.0))
+    assert minirt.get(second)[0] == 2.0 and len(_spill_files()) == 1
+
+
+def test_task_return_raises_out_of_disk_when_the_spill_disk_is_over_the_threshold(monkeypatch):
+    from minirt import _store
+    minirt.init(num_cpus=1, object_store_memory=4 * MB)
+    keep = minirt.put(np.ones(3 * MB // 8))
+    monkeypatch.setattr(_store, "disk_usage", _nearly_full(0.96))
+
+    @minirt.remote
+    def make():
+        return np.ones(3 * MB // 8)
+    with pytest.raises(minirt.exceptions.OutOfDiskError, match="spill"):
+        minirt.get(make.remote(), timeout=30)
+    assert len(_store_files()) == 1 and _spill_files() == []    # the result's file is gone
+    assert minirt.get(keep)[0] == 1.0
+
+
+def test_a_spill_write_that_fails_leaves_no_partial_file_and_no_raw_oserror(monkeypatch):
+    import errno
+    from minirt import _store
+    minirt.init(num_cpus=1, object_store_memory=4 * MB)
+    first = minirt.put(np.ones(3 * MB // 8))
+
+    def disk_fills_up(src, dst):
+        with open(dst, "wb") as f:
+            f.write(b"\0" * MB)                          # half of it made it to disk
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(_store, "copy_private", disk_fills_up)
+    with pytest.raises(minirt.exceptions.OutOfDiskError) as info:
+        minirt.put(np.ones(3 * MB // 8))
+    assert not isinstance(info.value, OSError)
+    assert "No space left on device" in str(info.value) and "free there" in str(info.value)
+    assert _spill_dir() in str(info.value)
+    assert _spill_files() == [] and len(_store_files()) == 1
+    assert minirt.nodes()[0]["ObjectStoreSpilled"] == 0
+    assert minirt.get(first)[0] == 1.0
+
+
+def test_write_value_refuses_a_full_spill_disk_before_writing(tmp_path, monkeypatch):
+    import errno
+    from minirt import _serial, _store
+    shm, spill = tmp_path / "shm", tmp_path / "spill"
+    shm.mkdir()
+    real = _serial.write_file
+
+    def shm_full(s, path):
+        if path.startswith(str(shm)):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(s, path)
+    monkeypatch.setattr(_serial, "write_file", shm_full)
+    monkeypatch.setattr(_store, "disk_usage", _nearly_full(0.99))
+    s = _serial.serialize(np.arange(100_000))
+    with pytest.raises(minirt.exceptions.OutOfDiskError, match="shared memory .* is full") as info:
+        _store.write_value(s, "ab12", str(shm), str(spill))
+    assert str(spill) in str(info.value) and "1.00 GiB free" in str(info.value)
+    assert os.listdir(shm) == [] and not spill.exists()
+
+
+def test_disk_threshold_counts_the_object_and_reads_rays_variable(tmp_path, monkeypatch):
+    from minirt import _store
+    monkeypatch.setattr(_store, "disk_usage", _nearly_full(0.90))
+    _store.check_disk(str(tmp_path), MB)                 # 90% full: room
+    with pytest.raises(minirt.exceptions.OutOfDiskError):
+        _store.check_disk(str(tmp_path), 6 * 2**30)      # 96% once written
+    monkeypatch.setenv("RAY_local_fs_capacity_threshold", "0.85")
+    with pytest.raises(minirt.exceptions.OutOfDiskError, match="=0.85"):
+        _store.check_disk(str(tmp_path), 0)
+    monkeypatch.setenv("RAY_local_fs_capacity_threshold", "lots")     # not a number: 0.95
+    _store.check_disk(str(tmp_path), 0)
+
+
+FULL_DISK = """
+import errno, os, numpy as np, minirt
+MB = 2**20
+minirt.init(num_cpus=1, object_store_memory=4 * MB)
+spill = minirt._context.peek().nodes[0].store.spill_dir
+assert spill.startswith("/tmp/"), spill                 # on the 32 MB tmpfs
+refs, error = [], None
+try:
+    for i in range(20):                                 # 3 MB each: the disk fills up
+        refs.append(minirt.put(np.full(3 * MB // 8, float(i))))
+except minirt.exceptions.ObjectStoreFullError as e:
+    error = e
+assert isinstance(error, minirt.exceptions.OutOfDiskError), repr(error)
+assert spill in str(error) and "free of" in str(error), str(error)
+assert 5 <= len(refs) < 12, len(refs)
+assert [minirt.get(r)[0] for r in refs] == [float(i) for i in range(len(refs))]
+os.environ["RAY_local_fs_capacity_threshold"] = "1"    # no margin: the write itself fails
+try:
+    for i in range(20):
+        refs.append(minirt.put(np.full(3 * MB // 8, 1.0)))
+except minirt.exceptions.ObjectStoreFullError as e:
+    error = e
+assert "No space left" in str(error), str(error)
+sizes = [os.path.getsize(os.path.join(spill, f)) for f in os.listdir(spill)]
+assert len(set(sizes)) == 1, sizes                      # no half-written file
+minirt.shutdown()
+print("DISK FULL OK")
+"""
+
+
+def test_a_really_full_spill_disk(tmp_path):
+    """A 32 MB tmpfs as /tmp (so the spill directory) in a private mount namespace."""
+    import shutil
+    import subprocess
+    import sys
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("needs root and unshare(1) for a private /tmp")
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    script = tmp_path / "full_disk.py"
+    script.write_text(FULL_DISK)
+    cmd = ["unshare", "-m", "--propagation", "private", "sh", "-c",
+           f"cp {script} /dev/shm/minirt-full-disk-$$.py && mount -t tmpfs -o size=32m tmpfs "
+           f"/tmp && exec {sys.executable} /dev/shm/minirt-full-disk-$$.py"]
+    env = dict(os.environ, PYTHONPATH=repo, TMPDIR="/tmp")
+    r = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=120, env=env)
+    for f in os.listdir("/dev/shm"):
+        if f.startswith("minirt-full-disk-"):
+            os.unlink(os.path.join("/dev/shm", f))
+    if r.returncode != 0 and "mount" in r.stderr and "DISK FULL" not in r.stdout:
+        if "permission denied" in r.stderr.lower() or "not permitted" in r.stderr.lower():
+            pytest.skip(f"cannot mount a private tmpfs here: {r.stderr.strip()[-200:]}")
+    assert r.returncode == 0 and "DISK FULL OK" in r.stdout, r.stdout[-2000:] + r.stderr[-3000:]
