@@ -163,6 +163,10 @@ def _run_one(system: str, rnd: int, cfg: dict, args) -> dict:
     os.close(fd)
     log = out[:-5] + ".log"
     env = dict(os.environ, PYTHONUNBUFFERED="1", RAY_USAGE_STATS_ENABLED="0")
+    if system == "minirt":
+        # --minirt-root must reach the workers too, not only the driver: they are forked from
+        # a forkserver that imports minirt through the environment's path.
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [cfg["repo_root"], env.get("PYTHONPATH")]))
     cmd = [py, os.path.join(HERE, "measure.py"), "--system", system,
            "--config", json.dumps(cfg), "--out", out]
     t0 = time.perf_counter()
