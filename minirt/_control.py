@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 
-from . import _nodes, _procs, _protocol
+from . import _debugger, _nodes, _procs, _protocol
 from ._serial import FILE
 from .exceptions import GetTimeoutError
 
@@ -190,6 +190,7 @@ class Control:
         for oid in list(worker.held):
             self.head.table.decr(oid)
         worker.held.clear()
+        self.head.debug.worker_died(worker)
         if worker.actor is not None:
             self.head.actors_part.worker_died(worker, code)
         self.head.sched.worker_died(worker, code)
@@ -310,6 +311,10 @@ class Control:
     def _msg_exit_actor(self, w, aid) -> None:
         self.head.actors_part.exiting(aid)
 
+    def _msg_debug_end(self, w, sid, text) -> None:
+        """A worker's pdb session goes on running (c, q, the task ended): see _debugger."""
+        self.head.debug.on_end(w, sid, text)
+
     def _msg_refs(self, w) -> None:
         """Only reference changes (applied above)."""
 
@@ -319,6 +324,9 @@ class Control:
 
         if op in ("get", "wait"):
             self._blocking_request(w, op, args, reply)
+            return
+        if op == "debug":            # breakpoint(): answered by a driver thread (_debugger)
+            self.head.debug.on_read(w, *args, reply)
             return
         try:
             reply(True, self.answer(op, args, w))
@@ -343,6 +351,8 @@ class Control:
             return list(self.head.timeline_rows)
         if op == "events":
             return list(self.head.event_log)
+        if op == "debug_source":
+            return _debugger.source_lines(*args)
         if op in _protocol.ADDON_REQUESTS:
             return _protocol.ADDON_REQUESTS[op](self.head, *args)
         raise ValueError(f"unknown request {op!r}")
