@@ -292,12 +292,12 @@ def serve(head) -> int:
     pdb printed, reads a line with ``input()`` and sends it back; after a line
     it waits for the same worker's next prompt (``n`` may take a while) until
     that session ends, then takes the next paused one. Returns the number of
-    lines sent (0 if another thread is serving or nothing is paused).
+    sessions served (0 if another thread is serving or nothing is paused).
     """
     s = head.debug
     if not s.serving.acquire(blocking=False):
         return 0
-    sent, current = 0, None
+    served, current = 0, None
     try:
         while True:
             with head._lock:
@@ -312,13 +312,14 @@ def serve(head) -> int:
                     read = s.pending.get(key) if key is not None else None
             _write("".join(out))
             if gone or (read is None and current is None):
-                return sent
+                return served
             if read is None:                  # the worker runs the last line: wait for it
                 s.changed.wait(0.5)
                 continue
             if current is None:
                 _write(f"minirt: {read.label} is paused at breakpoint()\n")
                 current = key
+                served += 1
             _write(read.text)
             try:
                 line = builtins.input(read.prompt)
@@ -329,7 +330,6 @@ def serve(head) -> int:
                 if s.pending.get(key) is read:
                     del s.pending[key]
                     read.reply(True, line)
-                    sent += 1
     finally:
         s.serving.release()
 
