@@ -24,7 +24,8 @@ Functions defined in notebook cells have no source file the worker can read:
 at each stop the worker asks the driver for the ``linecache`` lines of the
 files it lacks (``"debug_source"``), so ``l`` and ``ll`` show them.
 
-``PYTHONBREAKPOINT=0`` disables the hook, and another value hands over to
+``cancel()`` of a paused task ends its session and raises in the task as
+usual. ``PYTHONBREAKPOINT=0`` disables the hook, and another value hands over to
 that debugger, as Python's default hook does. If the driver goes away while a
 worker is paused, the worker's pipe closes and it exits as it always does.
 The lesson "Debugging distributed code" shows it in use.
@@ -41,6 +42,7 @@ import sys
 import threading
 
 _core = None                    # the WorkerCore, in a worker (see install)
+_unblocked = None               # context manager: a cancel waits until the line arrives
 _local = threading.local()      # .pdb: the RemotePdb of this thread's task, if any
 _asked: set = set()             # source files already asked of the driver
 # Modules pdb never stops in: the runtime around the task (and asyncio, for async actors).
@@ -48,10 +50,14 @@ _RUNTIME = ("minirt", "minirt.*", "asyncio", "asyncio.*", "concurrent.futures*",
 
 
 # --- worker side ---------------------------------------------------------------------------
-def install(core) -> None:
-    """Make ``breakpoint()`` in this worker open a session in the driver."""
-    global _core
-    _core = core
+def install(core, unblocked) -> None:
+    """Make ``breakpoint()`` in this worker open a session in the driver.
+
+    ``unblocked()`` is the worker's guard around a blocking request: a cancel
+    arriving meanwhile is raised once the request returns (or stops waiting).
+    """
+    global _core, _unblocked
+    _core, _unblocked = core, unblocked
     sys.breakpointhook = _breakpointhook
 
 
@@ -112,6 +118,7 @@ class _Channel:
         self.label = label
         self.prompt = f"(Pdb {label}) "
         self.open = False          # the head thinks this session is paused or stepping
+        self.cancelled = False     # the task was cancelled while paused
         self._buf: list[str] = []
 
     encoding = "utf-8"
@@ -136,7 +143,12 @@ class _Channel:
         if text.endswith(self.prompt):
             text = text[:-len(self.prompt)]
         self.open = True
-        line = self.core.request("debug", self.sid, self.label, text, self.prompt)
+        try:
+            with _unblocked():
+                line = self.core.request("debug", self.sid, self.label, text, self.prompt)
+        except KeyboardInterrupt:               # cancel(): quit, then raise it in the task
+            self.cancelled = True
+            return "q\n"
         if line is None:                       # EOF on the driver's stdin
             return ""
         return line.rstrip("\r\n") + "\n"
@@ -159,7 +171,9 @@ class RemotePdb(pdb.Pdb):
 
     def interaction(self, frame, traceback):
         _fetch_sources(self.chan.core, frame)
-        return super().interaction(frame, traceback)
+        super().interaction(frame, traceback)
+        if self.chan.cancelled:     # raised from the trace function: lands in the task's frame
+            raise KeyboardInterrupt("task cancelled")
 
     def set_continue(self):
         super().set_continue()
@@ -171,6 +185,8 @@ class RemotePdb(pdb.Pdb):
         (it is not failed). Same as ``exit``.
         """
         self.clear_all_breaks()
+        if self.chan.cancelled:
+            self.message("minirt: the task was cancelled; the session ends")
         self.set_continue()
         return 1
 
@@ -251,9 +267,12 @@ class Sessions:
         self.changed = threading.Event()
         self.serving = threading.Lock()
 
-    def paused_workers(self) -> set:
-        """Ids of the workers with an open session (for the state API and live view)."""
-        return {wid for wid, _ in self.open}
+    def paused_workers(self) -> dict:
+        """Worker id -> threads paused in the debugger (for the state API and live view)."""
+        out: dict = {}
+        for wid, _ in self.open:
+            out[wid] = out.get(wid, 0) + 1
+        return out
 
     def on_read(self, w, sid, label, text, prompt, reply) -> None:
         key = (w.wid, sid)

@@ -730,7 +730,7 @@ def main(conn, cfg: dict) -> None:
     signal.signal(CANCEL_SIGNAL, _on_cancel)
     core = WorkerCore(conn, cfg)
     _context.set_worker_core(core)
-    _debugger.install(core)             # breakpoint() opens pdb in the driver
+    _debugger.install(core, _unblocked_signals)     # breakpoint() opens pdb in the driver
     if cfg.get("log_to_driver", True):
         sys.stdout = _Forward(core, "stdout")
         sys.stderr = _Forward(core, "stderr")

@@ -296,3 +296,29 @@ def test_pdb_through_a_real_jupyter_kernel():
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+def test_a_paused_task_shows_as_paused_in_the_state_api_and_live_view(rt, monkeypatch):
+    from minirt.util import _introspect, state
+    ref = doubled.remote(3)
+    assert wait_until(_paused(1), 60)
+    tasks = [t for t in state.list_tasks(detail=True) if t.name == "doubled"]
+    assert [t.is_debugger_paused for t in tasks] == [True]
+    workers = [w for w in state.list_workers(detail=True) if w.num_paused_threads]
+    assert len(workers) == 1 and workers[0].pid == tasks[0].worker_pid
+    head = _introspect.driver_head()
+    snap = _introspect.live_snapshot(head, _introspect.start_cursor(head), timeout=5)
+    assert [w.paused for w in snap.workers if w.task == "doubled"] == [True]
+    monkeypatch.setattr(builtins, "input", Answers(["c"]))
+    assert minirt.get(ref, timeout=60) == 7
+    tasks = [t for t in state.list_tasks(detail=True) if t.name == "doubled"]
+    assert [t.is_debugger_paused for t in tasks] == [False]
+
+
+def test_cancel_of_a_paused_task(rt):
+    ref = doubled.remote(5)
+    assert wait_until(_paused(1), 60)
+    minirt.cancel(ref)
+    assert wait_until(lambda: any(e["kind"] == "debug_resumed" for e in minirt.events()), 10)
+    with pytest.raises(minirt.exceptions.TaskCancelledError):
+        minirt.get(ref, timeout=60)
