@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 
-from . import _debugger, _nodes, _procs, _protocol
+from . import _nodes, _procs, _protocol
 from ._serial import FILE
 from .exceptions import GetTimeoutError
 
@@ -351,8 +351,6 @@ class Control:
             return list(self.head.timeline_rows)
         if op == "events":
             return list(self.head.event_log)
-        if op == "debug_source":
-            return _debugger.source_lines(*args)
         if op in _protocol.ADDON_REQUESTS:
             return _protocol.ADDON_REQUESTS[op](self.head, *args)
         raise ValueError(f"unknown request {op!r}")

@@ -21,8 +21,9 @@ driver's stdin continues the task. ``q`` ends the session and lets the task go
 on (breakpoints cleared), like ``c``; it never fails the task.
 
 Functions defined in notebook cells have no source file the worker can read:
-at each stop the worker asks the driver for the ``linecache`` lines of the
-files it lacks (``"debug_source"``), so ``l`` and ``ll`` show them.
+their source travels with their pickled code into the worker's ``linecache``
+(see ``_serial.py``), under the cell's name (``Cell In[3]``), so ``l``, ``ll``
+and ``b`` work on them.
 
 ``cancel()`` of a paused task ends its session and raises in the task as
 usual. ``PYTHONBREAKPOINT=0`` disables the hook, and another value hands over to
@@ -44,7 +45,6 @@ import threading
 _core = None                    # the WorkerCore, in a worker (see install)
 _unblocked = None               # context manager: a cancel waits until the line arrives
 _local = threading.local()      # .pdb: the RemotePdb of this thread's task, if any
-_asked: set = set()             # source files already asked of the driver
 # Modules pdb never stops in: the runtime around the task (and asyncio, for async actors).
 _RUNTIME = ("minirt", "minirt.*", "asyncio", "asyncio.*", "concurrent.futures*", "threading")
 
@@ -169,8 +169,14 @@ class RemotePdb(pdb.Pdb):
         self.chan = chan
         self.prompt = chan.prompt
 
+    def canonic(self, filename):
+        # A notebook cell's code is named "Cell In[3]" and its lines are in linecache
+        # (see _serial): keep that name, so that l, ll and b find them.
+        if filename in linecache.cache and not os.path.exists(filename):
+            return filename
+        return super().canonic(filename)
+
     def interaction(self, frame, traceback):
-        _fetch_sources(self.chan.core, frame)
         super().interaction(frame, traceback)
         if self.chan.cancelled:     # raised from the trace function: lands in the task's frame
             raise KeyboardInterrupt("task cancelled")
@@ -208,38 +214,7 @@ class RemotePdb(pdb.Pdb):
         self.error("interact is not available inside a task; use p, pp or ! statements")
 
 
-def _fetch_sources(core, frame) -> None:
-    """Ask the driver for the source lines of files on the stack this worker cannot read."""
-    missing = []
-    while frame is not None:
-        fn = frame.f_code.co_filename
-        if fn not in _asked and fn not in linecache.cache and not os.path.exists(fn):
-            _asked.add(fn)
-            missing.append(fn)
-        frame = frame.f_back
-    if not missing:
-        return
-    try:
-        found = core.request("debug_source", missing)
-    except Exception:    # noqa: BLE001 - no source is not fatal: pdb says so
-        return
-    for fn, lines in found.items():
-        linecache.cache[fn] = (sum(map(len, lines)), None, lines, fn)
-
-
 # --- head side (the driver process) ---------------------------------------------------------
-def source_lines(filenames) -> dict:
-    """The driver's ``linecache`` lines of ``filenames`` (notebook cells), by name."""
-    out = {}
-    for fn in filenames:
-        entry = linecache.cache.get(fn)
-        if entry is not None and len(entry) == 4:
-            out[fn] = list(entry[2])
-        elif os.path.exists(fn):
-            out[fn] = linecache.getlines(fn)
-    return out
-
-
 class _Read:
     """A paused session: pdb printed ``text`` and waits for a line after ``prompt``."""
 

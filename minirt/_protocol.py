@@ -14,8 +14,8 @@ head -> worker                          worker -> head
 ("call", None, TaskSpec, args, deps)     ("req", ch, req_id, op, args)   a request, answered
 ("reply", None, req_id, ok, value)             by "reply"; op: get, wait, put_file,
 ("exit", None)                                 create_actor, get_actor, resources, nodes,
-("cancel_call", None, tid)                     timeline, events, debug, debug_source,
-  (an actor call sent earlier: see WorkerCore.cancel_call)   or an add-on's ("state")
+("cancel_call", None, tid)                     timeline, events, debug, or an add-on's
+  (an actor call sent earlier: see WorkerCore.cancel_call)   ("state")
                                          ("submit", ch, TaskSpec)
                                          ("put", ch, oid, kind, data, contained)
                                          ("fn", ch, fn_id, pickled function)
@@ -29,8 +29,7 @@ head -> worker                          worker -> head
 
 A worker stopped at ``breakpoint()`` (see ``_debugger.py``) asks for each pdb
 command with the request ``debug`` (what pdb printed, its prompt), which a
-waiting driver thread answers with the line typed; ``debug_source`` asks for
-the driver's ``linecache`` lines of notebook cells.
+waiting driver thread answers with the line typed.
 
 The head handles each kind with its ``Control._msg_<kind>`` method, or an
 add-on's handler from :data:`ADDON_MESSAGES`; any other kind raises

@@ -252,11 +252,14 @@ CELL_DEFS = textwrap.dedent("""
     import minirt
     minirt.init(num_cpus=1)
 
+    def helper(v):
+        return v + 1
+
     @minirt.remote
     def g(x):
         y = x * 3
         breakpoint()
-        return y
+        return helper(y) - 1
 """)
 
 
@@ -266,7 +269,7 @@ def test_pdb_through_a_real_jupyter_kernel():
     km.start_kernel(cwd=REPO)
     kc = km.client()
     kc.start_channels()
-    answers = ["p x", "ll", "c"]
+    answers = ["p x", "ll", "b helper", "c", "p v * 100", "c"]
     prompts, out = [], []
 
     def on_input(msg):
@@ -288,9 +291,11 @@ def test_pdb_through_a_real_jupyter_kernel():
                                        output_hook=on_output)
         text = "".join(out)
         assert reply["content"]["status"] == "ok", text
-        assert len(prompts) == 3 and " task g) " in prompts[0], prompts
+        assert len(prompts) == 6 and " task g) " in prompts[0], prompts
         assert "14\n" in text                               # p x
         assert "y = x * 3" in text and "breakpoint()" in text   # ll: the cell's source
+        assert "Breakpoint 1 at Cell In[" in text            # b helper: found in the cell
+        assert "4200\n" in text                             # stopped in helper: p v * 100
         assert "42" in text.splitlines()[-1]                 # the task's result
         kc.execute_interactive("minirt.shutdown()", timeout=60)
     finally:
