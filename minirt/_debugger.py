@@ -17,7 +17,10 @@ Only a driver thread that is waiting anyway (``get``, ``wait``, progress
 bars, :func:`minirt.util.debug.attach`) serves a session, in that thread:
 ``input()`` is the terminal in a script and the kernel's input box in a
 notebook. Several paused workers are served one after another. EOF on the
-driver's stdin continues the task. ``q`` ends the session and lets the task go
+driver's stdin continues the task, and so does a driver that cannot read
+input at all (a notebook run by nbconvert: ``StdinNotImplementedError``).
+Interrupting the driver while it waits for a line leaves the task paused: its
+session opens again at the next ``get``/``wait``. ``q`` ends the session and lets the task go
 on (breakpoints cleared), like ``c``; it never fails the task.
 
 Functions defined in notebook cells have no source file the worker can read:
@@ -70,9 +73,9 @@ def _breakpointhook(*args, **kws):
     if _core is None:
         return sys.__breakpointhook__(*args, **kws)
     frame = sys._getframe(1)
-    dbg = RemotePdb(_Channel(_core, _label(_core)))
-    _local.pdb = dbg
     root = _task_root(frame)             # where, up/down: the task's frames, not the runtime's
+    dbg = RemotePdb(_Channel(_core, _label(_core, root)))
+    _local.pdb = dbg
     dbg.set_trace(frame)                 # (from here on every call is traced: no more calls)
     dbg.botframe = root
     return None
@@ -93,9 +96,15 @@ def _is_runtime(frame) -> bool:
     return any(fnmatch.fnmatch(name, pat) for pat in _RUNTIME)
 
 
-def _label(core) -> str:
+def _label(core, root) -> str:
+    """``worker-3 pid 1234 task f``: names the prompt and the event log's entries."""
     spec = core.current_task if threading.current_thread() is threading.main_thread() else None
-    name = spec.name if spec is not None else (core.actor_name or "task")
+    if spec is not None:
+        name = spec.name
+    elif core.actor_name:              # a call run by an actor's threads or event loop
+        name = f"{core.actor_name}.{root.f_code.co_name}"
+    else:
+        name = root.f_code.co_name
     return f"{core.worker_name} pid {os.getpid()} task {name}"
 
 
@@ -319,6 +328,10 @@ def serve(head) -> int:
                 line = builtins.input(read.prompt)
             except EOFError:                  # no more input (a script's stdin): go on
                 _write("\n")
+                line = None
+            except (NotImplementedError, OSError) as e:   # no stdin at all (nbconvert...)
+                _write(f"\nminirt: cannot read input here ({type(e).__name__}: {e}); "
+                       "the task goes on\n")
                 line = None
             with head._lock:
                 if s.pending.get(key) is read:

@@ -327,3 +327,32 @@ def test_cancel_of_a_paused_task(rt):
     assert wait_until(lambda: any(e["kind"] == "debug_resumed" for e in minirt.events()), 10)
     with pytest.raises(minirt.exceptions.TaskCancelledError):
         minirt.get(ref, timeout=60)
+
+
+def test_a_driver_without_stdin_lets_the_task_go_on(rt, monkeypatch, capsys):
+    def no_stdin(prompt=""):
+        raise NotImplementedError("raw_input was called, but this frontend does not "
+                                  "support input requests")     # ipykernel's, under nbconvert
+    monkeypatch.setattr(builtins, "input", no_stdin)
+    assert minirt.get(doubled.remote(1), timeout=60) == 3
+    assert "cannot read input here" in capsys.readouterr().out
+
+
+def test_interrupting_the_driver_leaves_the_task_paused(rt, monkeypatch):
+    def interrupted(prompt=""):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(builtins, "input", interrupted)
+    ref = doubled.remote(6)
+    with pytest.raises(KeyboardInterrupt):
+        minirt.get(ref, timeout=60)
+    answers = Answers(["p x", "c"])
+    monkeypatch.setattr(builtins, "input", answers)
+    assert minirt.get(ref, timeout=60) == 13
+    assert len(answers.prompts) == 2
+
+
+def test_shutdown_while_a_task_is_paused():
+    minirt.init(num_cpus=1)
+    doubled.remote(1)
+    assert wait_until(_paused(1), 60)
+    minirt.shutdown()                   # no_leaks: the paused worker is gone too
