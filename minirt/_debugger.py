@@ -20,8 +20,8 @@ notebook. Several paused workers are served one after another. EOF on the
 driver's stdin continues the task, and so does a driver that cannot read
 input at all (a notebook run by nbconvert: ``StdinNotImplementedError``).
 Interrupting the driver while it waits for a line leaves the task paused: its
-session opens again at the next ``get``/``wait``. ``q`` ends the session and lets the task go
-on (breakpoints cleared), like ``c``; it never fails the task.
+session opens again at the next ``get``/``wait``. ``q`` ends the session and
+lets the task go on (breakpoints cleared), like ``c``; it never fails the task.
 
 Functions defined in notebook cells have no source file the worker can read:
 their source travels with their pickled code into the worker's ``linecache``
@@ -29,8 +29,8 @@ their source travels with their pickled code into the worker's ``linecache``
 and ``b`` work on them.
 
 ``cancel()`` of a paused task ends its session and raises in the task as
-usual. ``PYTHONBREAKPOINT=0`` disables the hook, and another value hands over to
-that debugger, as Python's default hook does. If the driver goes away while a
+usual. ``PYTHONBREAKPOINT=0`` disables the hook, and another value hands over
+to that debugger, as Python's default hook does. If the driver goes away while a
 worker is paused, the worker's pipe closes and it exits as it always does.
 The lesson "Debugging distributed code" shows it in use.
 """
@@ -320,7 +320,7 @@ def serve(head) -> int:
                 s.changed.wait(0.5)
                 continue
             if current is None:
-                _write(f"minirt: {read.label} is paused at breakpoint()\n")
+                _write(f"minirt: {read.label} is paused in the debugger\n")
                 current = key
                 served += 1
             _write(read.text)
