@@ -128,6 +128,13 @@ def test_breakpoint_in_an_actor_method(rt, monkeypatch, capsys):
     assert "(5, 3)\n" in out and "8\n" in out
 
 
+def test_a_progress_bar_serves_the_session(rt, monkeypatch, capsys):
+    monkeypatch.setattr(builtins, "input", Answers(["p x * 11", "c", "p x * 11", "c"]))
+    assert minirt.util.progress([doubled.remote(8), doubled.remote(9)]) == [17, 19]
+    out = capsys.readouterr().out
+    assert "88\n" in out and "99\n" in out
+
+
 def test_attach_serves_a_session_without_a_get(rt, monkeypatch, capsys):
     monkeypatch.setattr(builtins, "input", Answers(["p x", "c"]))
     ref = doubled.remote(4)
