@@ -1,7 +1,7 @@
 """``breakpoint()`` inside a task or actor method: pdb in the worker, driven from the driver.
 
-A worker's ``sys.breakpointhook`` starts a :class:`RemotePdb` on the caller's
-frame: the real frames and values of the task. Its stdin and stdout are a
+A worker's ``sys.breakpointhook`` (and ``pdb.set_trace``) starts a
+:class:`RemotePdb` on the caller's frame: the real frames and values of the task. Its stdin and stdout are a
 :class:`_Channel` over the worker's existing pipe to the head (nothing listens
 on the network). Each time pdb wants a line it sends everything it printed
 and its prompt as a ``"debug"`` request, and waits for the reply::
@@ -62,6 +62,7 @@ def install(core, unblocked) -> None:
     global _core, _unblocked
     _core, _unblocked = core, unblocked
     sys.breakpointhook = _breakpointhook
+    pdb.set_trace = _set_trace          # import pdb; pdb.set_trace() in a task works too
 
 
 def _breakpointhook(*args, **kws):
@@ -70,15 +71,23 @@ def _breakpointhook(*args, **kws):
         return None                                   # disabled, as with the default hook
     if hook and hook not in ("pdb.set_trace", "pdb"):
         return sys.__breakpointhook__(*args, **kws)   # the user's own choice of debugger
-    if _core is None:
-        return sys.__breakpointhook__(*args, **kws)
-    frame = sys._getframe(1)
+    _start(sys._getframe(1))
+    return None
+
+
+def _set_trace(*, header=None):
+    """``pdb.set_trace()`` in a worker: the same session as ``breakpoint()``."""
+    _start(sys._getframe(1), header)
+
+
+def _start(frame, header=None) -> None:
     root = _task_root(frame)             # where, up/down: the task's frames, not the runtime's
     dbg = RemotePdb(_Channel(_core, _label(_core, root)))
+    if header is not None:
+        dbg.message(header)
     _local.pdb = dbg
     dbg.set_trace(frame)                 # (from here on every call is traced: no more calls)
     dbg.botframe = root
-    return None
 
 
 def _task_root(frame):

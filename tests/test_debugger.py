@@ -67,6 +67,20 @@ def test_breakpoint_pauses_and_p_shows_the_tasks_value(rt, monkeypatch, capsys):
     assert "debug_paused" in kinds and "debug_resumed" in kinds
 
 
+@minirt.remote
+def with_set_trace(x):
+    import pdb
+    pdb.set_trace(header="look here")
+    return x + 1
+
+
+def test_pdb_set_trace_in_a_task_works_like_breakpoint(rt, monkeypatch, capsys):
+    monkeypatch.setattr(builtins, "input", Answers(["p x * 3", "c"]))
+    assert minirt.get(with_set_trace.remote(5), timeout=60) == 6
+    out = capsys.readouterr().out
+    assert "look here\n" in out and "15\n" in out
+
+
 def test_q_ends_the_session_and_the_task_goes_on(rt, monkeypatch):
     monkeypatch.setattr(builtins, "input", Answers(["q"]))
     assert minirt.get(doubled.remote(1), timeout=60) == 3
