@@ -322,6 +322,7 @@ def serve(head) -> int:
                 if not gone:
                     key = current if current is not None else next(iter(s.pending), None)
                     read = s.pending.get(key) if key is not None else None
+            head.control.flush_logs()         # what tasks printed, then pdb's output
             _write("".join(out))
             if gone or (read is None and current is None):
                 return served

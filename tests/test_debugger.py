@@ -81,6 +81,21 @@ def test_pdb_set_trace_in_a_task_works_like_breakpoint(rt, monkeypatch, capsys):
     assert "look here\n" in out and "15\n" in out
 
 
+@minirt.remote
+def chatty(x):
+    breakpoint()
+    print("printed by the task", x)
+    return x
+
+
+def test_what_the_task_prints_comes_before_the_next_stop(rt, monkeypatch, capsys):
+    monkeypatch.setattr(builtins, "input", Answers(["n", "c"]))
+    assert minirt.get(chatty.remote(3), timeout=60) == 3
+    out = capsys.readouterr().out
+    assert "printed by the task 3" in out and "-> return x" in out
+    assert out.index("printed by the task 3") < out.index("-> return x")
+
+
 def test_q_ends_the_session_and_the_task_goes_on(rt, monkeypatch):
     monkeypatch.setattr(builtins, "input", Answers(["q"]))
     assert minirt.get(doubled.remote(1), timeout=60) == 3
