@@ -334,9 +334,12 @@ class Head:
                 if self.debug.pending and not self.debug.serving.locked():
                     ev.set()
             left = None if deadline is None else deadline - time.monotonic()
-            ev.wait(1.0 if left is None else max(0.0, min(left, 1.0)))
+            try:
+                ev.wait(1.0 if left is None else max(0.0, min(left, 1.0)))
+            finally:            # (Kernel > Interrupt: KeyboardInterrupt here)
+                with self._lock:
+                    self.debug.waiters.discard(ev)
             with self._lock:
-                self.debug.waiters.discard(ev)
                 if waiter.fired or self._closed or self._broken is not None:
                     return True
                 serve = bool(self.debug.pending) and not self.debug.serving.locked()
