@@ -28,6 +28,7 @@ Map of the modules (one concept each)::
     _objects.py           ...the object table: values, locations, refcounts, waiting, copies
     _nodes.py             ...a node, and what its removal loses
     _worker.py          the worker process: runs tasks, hosts actors
+    _debugger.py        breakpoint() in a task: pdb in the worker, served by a waiting driver thread
     _actor_concurrency.py  ...an actor's calls side by side: threads, or an asyncio loop
     _streaming.py       generators as tasks: ObjectRefGenerator, one object per yielded value
     _procs.py           forkserver-started processes and the janitor
@@ -37,6 +38,7 @@ Map of the modules (one concept each)::
     util/               layered on top of the core (which never imports it): ActorPool,
                         queue.Queue, multiprocessing.Pool on actors, progress bars and
                         tqdm_ray, the live task stream, Ray's state API (list_tasks...),
+                        debug.attach() (paused breakpoint() sessions),
                         and the add-ons that attach themselves at import: notebook
                         views (_reprs.py), teaching warnings (_teach.py), a non-blocking
                         look at the head (_introspect.py)

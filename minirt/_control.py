@@ -190,6 +190,7 @@ class Control:
         for oid in list(worker.held):
             self.head.table.decr(oid)
         worker.held.clear()
+        self.head.debug.worker_died(worker)
         if worker.actor is not None:
             self.head.actors_part.worker_died(worker, code)
         self.head.sched.worker_died(worker, code)
@@ -310,6 +311,11 @@ class Control:
     def _msg_exit_actor(self, w, aid) -> None:
         self.head.actors_part.exiting(aid)
 
+    def _msg_debug_end(self, w, sid, text) -> None:
+        """A worker's pdb session goes on running (c, q, the task ended): see _debugger."""
+        self.print_logs()
+        self.head.debug.on_end(w, sid, text)
+
     def _msg_refs(self, w) -> None:
         """Only reference changes (applied above)."""
 
@@ -319,6 +325,10 @@ class Control:
 
         if op in ("get", "wait"):
             self._blocking_request(w, op, args, reply)
+            return
+        if op == "debug":            # breakpoint(): answered by a driver thread (_debugger)
+            self.print_logs()        # what the task printed comes before pdb's prompt
+            self.head.debug.on_read(w, *args, reply)
             return
         try:
             reply(True, self.answer(op, args, w))
@@ -401,8 +411,9 @@ class Control:
 
     def flush_logs(self, block: bool = True) -> None:
         """Write the queued output to stdout, in order; never under the head's lock
-        (a slow stdout must not stall every call)."""
-        if not self._out or not self._out_lock.acquire(block):
+        (a slow stdout must not stall every call). ``block``: also wait for text
+        another thread has taken and is writing, so what follows comes after it."""
+        if not block and not self._out or not self._out_lock.acquire(block):
             return
         try:
             out = sys.stdout

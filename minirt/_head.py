@@ -53,7 +53,7 @@ import tempfile
 import threading
 import time
 
-from . import _memory_monitor, _procs, _protocol, _refs
+from . import _debugger, _memory_monitor, _procs, _protocol, _refs
 from ._actors import Actors
 from ._control import Control
 from ._memory_monitor import MemoryMonitor
@@ -131,6 +131,7 @@ class Head:
             # Read by the state API, the notebook views and tests.
             self.objects, self.tasks = self.table.objects, self.sched.tasks
             self.actors = self.actors_part.actors
+            self.debug = _debugger.Sessions(self._event)   # breakpoint() in workers
 
             self._forkserver_mine = _procs.prepare_forkserver()
             # The driver's multiprocessing temp dir (the forkserver's socket) is deleted at
@@ -279,7 +280,7 @@ class Head:
             if not waiter.fired:
                 self._blocked.add(ev)
         if not waiter.fired:
-            if not ev.wait(timeout):
+            if not self._await(ev, waiter, timeout):
                 with self._lock:
                     self._blocked.discard(ev)
                     if not waiter.fired:
@@ -320,7 +321,7 @@ class Head:
             if not waiter.fired:
                 self._blocked.add(ev)
         if not waiter.fired:
-            ev.wait(timeout)
+            self._await(ev, waiter, timeout)
         with self._lock:
             self._blocked.discard(ev)
             self._check_open()
@@ -329,6 +330,37 @@ class Head:
             ready = self.table.ready_subset(ids)[:num_returns]
             self.control.print_logs()
         return ready
+
+    def _await(self, ev, waiter, timeout) -> bool:
+        """``ev.wait(timeout)`` for a waiting get/wait, serving paused debugger sessions
+        meanwhile (see ``_debugger``; time spent in the debugger does not count).
+        False if ``timeout`` passed first."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._lock:
+                if waiter.fired or self._closed or self._broken is not None:
+                    return True
+                ev.clear()
+                self.debug.waiters.add(ev)
+                if self.debug.pending and not self.debug.serving.locked():
+                    ev.set()
+            left = None if deadline is None else deadline - time.monotonic()
+            try:
+                ev.wait(1.0 if left is None else max(0.0, min(left, 1.0)))
+            finally:            # (Kernel > Interrupt: KeyboardInterrupt here)
+                with self._lock:
+                    self.debug.waiters.discard(ev)
+            with self._lock:
+                if waiter.fired or self._closed or self._broken is not None:
+                    return True
+                serve = bool(self.debug.pending) and not self.debug.serving.locked()
+            if serve:
+                t = time.monotonic()
+                _debugger.serve(self)
+                if deadline is not None:
+                    deadline += time.monotonic() - t
+            elif deadline is not None and time.monotonic() >= deadline:
+                return False
 
     def cancel(self, oid, force, recursive) -> None:
         with self._lock:

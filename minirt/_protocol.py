@@ -14,8 +14,8 @@ head -> worker                          worker -> head
 ("call", None, TaskSpec, args, deps)     ("req", ch, req_id, op, args)   a request, answered
 ("reply", None, req_id, ok, value)             by "reply"; op: get, wait, put_file,
 ("exit", None)                                 create_actor, get_actor, resources, nodes,
-("cancel_call", None, tid)                     timeline, events, or an add-on's ("state")
-  (an actor call sent earlier: see WorkerCore.cancel_call)
+("cancel_call", None, tid)                     timeline, events, debug, or an add-on's
+  (an actor call sent earlier: see WorkerCore.cancel_call)   ("state")
                                          ("submit", ch, TaskSpec)
                                          ("put", ch, oid, kind, data, contained)
                                          ("fn", ch, fn_id, pickled function)
@@ -25,6 +25,11 @@ head -> worker                          worker -> head
                                          ("log", ch, prefix, text)
                                          ("refs", ch)           only reference changes
                                          ("bar", ch, state)     an add-on's (tqdm_ray)
+                                         ("debug_end", ch, sid, text)  a pdb session runs on
+
+A worker stopped at ``breakpoint()`` (see ``_debugger.py``) asks for each pdb
+command with the request ``debug`` (what pdb printed, its prompt), which a
+waiting driver thread answers with the line typed.
 
 The head handles each kind with its ``Control._msg_<kind>`` method, or an
 add-on's handler from :data:`ADDON_MESSAGES`; any other kind raises

@@ -41,7 +41,8 @@ import time
 import cloudpickle  # noqa: F401  (preloaded by the forkserver)
 import numpy  # noqa: F401  (preloaded: most lessons' tasks use it)
 
-from . import _actor_concurrency, _context, _procs, _protocol, _refs, _serial, _store, _streaming
+from . import (_actor_concurrency, _context, _debugger, _procs, _protocol, _refs, _serial, _store,
+               _streaming)
 from ._protocol import Result
 from ._refs import ObjectRef
 from ._serial import FILE, INLINE
@@ -570,11 +571,13 @@ class WorkerCore:
             if inspect.isawaitable(value):
                 value = await value
         except asyncio.CancelledError:
+            _debugger.leave_user_code()
             raise                               # cancel(): the runner reports it
         except BaseException as e:  # noqa: BLE001 - everything goes back to the caller
             out = self._failed(spec, e, t0)
         else:
             out = self._succeeded(spec, value, t0)
+        _debugger.leave_user_code()
         results, t0, t1, retry, value = out
         self.send(("done", None, spec.tid, results, t0, t1, retry))
 
@@ -662,6 +665,7 @@ class _user_code:
 
     def __exit__(self, *exc):
         global _in_user_code
+        _debugger.leave_user_code()         # a breakpoint()'s session ends with the task
         if threading.current_thread() is threading.main_thread():
             _in_user_code -= 1
 
@@ -726,6 +730,7 @@ def main(conn, cfg: dict) -> None:
     signal.signal(CANCEL_SIGNAL, _on_cancel)
     core = WorkerCore(conn, cfg)
     _context.set_worker_core(core)
+    _debugger.install(core, _unblocked_signals)     # breakpoint() opens pdb in the driver
     if cfg.get("log_to_driver", True):
         sys.stdout = _Forward(core, "stdout")
         sys.stderr = _Forward(core, "stderr")

@@ -6,11 +6,11 @@ Lessons: lessons/06_actors_revisited.ipynb (ActorPool), lessons/01_tasks.ipynb a
 lessons/05_tasks_revisited.ipynb (progress, TaskStream).
 """
 
-from . import queue, state
+from . import debug, queue, state
 from .actor_pool import ActorPool
 from .progress import ProgressBar, progress
 
-__all__ = ["ActorPool", "queue", "state", "progress", "ProgressBar", "TaskStream", "warnings"]
+__all__ = ["ActorPool", "debug", "queue", "state", "progress", "ProgressBar", "TaskStream", "warnings"]
 
 
 def __getattr__(name):

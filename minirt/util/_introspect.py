@@ -51,6 +51,7 @@ class WorkerView(NamedTuple):
     actor: str | None      # class name, for an actor's worker
     task: str | None       # the task it runs now
     task_id: bytes | None
+    paused: bool = False   # stopped at breakpoint() (a debugger session, see _debugger)
 
 
 class NodeView(NamedTuple):
@@ -182,6 +183,7 @@ def live_snapshot(head, cursor: tuple, timeout: float = _LOCK_TIMEOUT) -> LiveSn
         rows = _tail(head.timeline_rows, cursor[0])
         events = _tail(head.event_log, cursor[1])
         nodes, workers = [], []
+        paused = head.debug.paused_workers()
         for n in head.nodes:
             st = n.store
             nodes.append(NodeView(n.index, n.total.get("CPU", 0.0), n.avail.get("CPU", 0.0),
@@ -195,7 +197,8 @@ def live_snapshot(head, cursor: tuple, timeout: float = _LOCK_TIMEOUT) -> LiveSn
                 workers.append(WorkerView(n.index, w.wid, w.pid,
                                           actor.class_name if actor is not None else None,
                                           t.spec.name if t is not None else None,
-                                          t.spec.tid if t is not None else None))
+                                          t.spec.tid if t is not None else None,
+                                          w.wid in paused))
         actors = [_actor_info(a) for a in head.actors.values()]
         # An actor's creation task stays in the task table while the actor lives.
         creating = sum(1 for a in head.actors.values()

@@ -214,7 +214,8 @@ def _snapshot(head, what: str) -> dict:
     workers = [(w.wid, w.pid, w.node, w.actor.aid if w.actor is not None else None)
                for n in head.nodes for w in n.workers]
     snap = {"nodes": nodes, "workers": workers, "driver_pid": _driver_pid(),
-            "started_at": head.started_at, "namespace": head.namespace}
+            "started_at": head.started_at, "namespace": head.namespace,
+            "paused": head.debug.paused_workers()}        # at breakpoint() (see _debugger)
     if what in ("tasks", "workers"):
         snap["events"] = list(head.event_log)
     if what == "tasks":        # the newest executions: where and when each task ran
@@ -368,7 +369,8 @@ def _task_rows(snap: dict, detail: bool) -> list[TaskState]:
             rec.creation_time_ms = _ms(r.get("created"))
             rec.start_time_ms = _ms(r.get("started"))
             rec.end_time_ms = _ms(r.get("ended"))
-            rec.is_debugger_paused = False
+            rec.is_debugger_paused = r["state"] == "RUNNING" and \
+                r.get("wid") in snap.get("paused", {})
         out.append(rec)
     return out
 
@@ -482,6 +484,9 @@ def _worker_rows(snap: dict, detail: bool) -> list[WorkerState]:
             seen[wid] = WorkerState(worker_id=_wid(wid), is_alive=True, worker_type="WORKER",
                                     exit_type=None, node_id=node_ids.get(node), ip="127.0.0.1",
                                     pid=pid)
+    if detail:
+        for wid, rec in seen.items():
+            rec.num_paused_threads = snap.get("paused", {}).get(wid, 0) if rec.is_alive else 0
     return out + list(seen.values())
 
 

@@ -234,7 +234,8 @@ class TaskStream:
                 t0 = st.started.get(w.task_id, snap.time)
                 lane = self._lane(w.node, w.wid, w.pid, w.actor)
                 st.used.add(lane)
-                running.append((lane, w.task, t0 - st.origin))
+                name = w.task + (" (paused at breakpoint)" if w.paused else "")
+                running.append((lane, name, t0 - st.origin))
         st.running = running
         st.pending = max(0, snap.tasks - len(running))
         st.nodes = snap.nodes
