@@ -1,0 +1,666 @@
+"""Local mode: every task and actor method runs in the driver, one at a time.
+
+``init(local_mode=True)`` makes a :class:`LocalCore` the current core instead
+of a :class:`~minirt._head.Head`: no worker process, no shared memory, no
+control thread. ``.remote()`` runs the task at once, in the thread that calls
+it (as Ray's old local mode did), and keeps its result in a dict::
+
+    f.remote(x) --TaskSpec--> LocalCore.submit: args unpickled (a copy) --> f(*args)
+                                                                              |
+    get(ref) <--(INLINE, bytes)-- values[oid] <-- result pickled, or the TaskError
+
+Values go through ``_serial`` both ways, as between processes, so a task
+cannot change the caller's objects and its errors come back as the same
+``TaskError`` (an instance of the task's exception class too). Unlike between
+processes, the cause keeps its traceback: ``%debug`` and ``pdb.pm()`` reach
+the task's own frames. Actors are live objects here (their state is kept);
+an ``async`` actor runs its methods on an event loop in a thread of its own,
+so a notebook's running loop is no obstacle. Objects are counted as the head
+counts them (refs this process holds, plus refs inside stored values) and
+dropped when nothing can reach them; an actor ends when its last handle goes.
+
+Nothing runs in parallel, so prints, ``breakpoint()`` and ``%debug`` behave as
+in plain Python. Lesson: the debugging lesson (after lessons/08_patterns.ipynb).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import inspect
+import os
+import pickle
+import shutil
+import tempfile
+import threading
+import time
+
+import cloudpickle
+
+from . import _actor_concurrency, _context, _protocol, _refs, _serial, _streaming, _worker
+from ._refs import ObjectRef
+from ._serial import FILE, INLINE, Raised
+from .exceptions import (ActorAlreadyExistsError, ActorDiedError, GetTimeoutError,
+                         ObjectLostError, RuntimeShutdownError, TaskCancelledError, TaskError,
+                         WorkerCrashedError)
+
+TIMELINE_MAX = 200_000     # as the head
+EVENTS_MAX = 20_000
+FAILED_MAX = 16            # failed tasks kept for minirt.util.debug.rerun (as the scheduler)
+NOTICE = ("minirt: local mode: each task and actor method runs in this process (the driver) "
+          "when .remote() is called, one at a time; nothing runs in parallel.")
+
+
+class _Actor:
+    """One actor in local mode: the live instance and what re-creating it needs."""
+
+    def __init__(self, spec, args, deps, async_class: bool):
+        self.spec = spec                  # the creation TaskSpec
+        self.args, self.deps = args, deps  # its arguments, kept for a restart
+        self.opts = spec.actor_opts
+        self.class_name = spec.actor_opts.get("class_name") or spec.name.split(".")[0]
+        self.instance = None
+        self.dead = False
+        self.error = None                 # the ActorDiedError its calls raise once dead
+        self.restarts = 0
+        self.async_class = async_class
+        self.loop = self.thread = None
+
+    def run_async(self, fn, frames_of, frame):
+        """Run ``fn()`` (which may return an awaitable) on this actor's event loop, with
+        ``frame`` pushed on that thread's ``frames_of()`` meanwhile; return its value."""
+        if self.loop is None:
+            loop = self.loop = asyncio.new_event_loop()
+
+            def run():
+                loop.run_forever()
+                loop.close()
+            self.thread = threading.Thread(target=run, daemon=True,
+                                           name=f"minirt-local-{self.class_name}")
+            self.thread.start()
+
+        async def call():
+            frames = frames_of()
+            frames.append(frame)
+            try:
+                value = fn()
+                if inspect.isawaitable(value):
+                    value = await value
+                return value, None
+            except BaseException as e:  # noqa: BLE001 - raised in the caller's thread
+                return None, e          # (an asyncio task would re-raise some in the loop)
+            finally:
+                frames.pop()
+        value, error = asyncio.run_coroutine_threadsafe(call(), self.loop).result()
+        if error is not None:
+            raise error
+        return value
+
+    def stop_loop(self):
+        """Stop the event loop (it closes itself); return its thread, to join outside locks."""
+        loop, thread, self.loop, self.thread = self.loop, self.thread, None, None
+        if loop is not None:
+            loop.call_soon_threadsafe(loop.stop)
+        return thread
+
+
+class _ExitActor(BaseException):
+    """Raised by ``exit_actor()`` inside an actor method in local mode."""
+
+
+class LocalCore:
+    """The :class:`~minirt._context.Core` of local mode (see the module docstring)."""
+
+    is_driver = True
+    worker_name = "driver"
+
+    def __init__(self, *, num_cpus: float, resources: dict, namespace: str,
+                 object_store_memory: int):
+        self._lock = threading.RLock()         # the state below; never held while user code runs
+        self.namespace = namespace
+        self.started_at = time.time()
+        self.node_id = os.urandom(28).hex()
+        self.total = {"CPU": float(num_cpus), **{k: float(v) for k, v in resources.items()}}
+        self.max_node = dict(self.total)
+        self.object_store_memory = object_store_memory
+        self.session_dir = tempfile.mkdtemp(prefix=f"minirt-session-{os.getpid()}-")
+        # Large puts and arguments are written here by api.py / remote_function.py, then
+        # read back at once: no shared memory is used.
+        self.shm_dir = self.spill_dir = self.session_dir
+        self.timeline_rows: collections.deque = collections.deque(maxlen=TIMELINE_MAX)
+        self.event_log: collections.deque = collections.deque(maxlen=EVENTS_MAX)
+        self.closed = False     # (not ``_closed``: the notebook views read a head by that name)
+        self._fns: dict[bytes, bytes] = {}
+        self._loaded: dict[bytes, object] = {}
+        self._values: dict[bytes, tuple] = {}       # oid -> (pickled value, is_error, contained)
+        self._live: dict[bytes, TaskError] = {}     # error oid -> the TaskError, traceback kept
+        self._held: set[bytes] = set()              # ids this process holds a ref/handle to
+        self._inside: collections.Counter = collections.Counter()   # id -> values holding it
+        self._actors: dict[bytes, _Actor] = {}
+        self._named: dict[tuple, bytes] = {}
+        self._failed: collections.OrderedDict = collections.OrderedDict()
+        self._stack = threading.local()             # per thread: [(spec, actor_id)] running
+        self._holding: list[dict] = []              # resources of the tasks running now
+
+    # --- where am I (the Core attributes) ----------------------------------------------
+    def _frames(self) -> list:
+        frames = getattr(self._stack, "frames", None)
+        if frames is None:
+            frames = self._stack.frames = []
+        return frames
+
+    @property
+    def current_task(self):
+        frames = self._frames()
+        return frames[-1][0] if frames else None
+
+    @property
+    def actor_id(self):
+        frames = self._frames()
+        return frames[-1][1] if frames else None
+
+    @property
+    def was_restarted(self) -> bool:
+        actor = self._actors.get(self.actor_id) if self.actor_id else None
+        return bool(actor and actor.restarts)
+
+    # --- the core interface (see _context.py) -------------------------------------
+    def register_fn(self, fn_id, data: bytes) -> None:
+        self._fns.setdefault(fn_id, data)
+
+    def submit(self, spec):
+        args = self._take_args(spec)
+        with self._lock:
+            self._check_open()
+            self._drain()
+            self._event("submit", task=spec.name, id=spec.tid, type=spec.kind)
+        if spec.kind == "actor":
+            return self._create_actor(spec, args)
+        if spec.kind == "call":
+            self._run_call(spec, args)
+        else:
+            self._run_task(spec, args)
+        return None
+
+    def put(self, oid, kind, data, contained) -> None:
+        if kind == FILE:
+            data = self._read_file(oid)
+        with self._lock:
+            self._check_open()
+            self._drain()
+            self._store(oid, data, False, tuple(contained))
+
+    def get(self, ids, timeout):
+        with self._lock:
+            self._check_open()
+            self._drain()
+            missing = [oid for oid in dict.fromkeys(ids) if oid not in self._values]
+            if missing:
+                if timeout is not None:
+                    raise GetTimeoutError(
+                        f"get() timed out after {timeout} s: {len(missing)} of "
+                        f"{len(set(ids))} objects not ready (in local mode they never will be)")
+                raise ObjectLostError(
+                    f"object {missing[0].hex()} does not exist in this local-mode runtime: it "
+                    "was freed, belongs to a runtime that was shut down, or was never made")
+            return [(INLINE, self._values[oid][0]) for oid in ids]
+
+    def wait(self, ids, num_returns, timeout):
+        # Everything submitted has already run: what is not ready now never will be
+        # (waiting for it would hang), so no call waits.
+        with self._lock:
+            self._check_open()
+            self._drain()
+            return [oid for oid in ids if oid in self._values][:num_returns]
+
+    def cancel(self, oid, force, recursive) -> None:
+        with self._lock:               # everything has already run: nothing to stop (as Ray)
+            self._check_open()
+            self._drain()
+
+    def kill_actor(self, aid, no_restart) -> None:
+        with self._lock:
+            self._check_open()
+            actor = self._actors.get(aid)
+            if actor is None or actor.dead:
+                return
+            restart = not no_restart and self._restarts_left(actor)
+            self._actor_dead(actor, ActorDiedError(
+                f"the actor {actor.class_name} was killed with minirt.kill()"))
+            self._event("actor_killed", actor=actor.class_name, id=aid)
+        if restart:
+            with self._lock:
+                actor.restarts += 1
+                actor.dead, actor.error = False, None
+                if actor.opts.get("name") is not None:
+                    self._named[(actor.opts.get("namespace"), actor.opts["name"])] = aid
+            self._start_actor(actor)
+
+    def exit_actor(self) -> None:
+        if self.actor_id is None:
+            if self.current_task is not None:
+                raise TypeError("exit_actor() ends the actor that calls it, and this is a task, "
+                                "not an actor method: return from the task instead")
+            raise TypeError("exit_actor() ends the actor that calls it: call it inside an actor "
+                            "method; to stop an actor from the driver use kill(actor)")
+        raise _ExitActor()
+
+    def is_canceled(self) -> bool:
+        if self.current_task is None:
+            raise RuntimeError("is_canceled() says whether the running task was cancelled: call "
+                               "it inside a task or an actor method, not in the driver")
+        return False          # in local mode a running task cannot be cancelled
+
+    def call(self, op, *args):
+        with self._lock:
+            self._check_open()
+            self._drain()
+            if op == "get_actor":
+                aid = self._named.get((args[1], args[0]))
+                actor = self._actors.get(aid) if aid is not None else None
+                return None if actor is None or actor.dead else (aid, actor.opts["meta"])
+            if op == "resources":
+                return self._resources(args[0])
+            if op == "nodes":
+                return [{"NodeID": self.node_id, "Alive": True, "NodeIndex": 0,
+                         "Resources": dict(self.total,
+                                           object_store_memory=float(self.object_store_memory)),
+                         "ObjectStoreUsed": self._used(), "ObjectStoreSpilled": 0,
+                         "Workers": 0, "IsHead": True, "ObjectStoreDir": None}]
+            if op == "timeline":
+                return list(self.timeline_rows)
+            if op == "events":
+                return list(self.event_log)
+            if op == "failed_task":
+                return self._failed_task(args[0])
+        raise RuntimeError(f"{op!r} is not available in local mode (init(local_mode=True)): "
+                           "nothing runs in the background to ask about; start minirt without "
+                           "local_mode to use it")
+
+    def drain_refs(self) -> None:
+        with self._lock:
+            self._drain()
+
+    def shutdown(self) -> None:
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = True
+            actors = list(self._actors.values())
+            self._actors.clear()
+            self._named.clear()
+            self._values.clear()
+            self._live.clear()
+            self._failed.clear()
+        for actor in actors:
+            thread = actor.stop_loop()
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(5)
+        shutil.rmtree(self.session_dir, ignore_errors=True)
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise RuntimeShutdownError("minirt was shut down (minirt.shutdown()) before or while "
+                                       "this call waited; call minirt.init() to start it again")
+
+    # --- values and references (under the lock) ---------------------------------------
+    def _store(self, oid, data: bytes, is_error: bool, contained: tuple) -> None:
+        if oid in self._values:
+            return
+        self._values[oid] = (data, is_error, contained)
+        self._inside.update(contained)
+
+    def _read_file(self, oid) -> bytes:
+        """A large value api.py or remote_function.py wrote as a file: read it, delete it.
+
+        The file's layout is the inline layout (``_serial.to_inline``), so its bytes
+        load as an INLINE value.
+        """
+        path = os.path.join(self.shm_dir, oid.hex())
+        with open(path, "rb") as f:
+            data = f.read()
+        _serial.unlink(path)
+        return data
+
+    def _take_args(self, spec):
+        """The call's arguments as (INLINE, bytes), a large argument file read back."""
+        if spec.args[0] == FILE:
+            spec.args = (INLINE, self._read_file(spec.args[2]), None)
+        return spec.args[:2]
+
+    def _drain(self) -> None:
+        """Apply this process's reference changes; free what nothing reaches any more."""
+        for oid, delta in _refs.local_refs.take_changes():
+            if delta > 0:
+                self._held.add(oid)
+            else:
+                self._held.discard(oid)
+                self._maybe_free(oid)
+
+    def _maybe_free(self, oid) -> None:
+        """Drop ``oid`` (and what only it held) if no ref, handle or value reaches it."""
+        todo = [oid]
+        while todo:
+            oid = todo.pop()
+            if oid in self._held or self._inside[oid] > 0:
+                continue
+            self._inside.pop(oid, None)
+            entry = self._values.pop(oid, None)
+            if entry is not None:
+                self._live.pop(oid, None)
+                for c in entry[2]:
+                    self._inside[c] -= 1
+                    todo.append(c)
+                continue
+            actor = self._actors.get(oid)
+            if actor is not None and not actor.dead and actor.opts.get("lifetime") != "detached":
+                self._actor_dead(actor, None)        # its last handle is gone: it exits
+
+    def _used(self) -> int:
+        return sum(len(v[0]) for v in self._values.values())
+
+    def _resources(self, available: bool) -> dict:
+        out = dict(self.total)
+        out["object_store_memory"] = float(self.object_store_memory)
+        if not available:
+            return out
+        out["object_store_memory"] -= self._used()
+        held = self._holding + [a.opts.get("hold") or {} for a in self._actors.values()
+                                if not a.dead]
+        for res in held:
+            for k, v in res.items():
+                out[k] = out.get(k, 0.0) - v
+        return {k: v for k, v in out.items() if v > 1e-9}
+
+    def _event(self, _kind: str, **fields) -> None:
+        self.event_log.append(_protocol.Event(time.time(), _kind, fields))
+
+    def _record(self, spec, t0, t1, attempt) -> None:
+        self.timeline_rows.append(_protocol.Run(spec.name, spec.kind, 0, 0, os.getpid(), t0, t1,
+                                                spec.tid.hex(), attempt))
+
+    def _function(self, fn_id):
+        fn = self._loaded.get(fn_id)
+        if fn is None:
+            fn = self._loaded[fn_id] = cloudpickle.loads(self._fns[fn_id])
+        return fn
+
+    def _deps(self, spec):
+        """The values of the ref arguments, or the error the call must end with instead."""
+        descs = []
+        with self._lock:
+            for oid in spec.deps:
+                entry = self._values.get(oid)
+                if entry is None:
+                    return None, _serial.error_bytes(ObjectLostError(
+                        f"object {oid.hex()}, an argument of {spec.name}, does not exist"))
+                if entry[1]:
+                    return None, entry[0]             # an upstream failed: never run
+                descs.append((INLINE, entry[0]))
+        return descs, None
+
+    # --- running ------------------------------------------------------------------
+    def _run_task(self, spec, args) -> None:
+        deps, upstream = self._deps(spec)
+        if upstream is not None:
+            self._finish(spec, [(oid, upstream, True, ()) for oid in spec.returns])
+            return
+        self._run(spec, lambda: self._function(spec.fn_id), args, deps, None)
+
+    def _run_call(self, spec, args) -> None:
+        with self._lock:
+            actor = self._actors.get(spec.actor_id)
+            dead = actor is None or actor.dead
+        if dead:
+            err = actor.error if actor is not None and actor.error is not None else \
+                ActorDiedError(f"cannot run {spec.name}: the actor is dead")
+            self._fail(spec, err)
+            return
+        deps, upstream = self._deps(spec)
+        if upstream is not None:
+            self._finish(spec, [(oid, upstream, True, ()) for oid in spec.returns])
+            return
+        self._run(spec, lambda: getattr(actor.instance, spec.method), args, deps, actor)
+
+    def _run(self, spec, target, args, deps, actor) -> None:
+        """Run a task or actor call (retrying as ``retry_exceptions`` says); store its results."""
+        attempt = 0
+        while True:
+            frames = self._frames()
+            frames.append((spec, spec.actor_id if actor is not None else None))
+            with self._lock:
+                self._holding.append(spec.resources)
+            t0 = time.time()
+            results = error = None
+            retry = False
+            try:
+                try:
+                    a, kw = _worker._load_args(args, deps)
+                    fn = target()
+                    if actor is not None and actor.async_class:
+                        value = actor.run_async(lambda: fn(*a, **kw), self._frames,
+                                                frames[-1])
+                    else:
+                        value = fn(*a, **kw)
+                    if spec.num_returns == "streaming":
+                        value = self._stream(spec, value)
+                    results = self._results(spec, value)
+                    del value
+                finally:
+                    frames.pop()
+                    with self._lock:
+                        self._holding.remove(spec.resources)
+                    self._record(spec, t0, time.time(), attempt)
+            except _ExitActor:
+                self._fail(spec, self._exited(actor))
+                return
+            except KeyboardInterrupt:
+                # Kernel > Interrupt while the task runs (in this process): stop here, as
+                # plain Python does; the task's refs raise TaskCancelledError.
+                self._fail(spec, TaskCancelledError(f"task {spec.name} ({spec.tid.hex()}) was "
+                                                    "interrupted (KeyboardInterrupt)"))
+                raise
+            except SystemExit as e:
+                error = self._sys_exit(spec, e, actor)
+            except BaseException as e:  # noqa: BLE001 - everything goes back to the caller
+                error = _worker.tag_error(_serial.describe_exception(e, spec.name, os.getpid()),
+                                          spec)
+                try:
+                    retry = _worker._should_retry(spec, e)
+                except Exception as bad:  # noqa: BLE001 - classes that cannot be loaded
+                    error = TypeError(f"retry_exceptions of {spec.name} could not be loaded: {bad}")
+                del e
+            if error is None:
+                self._finish(spec, results)
+                return
+            if retry and (spec.max_retries < 0 or attempt < spec.max_retries):
+                attempt += 1
+                self._event("retry", task=spec.name, id=spec.tid, attempt=attempt)
+                continue
+            if spec.kind == "task" and isinstance(error, TaskError):
+                self._keep_failed(spec)
+            self._fail(spec, error)
+            return
+
+    def _sys_exit(self, spec, e: SystemExit, actor):
+        """``sys.exit()`` in a task: its "worker" is the driver, which is not ended."""
+        why = (f"{spec.name} called sys.exit({e.code!r}); in local mode it runs in the driver, "
+               "which minirt does not end")
+        if actor is not None:
+            with self._lock:
+                self._actor_dead(actor, ActorDiedError(f"the actor {actor.class_name} is dead: "
+                                                       f"{why}"))
+            return actor.error
+        return WorkerCrashedError(why)
+
+    def _exited(self, actor):
+        with self._lock:
+            self._actor_dead(actor, ActorDiedError(
+                f"the actor {actor.class_name} is dead: it called exit_actor()"))
+        return actor.error
+
+    def _results(self, spec, value) -> list:
+        """Pickle the return value(s) as a worker does (same checks, same messages)."""
+        if spec.num_returns in (1, "streaming"):
+            values = [value]
+        else:
+            try:
+                values = list(value)
+            except TypeError:
+                values = None
+            if values is None or len(values) != spec.num_returns:
+                n = "a non-sequence" if values is None else f"{len(values)} values"
+                raise ValueError(f"{spec.name} was declared with num_returns={spec.num_returns} "
+                                 f"but returned {n}")
+        out = []
+        for oid, v in zip(spec.returns, values):
+            try:
+                s = _serial.serialize(v)
+            except Exception as e:
+                raise TypeError(f"the return value of {spec.name} could not be serialized "
+                                f"({type(v).__name__}): {e}") from e
+            out.append((oid, _serial.to_inline(s), False, tuple(s.contained)))
+        return out
+
+    def _stream(self, spec, gen) -> list:
+        """Run a generator task to its end, storing each value as its own object."""
+        refs = []
+        it = iter(gen)
+        while True:
+            oid = _streaming.item_id(spec.tid, len(refs))
+            try:
+                item = next(it)
+                s = _serial.serialize(item)
+                entry = (oid, _serial.to_inline(s), False, tuple(s.contained))
+            except StopIteration:
+                return refs
+            except (KeyboardInterrupt, _ExitActor, SystemExit):
+                raise
+            except BaseException as e:  # noqa: BLE001 - the error becomes the last item
+                err = _worker.tag_error(_serial.describe_exception(e, spec.name, os.getpid()),
+                                        spec)
+                entry = (oid, self._error_bytes(oid, err), True, ())
+                it = iter(())
+            with self._lock:
+                self._store(*entry)
+            refs.append(ObjectRef(oid))
+
+    def _error_bytes(self, oid, err) -> bytes:
+        """Bytes that load as ``Raised(err)``: the live error while this runtime keeps it
+        (its cause's traceback intact, for the debugger), else its portable pickle."""
+        if isinstance(err, TaskError):
+            self._live[oid] = err
+            return pickle.dumps(_LiveError(oid, _serial.error_bytes(err)))
+        return _serial.error_bytes(err)
+
+    def _fail(self, spec, error) -> None:
+        self._finish(spec, [(oid, self._error_bytes(oid, error), True, ())
+                            for oid in spec.returns])
+
+    def _finish(self, spec, results) -> None:
+        with self._lock:
+            for entry in results:
+                self._store(*entry)
+            self._event("finish", task=spec.name, id=spec.tid, node=0,
+                        error=any(r[2] for r in results))
+
+    def _keep_failed(self, spec) -> None:
+        """Keep what ``minirt.util.debug.rerun`` needs (the last FAILED_MAX failed tasks)."""
+        with self._lock:
+            pinned = [oid for oid in list(spec.deps) + list(spec.contained)
+                      if oid in self._values]
+            self._inside.update(pinned)
+            self._failed[spec.tid] = (spec, pinned)
+            while len(self._failed) > FAILED_MAX:
+                _, (_, old) = self._failed.popitem(last=False)
+                for oid in old:
+                    self._inside[oid] -= 1
+                    self._maybe_free(oid)
+
+    def _failed_task(self, tid):
+        """``call("failed_task", tid)``: as the head answers it (see util/debug.py)."""
+        entry = self._failed.get(tid)
+        if entry is None:
+            return None
+        spec = entry[0]
+        return (spec.name, self._fns[spec.fn_id], spec.args[:2], None, list(spec.deps))
+
+    # --- actors ---------------------------------------------------------------------
+    def _create_actor(self, spec, args):
+        opts = spec.actor_opts
+        key = (opts.get("namespace"), opts.get("name"))
+        with self._lock:
+            if key[1] is not None:
+                existing = self._named.get(key)
+                if existing is not None and not self._actors[existing].dead:
+                    if opts.get("get_if_exists"):
+                        return existing
+                    raise ActorAlreadyExistsError(
+                        f"an actor named {key[1]!r} already exists in namespace {key[0]!r}; "
+                        "choose another name, use get_if_exists=True, or minirt.get_actor() it")
+                self._named[key] = spec.actor_id
+        deps, upstream = self._deps(spec)
+        cls = self._function(spec.fn_id)
+        actor = _Actor(spec, args, deps, _actor_concurrency.is_async_class(cls))
+        with self._lock:
+            self._actors[spec.actor_id] = actor
+        if upstream is not None:
+            err = pickle.loads(upstream)
+            actor.dead, actor.error = True, ActorDiedError(
+                f"the actor {actor.class_name} could not be created: an argument failed: "
+                f"{getattr(err, 'error', err)}")
+            return None
+        self._start_actor(actor)
+        return None
+
+    def _start_actor(self, actor) -> None:
+        """Run the actor's ``__init__`` here; a failure makes it dead, as in the head."""
+        spec = actor.spec
+        frames = self._frames()
+        frames.append((spec, spec.actor_id))
+        t0 = time.time()
+        try:
+            a, kw = _worker._load_args(actor.args, actor.deps)
+            actor.instance = self._function(spec.fn_id)(*a, **kw)
+        except KeyboardInterrupt:
+            self._actor_dead(actor, ActorDiedError(
+                f"the actor {actor.class_name} was interrupted in its __init__"))
+            raise
+        except (SystemExit, _ExitActor, Exception) as e:  # noqa: BLE001
+            text = str(_serial.describe_exception(e, spec.name, os.getpid()))
+            with self._lock:
+                self._actor_dead(actor, ActorDiedError(
+                    f"the actor {actor.class_name} could not be created: its __init__ "
+                    f"raised\n{text}"))
+        finally:
+            frames.pop()
+            self._record(spec, t0, time.time(), actor.restarts)
+
+    def _restarts_left(self, actor) -> bool:
+        limit = actor.opts.get("max_restarts", 0)
+        return limit < 0 or actor.restarts < limit
+
+    def _actor_dead(self, actor, error) -> None:
+        actor.dead = True
+        actor.error = error or ActorDiedError(f"the actor {actor.class_name} has exited")
+        actor.instance = None
+        key = (actor.opts.get("namespace"), actor.opts.get("name"))
+        if self._named.get(key) == actor.spec.actor_id:
+            del self._named[key]
+        actor.stop_loop()
+
+
+class _LiveError:
+    """Pickled in place of a failed task's error in local mode (see LocalCore._error_bytes)."""
+
+    def __init__(self, oid: bytes, portable: bytes):
+        self.oid, self.portable = oid, portable
+
+    def __reduce__(self):
+        return (_live_raised, (self.oid, self.portable))
+
+
+def _live_raised(oid: bytes, portable: bytes):
+    core = _context.peek()
+    err = getattr(core, "_live", {}).get(oid) if isinstance(core, LocalCore) else None
+    return Raised(err) if err is not None else pickle.loads(portable)
