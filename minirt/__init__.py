@@ -30,12 +30,15 @@ Map of the modules (one concept each)::
     _actor_concurrency.py  ...an actor's calls side by side: threads, or an asyncio loop
     _streaming.py       generators as tasks: ObjectRefGenerator, one object per yielded value
     _procs.py           forkserver-started processes and the janitor
+    _local.py           local mode (init(local_mode=True)): a core that runs every task and
+                        actor method in the driver, one at a time (no head, no workers)
     runtime_context.py  get_runtime_context()
     exceptions.py       the errors, under minirt's and Ray's names
     experimental/       Ray's ray.experimental names (tqdm_ray, from util/tqdm_ray.py)
     util/               layered on top of the core (which never imports it): ActorPool,
                         queue.Queue, multiprocessing.Pool on actors, progress bars and
                         tqdm_ray, the live task stream, Ray's state API (list_tasks...),
+                        debug.rerun (a failed task re-run in the driver under pdb),
                         and the add-ons that attach themselves at import: notebook
                         views (_reprs.py), teaching warnings (_teach.py), a non-blocking
                         look at the head (_introspect.py)

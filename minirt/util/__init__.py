@@ -10,7 +10,8 @@ from . import queue, state
 from .actor_pool import ActorPool
 from .progress import ProgressBar, progress
 
-__all__ = ["ActorPool", "queue", "state", "progress", "ProgressBar", "TaskStream", "warnings"]
+__all__ = ["ActorPool", "queue", "state", "progress", "ProgressBar", "TaskStream", "warnings",
+           "debug"]
 
 
 def __getattr__(name):
@@ -18,6 +19,9 @@ def __getattr__(name):
     if name == "TaskStream":
         from .task_stream import TaskStream
         return TaskStream
+    if name == "debug":         # rerun() (post-mortem re-runs of failed tasks)
+        from . import debug
+        return debug
     if name == "warnings":      # the name would shadow the standard module inside this package
         from . import warnings
         return warnings
