@@ -20,8 +20,8 @@ def __getattr__(name):
         from .task_stream import TaskStream
         return TaskStream
     if name == "debug":         # rerun() (post-mortem re-runs of failed tasks)
-        from . import debug
-        return debug
+        import importlib           # (``from . import debug`` would come back here)
+        return importlib.import_module(f"{__name__}.debug")
     if name == "warnings":      # the name would shadow the standard module inside this package
         from . import warnings
         return warnings
