@@ -28,9 +28,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import inspect
+import contextlib
 import os
+import pdb
 import pickle
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -435,15 +438,16 @@ class LocalCore:
             retry = False
             try:
                 try:
-                    a, kw = _worker._load_args(args, deps)
-                    fn = target()
-                    if actor is not None and actor.async_class:
-                        value = actor.run_async(lambda: fn(*a, **kw), self._frames,
-                                                frames[-1])
-                    else:
-                        value = fn(*a, **kw)
-                    if spec.num_returns == "streaming":
-                        value = self._stream(spec, value)
+                    with _breakpoints():
+                        a, kw = _worker._load_args(args, deps)
+                        fn = target()
+                        if actor is not None and actor.async_class:
+                            value = actor.run_async(lambda: fn(*a, **kw), self._frames,
+                                                    frames[-1])
+                        else:
+                            value = fn(*a, **kw)
+                        if spec.num_returns == "streaming":
+                            value = self._stream(spec, value)
                     results = self._results(spec, value)
                     del value
                 finally:
@@ -621,7 +625,8 @@ class LocalCore:
         t0 = time.time()
         try:
             a, kw = _worker._load_args(actor.args, actor.deps)
-            actor.instance = self._function(spec.fn_id)(*a, **kw)
+            with _breakpoints():
+                actor.instance = self._function(spec.fn_id)(*a, **kw)
         except KeyboardInterrupt:
             self._actor_dead(actor, ActorDiedError(
                 f"the actor {actor.class_name} was interrupted in its __init__"))
@@ -648,6 +653,41 @@ class LocalCore:
         if self._named.get(key) == actor.spec.actor_id:
             del self._named[key]
         actor.stop_loop()
+
+
+@contextlib.contextmanager
+def _breakpoints():
+    """While a task runs here, ``breakpoint()`` opens pdb, as in a script.
+
+    A Jupyter kernel sends ``breakpoint()`` to debugpy, which does nothing unless
+    JupyterLab's visual debugger is on; then it is left alone, as are
+    ``PYTHONBREAKPOINT`` (``=0`` disables it) and any other hook.
+    """
+    hook = sys.breakpointhook
+    if hook is sys.__breakpointhook__ or not getattr(hook, "__module__", "").startswith(
+            ("debugpy", "ipykernel")) or _debugpy_connected():
+        yield
+        return
+    sys.breakpointhook = _pdb_here
+    try:
+        yield
+    finally:
+        if sys.breakpointhook is _pdb_here:
+            sys.breakpointhook = hook
+
+
+def _pdb_here(*args, **kwargs) -> None:
+    if os.environ.get("PYTHONBREAKPOINT") == "0":
+        return
+    pdb.Pdb().set_trace(sys._getframe(1))
+
+
+def _debugpy_connected() -> bool:
+    try:
+        import debugpy
+        return bool(debugpy.is_client_connected())
+    except Exception:  # noqa: BLE001 - no debugpy: nothing is connected
+        return False
 
 
 class _LiveError:

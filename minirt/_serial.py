@@ -366,11 +366,17 @@ def _exception_from_state(cls, args, state):
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
-def remote_traceback(exc: BaseException) -> str:
-    """Format ``exc`` as seen from user code: minirt's own outer frames are left out."""
-    tb = exc.__traceback__
+def user_frames(exc):
+    """``exc``'s traceback from its first frame outside minirt (None if it has none)."""
+    tb = getattr(exc, "__traceback__", None)
     while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_PACKAGE_DIR):
         tb = tb.tb_next
+    return tb
+
+
+def remote_traceback(exc: BaseException) -> str:
+    """Format ``exc`` as seen from user code: minirt's own outer frames are left out."""
+    tb = user_frames(exc)
     return "".join(traceback.format_exception(type(exc), exc, tb or exc.__traceback__))
 
 

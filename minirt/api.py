@@ -433,7 +433,10 @@ def get(object_refs, *, timeout=None):
         if type(value) is Raised:
             err = value.error
             if isinstance(err, TaskError):
-                raise err.as_instanceof_cause() from err.cause
+                # In local mode the cause still has the task's frames: ending this traceback
+                # with them takes %debug and pdb.pm() to the failing line (else: None).
+                raise err.as_instanceof_cause().with_traceback(
+                    _serial.user_frames(err.cause)) from err.cause
             raise err
         values.append(value)
     return values[0] if single else values

@@ -329,3 +329,59 @@ def test_breakpoint_in_a_task_is_plain_pdb(tmp_path):
                          text=True, timeout=60, env=env, cwd=os.getcwd())
     assert out.returncode == 0, out.stderr
     assert "(Pdb) 42" in out.stdout and "result 42" in out.stdout
+
+
+def _kernel_cell(kc, code, answers=()):
+    """Run ``code`` in the kernel, answering its input requests (pdb's prompts) in turn."""
+    out, asked, answers = [], [], list(answers)
+
+    def on_output(m):
+        if m["msg_type"] == "stream":
+            out.append(m["content"]["text"])
+        elif m["msg_type"] == "error":
+            out.append("\n".join(m["content"]["traceback"]))
+
+    def on_input(m):
+        asked.append(m["content"]["prompt"])
+        kc.input(answers.pop(0) if answers else "q")
+
+    reply = kc.execute_interactive(code, timeout=90, allow_stdin=True, stdin_hook=on_input,
+                                   output_hook=on_output)
+    return reply["content"]["status"], "".join(out), asked
+
+
+def test_breakpoint_and_debug_in_a_real_jupyter_kernel():
+    jupyter_client = pytest.importorskip("jupyter_client")
+    km = jupyter_client.KernelManager(kernel_name="python3")
+    km.start_kernel(cwd=os.getcwd(), env={**os.environ, "PYTHONBREAKPOINT": ""})
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=60)
+        status, out, _ = _kernel_cell(kc, "import minirt\n_ = minirt.init(num_cpus=1, local_mode=True)")
+        assert status == "ok" and "nothing runs in parallel" in out
+        status, out, asked = _kernel_cell(kc, textwrap.dedent("""
+            @minirt.remote
+            def task(x):
+                y = x * 2
+                breakpoint()
+                return y + 1
+            print("result", minirt.get(task.remote(21)))
+        """), ["p y", "c"])
+        assert status == "ok" and asked, out
+        assert "42" in out and "result 43" in out
+        status, out, _ = _kernel_cell(kc, textwrap.dedent("""
+            @minirt.remote
+            def divide(a, b):
+                quotient = a / b
+                return quotient
+            minirt.get(divide.remote(7, 0))
+        """))
+        assert status == "error" and "ZeroDivisionError" in out
+        status, out, asked = _kernel_cell(kc, "%debug", ["p a, b", "q"])
+        assert status == "ok" and asked, out
+        assert "(7, 0)" in out                       # %debug reached the task's frame
+        _kernel_cell(kc, "minirt.shutdown()")
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
