@@ -25,9 +25,7 @@ in plain Python. Lesson: the debugging lesson (after lessons/08_patterns.ipynb).
 
 from __future__ import annotations
 
-import asyncio
 import collections
-import inspect
 import contextlib
 import os
 import pdb
@@ -40,75 +38,19 @@ import time
 
 import cloudpickle
 
-from . import _actor_concurrency, _context, _protocol, _refs, _serial, _streaming, _worker
+from . import _actor_concurrency, _protocol, _refs, _serial, _streaming, _worker
+from ._local_actors import ExitActor, LocalActor, LocalActors
+from ._local_objects import LocalObjects, read_file
 from ._refs import ObjectRef
-from ._serial import FILE, INLINE, Raised
-from .exceptions import (ActorAlreadyExistsError, ActorDiedError, GetTimeoutError,
-                         ObjectLostError, RuntimeShutdownError, TaskCancelledError, TaskError,
-                         WorkerCrashedError)
+from ._serial import FILE, INLINE
+from .exceptions import (ActorDiedError, GetTimeoutError, ObjectLostError, RuntimeShutdownError,
+                         TaskCancelledError, TaskError, WorkerCrashedError)
 
 TIMELINE_MAX = 200_000     # as the head
 EVENTS_MAX = 20_000
 FAILED_MAX = 16            # failed tasks kept for minirt.util.debug.rerun (as the scheduler)
 NOTICE = ("minirt: local mode: each task and actor method runs in this process (the driver) "
           "when .remote() is called, one at a time; nothing runs in parallel.")
-
-
-class _Actor:
-    """One actor in local mode: the live instance and what re-creating it needs."""
-
-    def __init__(self, spec, args, deps, async_class: bool):
-        self.spec = spec                  # the creation TaskSpec
-        self.args, self.deps = args, deps  # its arguments, kept for a restart
-        self.opts = spec.actor_opts
-        self.class_name = spec.actor_opts.get("class_name") or spec.name.split(".")[0]
-        self.instance = None
-        self.dead = False
-        self.error = None                 # the ActorDiedError its calls raise once dead
-        self.restarts = 0
-        self.async_class = async_class
-        self.loop = self.thread = None
-
-    def run_async(self, fn, frames_of, frame):
-        """Run ``fn()`` (which may return an awaitable) on this actor's event loop, with
-        ``frame`` pushed on that thread's ``frames_of()`` meanwhile; return its value."""
-        if self.loop is None:
-            loop = self.loop = asyncio.new_event_loop()
-
-            def run():
-                loop.run_forever()
-                loop.close()
-            self.thread = threading.Thread(target=run, daemon=True,
-                                           name=f"minirt-local-{self.class_name}")
-            self.thread.start()
-
-        async def call():
-            frames = frames_of()
-            frames.append(frame)
-            try:
-                value = fn()
-                if inspect.isawaitable(value):
-                    value = await value
-                return value, None
-            except BaseException as e:  # noqa: BLE001 - raised in the caller's thread
-                return None, e          # (an asyncio task would re-raise some in the loop)
-            finally:
-                frames.pop()
-        value, error = asyncio.run_coroutine_threadsafe(call(), self.loop).result()
-        if error is not None:
-            raise error
-        return value
-
-    def stop_loop(self):
-        """Stop the event loop (it closes itself); return its thread, to join outside locks."""
-        loop, thread, self.loop, self.thread = self.loop, self.thread, None, None
-        if loop is not None:
-            loop.call_soon_threadsafe(loop.stop)
-        return thread
-
-
-class _ExitActor(BaseException):
-    """Raised by ``exit_actor()`` inside an actor method in local mode."""
 
 
 class LocalCore:
@@ -135,12 +77,8 @@ class LocalCore:
         self.closed = False     # (not ``_closed``: the notebook views read a head by that name)
         self._fns: dict[bytes, bytes] = {}
         self._loaded: dict[bytes, object] = {}
-        self._values: dict[bytes, tuple] = {}       # oid -> (pickled value, is_error, contained)
-        self._live: dict[bytes, TaskError] = {}     # error oid -> the TaskError, traceback kept
-        self._held: set[bytes] = set()              # ids this process holds a ref/handle to
-        self._inside: collections.Counter = collections.Counter()   # id -> values holding it
-        self._actors: dict[bytes, _Actor] = {}
-        self._named: dict[tuple, bytes] = {}
+        self._actors = LocalActors()
+        self.local_objects = LocalObjects(self._actors.unreachable)   # (add-ons: not "objects")
         self._failed: collections.OrderedDict = collections.OrderedDict()
         self._stack = threading.local()             # per thread: [(spec, actor_id)] running
         self._holding: list[dict] = []              # resources of the tasks running now
@@ -187,17 +125,17 @@ class LocalCore:
 
     def put(self, oid, kind, data, contained) -> None:
         if kind == FILE:
-            data = self._read_file(oid)
+            data = read_file(self.shm_dir, oid)
         with self._lock:
             self._check_open()
             self._drain()
-            self._store(oid, data, False, tuple(contained))
+            self.local_objects.store(oid, data, False, tuple(contained))
 
     def get(self, ids, timeout):
         with self._lock:
             self._check_open()
             self._drain()
-            missing = [oid for oid in dict.fromkeys(ids) if oid not in self._values]
+            missing = [oid for oid in dict.fromkeys(ids) if oid not in self.local_objects.values]
             if missing:
                 if timeout is not None:
                     raise GetTimeoutError(
@@ -206,7 +144,7 @@ class LocalCore:
                 raise ObjectLostError(
                     f"object {missing[0].hex()} does not exist in this local-mode runtime: it "
                     "was freed, belongs to a runtime that was shut down, or was never made")
-            return [(INLINE, self._values[oid][0]) for oid in ids]
+            return [(INLINE, self.local_objects.values[oid][0]) for oid in ids]
 
     def wait(self, ids, num_returns, timeout):
         # Everything submitted has already run: what is not ready now never will be
@@ -214,7 +152,7 @@ class LocalCore:
         with self._lock:
             self._check_open()
             self._drain()
-            return [oid for oid in ids if oid in self._values][:num_returns]
+            return [oid for oid in ids if oid in self.local_objects.values][:num_returns]
 
     def cancel(self, oid, force, recursive) -> None:
         with self._lock:               # everything has already run: nothing to stop (as Ray)
@@ -227,16 +165,13 @@ class LocalCore:
             actor = self._actors.get(aid)
             if actor is None or actor.dead:
                 return
-            restart = not no_restart and self._restarts_left(actor)
-            self._actor_dead(actor, ActorDiedError(
+            restart = not no_restart and self._actors.may_restart(actor)
+            self._actors.dead(actor, ActorDiedError(
                 f"the actor {actor.class_name} was killed with minirt.kill()"))
             self._event("actor_killed", actor=actor.class_name, id=aid)
         if restart:
             with self._lock:
-                actor.restarts += 1
-                actor.dead, actor.error = False, None
-                if actor.opts.get("name") is not None:
-                    self._named[(actor.opts.get("namespace"), actor.opts["name"])] = aid
+                self._actors.revive(actor)
             self._start_actor(actor)
 
     def exit_actor(self) -> None:
@@ -246,7 +181,7 @@ class LocalCore:
                                 "not an actor method: return from the task instead")
             raise TypeError("exit_actor() ends the actor that calls it: call it inside an actor "
                             "method; to stop an actor from the driver use kill(actor)")
-        raise _ExitActor()
+        raise ExitActor()
 
     def is_canceled(self) -> bool:
         if self.current_task is None:
@@ -259,16 +194,14 @@ class LocalCore:
             self._check_open()
             self._drain()
             if op == "get_actor":
-                aid = self._named.get((args[1], args[0]))
-                actor = self._actors.get(aid) if aid is not None else None
-                return None if actor is None or actor.dead else (aid, actor.opts["meta"])
+                return self._actors.lookup(*args)
             if op == "resources":
                 return self._resources(args[0])
             if op == "nodes":
                 return [{"NodeID": self.node_id, "Alive": True, "NodeIndex": 0,
                          "Resources": dict(self.total,
                                            object_store_memory=float(self.object_store_memory)),
-                         "ObjectStoreUsed": self._used(), "ObjectStoreSpilled": 0,
+                         "ObjectStoreUsed": self.local_objects.used(), "ObjectStoreSpilled": 0,
                          "Workers": 0, "IsHead": True, "ObjectStoreDir": None}]
             if op == "timeline":
                 return list(self.timeline_rows)
@@ -289,15 +222,11 @@ class LocalCore:
             if self.closed:
                 return
             self.closed = True
-            actors = list(self._actors.values())
-            self._actors.clear()
-            self._named.clear()
-            self._values.clear()
-            self._live.clear()
+            threads = self._actors.close()
+            self.local_objects.clear()
             self._failed.clear()
-        for actor in actors:
-            thread = actor.stop_loop()
-            if thread is not None and thread is not threading.current_thread():
+        for thread in threads:
+            if thread is not threading.current_thread():
                 thread.join(5)
         shutil.rmtree(self.session_dir, ignore_errors=True)
 
@@ -307,70 +236,23 @@ class LocalCore:
                                        "this call waited; call minirt.init() to start it again")
 
     # --- values and references (under the lock) ---------------------------------------
-    def _store(self, oid, data: bytes, is_error: bool, contained: tuple) -> None:
-        if oid in self._values:
-            return
-        self._values[oid] = (data, is_error, contained)
-        self._inside.update(contained)
-
-    def _read_file(self, oid) -> bytes:
-        """A large value api.py or remote_function.py wrote as a file: read it, delete it.
-
-        The file's layout is the inline layout (``_serial.to_inline``), so its bytes
-        load as an INLINE value.
-        """
-        path = os.path.join(self.shm_dir, oid.hex())
-        with open(path, "rb") as f:
-            data = f.read()
-        _serial.unlink(path)
-        return data
-
     def _take_args(self, spec):
         """The call's arguments as (INLINE, bytes), a large argument file read back."""
         if spec.args[0] == FILE:
-            spec.args = (INLINE, self._read_file(spec.args[2]), None)
+            spec.args = (INLINE, read_file(self.shm_dir, spec.args[2]), None)
         return spec.args[:2]
 
     def _drain(self) -> None:
         """Apply this process's reference changes; free what nothing reaches any more."""
-        for oid, delta in _refs.local_refs.take_changes():
-            if delta > 0:
-                self._held.add(oid)
-            else:
-                self._held.discard(oid)
-                self._maybe_free(oid)
-
-    def _maybe_free(self, oid) -> None:
-        """Drop ``oid`` (and what only it held) if no ref, handle or value reaches it."""
-        todo = [oid]
-        while todo:
-            oid = todo.pop()
-            if oid in self._held or self._inside[oid] > 0:
-                continue
-            self._inside.pop(oid, None)
-            entry = self._values.pop(oid, None)
-            if entry is not None:
-                self._live.pop(oid, None)
-                for c in entry[2]:
-                    self._inside[c] -= 1
-                    todo.append(c)
-                continue
-            actor = self._actors.get(oid)
-            if actor is not None and not actor.dead and actor.opts.get("lifetime") != "detached":
-                self._actor_dead(actor, None)        # its last handle is gone: it exits
-
-    def _used(self) -> int:
-        return sum(len(v[0]) for v in self._values.values())
+        self.local_objects.apply(_refs.local_refs.take_changes())
 
     def _resources(self, available: bool) -> dict:
         out = dict(self.total)
         out["object_store_memory"] = float(self.object_store_memory)
         if not available:
             return out
-        out["object_store_memory"] -= self._used()
-        held = self._holding + [a.opts.get("hold") or {} for a in self._actors.values()
-                                if not a.dead]
-        for res in held:
+        out["object_store_memory"] -= self.local_objects.used()
+        for res in self._holding + self._actors.holds():
             for k, v in res.items():
                 out[k] = out.get(k, 0.0) - v
         return {k: v for k, v in out.items() if v > 1e-9}
@@ -393,7 +275,7 @@ class LocalCore:
         descs = []
         with self._lock:
             for oid in spec.deps:
-                entry = self._values.get(oid)
+                entry = self.local_objects.values.get(oid)
                 if entry is None:
                     return None, _serial.error_bytes(ObjectLostError(
                         f"object {oid.hex()}, an argument of {spec.name}, does not exist"))
@@ -455,7 +337,7 @@ class LocalCore:
                     with self._lock:
                         self._holding.remove(spec.resources)
                     self._record(spec, t0, time.time(), attempt)
-            except _ExitActor:
+            except ExitActor:
                 self._fail(spec, self._exited(actor))
                 return
             except KeyboardInterrupt:
@@ -492,14 +374,14 @@ class LocalCore:
                "which minirt does not end")
         if actor is not None:
             with self._lock:
-                self._actor_dead(actor, ActorDiedError(f"the actor {actor.class_name} is dead: "
+                self._actors.dead(actor, ActorDiedError(f"the actor {actor.class_name} is dead: "
                                                        f"{why}"))
             return actor.error
         return WorkerCrashedError(why)
 
     def _exited(self, actor):
         with self._lock:
-            self._actor_dead(actor, ActorDiedError(
+            self._actors.dead(actor, ActorDiedError(
                 f"the actor {actor.class_name} is dead: it called exit_actor()"))
         return actor.error
 
@@ -538,48 +420,36 @@ class LocalCore:
                 entry = (oid, _serial.to_inline(s), False, tuple(s.contained))
             except StopIteration:
                 return refs
-            except (KeyboardInterrupt, _ExitActor, SystemExit):
+            except (KeyboardInterrupt, ExitActor, SystemExit):
                 raise
             except BaseException as e:  # noqa: BLE001 - the error becomes the last item
                 err = _worker.tag_error(_serial.describe_exception(e, spec.name, os.getpid()),
                                         spec)
-                entry = (oid, self._error_bytes(oid, err), True, ())
+                entry = (oid, self.local_objects.error_bytes(oid, err), True, ())
                 it = iter(())
             with self._lock:
-                self._store(*entry)
+                self.local_objects.store(*entry)
             refs.append(ObjectRef(oid))
 
-    def _error_bytes(self, oid, err) -> bytes:
-        """Bytes that load as ``Raised(err)``: the live error while this runtime keeps it
-        (its cause's traceback intact, for the debugger), else its portable pickle."""
-        if isinstance(err, TaskError):
-            self._live[oid] = err
-            return pickle.dumps(_LiveError(oid, _serial.error_bytes(err)))
-        return _serial.error_bytes(err)
-
     def _fail(self, spec, error) -> None:
-        self._finish(spec, [(oid, self._error_bytes(oid, error), True, ())
+        self._finish(spec, [(oid, self.local_objects.error_bytes(oid, error), True, ())
                             for oid in spec.returns])
 
     def _finish(self, spec, results) -> None:
         with self._lock:
             for entry in results:
-                self._store(*entry)
+                self.local_objects.store(*entry)
             self._event("finish", task=spec.name, id=spec.tid, node=0,
                         error=any(r[2] for r in results))
 
     def _keep_failed(self, spec) -> None:
         """Keep what ``minirt.util.debug.rerun`` needs (the last FAILED_MAX failed tasks)."""
         with self._lock:
-            pinned = [oid for oid in list(spec.deps) + list(spec.contained)
-                      if oid in self._values]
-            self._inside.update(pinned)
+            pinned = self.local_objects.pin(list(spec.deps) + list(spec.contained))
             self._failed[spec.tid] = (spec, pinned)
             while len(self._failed) > FAILED_MAX:
                 _, (_, old) = self._failed.popitem(last=False)
-                for oid in old:
-                    self._inside[oid] -= 1
-                    self._maybe_free(oid)
+                self.local_objects.unpin(old)
 
     def _failed_task(self, tid):
         """``call("failed_task", tid)``: as the head answers it (see util/debug.py)."""
@@ -591,23 +461,15 @@ class LocalCore:
 
     # --- actors ---------------------------------------------------------------------
     def _create_actor(self, spec, args):
-        opts = spec.actor_opts
-        key = (opts.get("namespace"), opts.get("name"))
         with self._lock:
-            if key[1] is not None:
-                existing = self._named.get(key)
-                if existing is not None and not self._actors[existing].dead:
-                    if opts.get("get_if_exists"):
-                        return existing
-                    raise ActorAlreadyExistsError(
-                        f"an actor named {key[1]!r} already exists in namespace {key[0]!r}; "
-                        "choose another name, use get_if_exists=True, or minirt.get_actor() it")
-                self._named[key] = spec.actor_id
+            existing = self._actors.claim_name(spec)
+            if existing is not None:
+                return existing
         deps, upstream = self._deps(spec)
         cls = self._function(spec.fn_id)
-        actor = _Actor(spec, args, deps, _actor_concurrency.is_async_class(cls))
+        actor = LocalActor(spec, args, deps, _actor_concurrency.is_async_class(cls))
         with self._lock:
-            self._actors[spec.actor_id] = actor
+            self._actors.actors[spec.actor_id] = actor
         if upstream is not None:
             err = pickle.loads(upstream)
             actor.dead, actor.error = True, ActorDiedError(
@@ -628,32 +490,18 @@ class LocalCore:
             with _breakpoints():
                 actor.instance = self._function(spec.fn_id)(*a, **kw)
         except KeyboardInterrupt:
-            self._actor_dead(actor, ActorDiedError(
+            self._actors.dead(actor, ActorDiedError(
                 f"the actor {actor.class_name} was interrupted in its __init__"))
             raise
-        except (SystemExit, _ExitActor, Exception) as e:  # noqa: BLE001
+        except (SystemExit, ExitActor, Exception) as e:  # noqa: BLE001
             text = str(_serial.describe_exception(e, spec.name, os.getpid()))
             with self._lock:
-                self._actor_dead(actor, ActorDiedError(
+                self._actors.dead(actor, ActorDiedError(
                     f"the actor {actor.class_name} could not be created: its __init__ "
                     f"raised\n{text}"))
         finally:
             frames.pop()
             self._record(spec, t0, time.time(), actor.restarts)
-
-    def _restarts_left(self, actor) -> bool:
-        limit = actor.opts.get("max_restarts", 0)
-        return limit < 0 or actor.restarts < limit
-
-    def _actor_dead(self, actor, error) -> None:
-        actor.dead = True
-        actor.error = error or ActorDiedError(f"the actor {actor.class_name} has exited")
-        actor.instance = None
-        key = (actor.opts.get("namespace"), actor.opts.get("name"))
-        if self._named.get(key) == actor.spec.actor_id:
-            del self._named[key]
-        actor.stop_loop()
-
 
 @contextlib.contextmanager
 def _breakpoints():
@@ -688,19 +536,3 @@ def _debugpy_connected() -> bool:
         return bool(debugpy.is_client_connected())
     except Exception:  # noqa: BLE001 - no debugpy: nothing is connected
         return False
-
-
-class _LiveError:
-    """Pickled in place of a failed task's error in local mode (see LocalCore._error_bytes)."""
-
-    def __init__(self, oid: bytes, portable: bytes):
-        self.oid, self.portable = oid, portable
-
-    def __reduce__(self):
-        return (_live_raised, (self.oid, self.portable))
-
-
-def _live_raised(oid: bytes, portable: bytes):
-    core = _context.peek()
-    err = getattr(core, "_live", {}).get(oid) if isinstance(core, LocalCore) else None
-    return Raised(err) if err is not None else pickle.loads(portable)

@@ -175,8 +175,12 @@ def _reduce_code(code: types.CodeType):
 
 def _load_code(data: bytes, filename: str, source):
     """Rebuild a code object; make its source known to this process's ``linecache``."""
-    if source is not None and filename not in linecache.cache:
-        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    if source is not None:
+        lines = source.splitlines(True)
+        # pdb looks a file up by its absolute path ("Cell In[3]" -> /cwd/Cell In[3]).
+        for name in (filename, os.path.abspath(filename)):
+            if name not in linecache.cache:
+                linecache.cache[name] = (len(source), None, lines, name)
     return marshal.loads(data)
 
 

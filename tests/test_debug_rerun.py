@@ -7,6 +7,7 @@ driven through a subprocess with piped standard input.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -176,3 +177,46 @@ def test_real_pdb_with_piped_stdin(tmp_path, local):
     assert "-> return 100 / (x - 42)" in out.stdout        # the failing line of the task
     assert "(Pdb) 42" in out.stdout                          # p x: its local variable
     assert "after the debugger" in out.stdout
+
+
+def test_rerun_in_a_real_jupyter_kernel():
+    """The post-mortem prompt is the kernel's input box (answered here through jupyter_client)."""
+    jupyter_client = pytest.importorskip("jupyter_client")
+    km = jupyter_client.KernelManager(kernel_name="python3")
+    km.start_kernel(cwd=os.getcwd())
+    kc = km.client()
+    kc.start_channels()
+    out, asked, answers = [], [], ["p x", "q"]
+
+    def on_output(m):
+        if m["msg_type"] == "stream":
+            out.append(m["content"]["text"])
+
+    def on_input(m):
+        asked.append(m["content"]["prompt"])
+        kc.input(answers.pop(0) if answers else "q")
+
+    try:
+        kc.wait_for_ready(timeout=60)
+        code = textwrap.dedent("""
+            import minirt
+            from minirt.util import debug
+            _ = minirt.init(num_cpus=1)
+
+            @minirt.remote
+            def scale(values, factor):
+                x = sum(values) * factor
+                return 100 / (x - 42)
+
+            debug.rerun(scale.remote([1, 2, 3, 1], 6))
+            minirt.shutdown()
+        """)
+        reply = kc.execute_interactive(code, timeout=90, allow_stdin=True, stdin_hook=on_input,
+                                       output_hook=on_output)
+        text = re.sub(r"\x1b\[[0-9;]*m", "", "".join(out))      # (the kernel's pdb colours)
+        assert reply["content"]["status"] == "ok", text
+        assert len(asked) == 2 and "db>" in asked[0]      # pdb (ipdb> in a kernel)
+        assert "return 100 / (x - 42)" in text and "42" in text.split("return 100 / (x - 42)")[-1]
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -257,10 +258,10 @@ def test_objects_are_freed_when_no_ref_is_left(local):
     oid = ref._id
     inner = echo.remote([minirt.put("kept inside")])
     minirt.get(echo.remote(1))
-    assert oid in core._values
+    assert oid in core.local_objects.values
     del ref
     minirt.get(echo.remote(2))           # (reference changes are applied at API calls)
-    assert oid not in core._values
+    assert oid not in core.local_objects.values
     assert minirt.get(minirt.get(inner)[0]) == "kept inside"   # held by the list's value
 
 
@@ -271,7 +272,7 @@ def test_actor_ends_with_its_last_handle(local):
     minirt.get(c.incr.remote())
     del c
     minirt.get(echo.remote(0))
-    assert core._actors[aid].dead
+    assert core._actors.get(aid).dead
 
 
 def test_get_of_what_never_comes_raises_instead_of_hanging(local):
@@ -379,8 +380,10 @@ def test_breakpoint_and_debug_in_a_real_jupyter_kernel():
         """))
         assert status == "error" and "ZeroDivisionError" in out
         status, out, asked = _kernel_cell(kc, "%debug", ["p a, b", "q"])
+        out = re.sub(r"\x1b\[[0-9;]*m", "", out)      # (the kernel's pdb colours)
         assert status == "ok" and asked, out
         assert "(7, 0)" in out                       # %debug reached the task's frame
+        assert "quotient = a / b" in out             # and shows its source (a cell's)
         _kernel_cell(kc, "minirt.shutdown()")
     finally:
         kc.stop_channels()
