@@ -32,6 +32,9 @@ Map of the modules (one concept each)::
     _procs.py           forkserver-started processes and the janitor
     _local.py           local mode (init(local_mode=True)): a core that runs every task and
                         actor method in the driver, one at a time (no head, no workers)
+    _local_objects.py     ...its values and reference counts (a dict, no shared memory)
+    _local_actors.py      ...its actors: live instances, names, deaths, an async loop each
+    _local_run.py         ...results and generators stored as a worker does; breakpoint()
     runtime_context.py  get_runtime_context()
     exceptions.py       the errors, under minirt's and Ray's names
     experimental/       Ray's ray.experimental names (tqdm_ray, from util/tqdm_ray.py)

@@ -7,17 +7,17 @@ it (as Ray's old local mode did), and keeps its result in a dict::
 
     f.remote(x) --TaskSpec--> LocalCore.submit: args unpickled (a copy) --> f(*args)
                                                                               |
-    get(ref) <--(INLINE, bytes)-- values[oid] <-- result pickled, or the TaskError
+    get(ref) <--(INLINE, bytes)-- LocalObjects <-- result pickled, or the TaskError
 
 Values go through ``_serial`` both ways, as between processes, so a task
 cannot change the caller's objects and its errors come back as the same
 ``TaskError`` (an instance of the task's exception class too). Unlike between
 processes, the cause keeps its traceback: ``%debug`` and ``pdb.pm()`` reach
-the task's own frames. Actors are live objects here (their state is kept);
-an ``async`` actor runs its methods on an event loop in a thread of its own,
-so a notebook's running loop is no obstacle. Objects are counted as the head
-counts them (refs this process holds, plus refs inside stored values) and
-dropped when nothing can reach them; an actor ends when its last handle goes.
+the task's own frames. Its parts: ``_local_objects.py`` (values, reference
+counts), ``_local_actors.py`` (live actor instances, names, deaths) and
+``_local_run.py`` (results and generators stored as a worker does; pdb for
+``breakpoint()`` in a notebook). Retries, timeline rows and events are kept
+as the head keeps them.
 
 Nothing runs in parallel, so prints, ``breakpoint()`` and ``%debug`` behave as
 in plain Python. Lesson: the debugging lesson (after lessons/08_patterns.ipynb).
@@ -26,22 +26,20 @@ in plain Python. Lesson: the debugging lesson (after lessons/08_patterns.ipynb).
 from __future__ import annotations
 
 import collections
-import contextlib
 import os
-import pdb
 import pickle
 import shutil
-import sys
 import tempfile
 import threading
 import time
 
 import cloudpickle
 
-from . import _actor_concurrency, _protocol, _refs, _serial, _streaming, _worker
+from . import _actor_concurrency, _protocol, _refs, _serial, _worker
 from ._local_actors import ExitActor, LocalActor, LocalActors
 from ._local_objects import LocalObjects, read_file
-from ._refs import ObjectRef
+from ._local_run import breakpoints, stream
+from ._local_run import results as run_results
 from ._serial import FILE, INLINE
 from .exceptions import (ActorDiedError, GetTimeoutError, ObjectLostError, RuntimeShutdownError,
                          TaskCancelledError, TaskError, WorkerCrashedError)
@@ -320,7 +318,7 @@ class LocalCore:
             retry = False
             try:
                 try:
-                    with _breakpoints():
+                    with breakpoints():
                         a, kw = _worker._load_args(args, deps)
                         fn = target()
                         if actor is not None and actor.async_class:
@@ -329,8 +327,8 @@ class LocalCore:
                         else:
                             value = fn(*a, **kw)
                         if spec.num_returns == "streaming":
-                            value = self._stream(spec, value)
-                    results = self._results(spec, value)
+                            value = stream(spec, value, self.local_objects, self._lock)
+                    results = run_results(spec, value)
                     del value
                 finally:
                     frames.pop()
@@ -384,52 +382,6 @@ class LocalCore:
             self._actors.dead(actor, ActorDiedError(
                 f"the actor {actor.class_name} is dead: it called exit_actor()"))
         return actor.error
-
-    def _results(self, spec, value) -> list:
-        """Pickle the return value(s) as a worker does (same checks, same messages)."""
-        if spec.num_returns in (1, "streaming"):
-            values = [value]
-        else:
-            try:
-                values = list(value)
-            except TypeError:
-                values = None
-            if values is None or len(values) != spec.num_returns:
-                n = "a non-sequence" if values is None else f"{len(values)} values"
-                raise ValueError(f"{spec.name} was declared with num_returns={spec.num_returns} "
-                                 f"but returned {n}")
-        out = []
-        for oid, v in zip(spec.returns, values):
-            try:
-                s = _serial.serialize(v)
-            except Exception as e:
-                raise TypeError(f"the return value of {spec.name} could not be serialized "
-                                f"({type(v).__name__}): {e}") from e
-            out.append((oid, _serial.to_inline(s), False, tuple(s.contained)))
-        return out
-
-    def _stream(self, spec, gen) -> list:
-        """Run a generator task to its end, storing each value as its own object."""
-        refs = []
-        it = iter(gen)
-        while True:
-            oid = _streaming.item_id(spec.tid, len(refs))
-            try:
-                item = next(it)
-                s = _serial.serialize(item)
-                entry = (oid, _serial.to_inline(s), False, tuple(s.contained))
-            except StopIteration:
-                return refs
-            except (KeyboardInterrupt, ExitActor, SystemExit):
-                raise
-            except BaseException as e:  # noqa: BLE001 - the error becomes the last item
-                err = _worker.tag_error(_serial.describe_exception(e, spec.name, os.getpid()),
-                                        spec)
-                entry = (oid, self.local_objects.error_bytes(oid, err), True, ())
-                it = iter(())
-            with self._lock:
-                self.local_objects.store(*entry)
-            refs.append(ObjectRef(oid))
 
     def _fail(self, spec, error) -> None:
         self._finish(spec, [(oid, self.local_objects.error_bytes(oid, error), True, ())
@@ -487,7 +439,7 @@ class LocalCore:
         t0 = time.time()
         try:
             a, kw = _worker._load_args(actor.args, actor.deps)
-            with _breakpoints():
+            with breakpoints():
                 actor.instance = self._function(spec.fn_id)(*a, **kw)
         except KeyboardInterrupt:
             self._actors.dead(actor, ActorDiedError(
@@ -502,37 +454,3 @@ class LocalCore:
         finally:
             frames.pop()
             self._record(spec, t0, time.time(), actor.restarts)
-
-@contextlib.contextmanager
-def _breakpoints():
-    """While a task runs here, ``breakpoint()`` opens pdb, as in a script.
-
-    A Jupyter kernel sends ``breakpoint()`` to debugpy, which does nothing unless
-    JupyterLab's visual debugger is on; then it is left alone, as are
-    ``PYTHONBREAKPOINT`` (``=0`` disables it) and any other hook.
-    """
-    hook = sys.breakpointhook
-    if hook is sys.__breakpointhook__ or not getattr(hook, "__module__", "").startswith(
-            ("debugpy", "ipykernel")) or _debugpy_connected():
-        yield
-        return
-    sys.breakpointhook = _pdb_here
-    try:
-        yield
-    finally:
-        if sys.breakpointhook is _pdb_here:
-            sys.breakpointhook = hook
-
-
-def _pdb_here(*args, **kwargs) -> None:
-    if os.environ.get("PYTHONBREAKPOINT") == "0":
-        return
-    pdb.Pdb().set_trace(sys._getframe(1))
-
-
-def _debugpy_connected() -> bool:
-    try:
-        import debugpy
-        return bool(debugpy.is_client_connected())
-    except Exception:  # noqa: BLE001 - no debugpy: nothing is connected
-        return False
