@@ -56,6 +56,7 @@ class LocalCore:
 
     is_driver = True
     worker_name = "driver"
+    local_mode = True          # (a Head has no such attribute: add-ons may tell them apart)
 
     def __init__(self, *, num_cpus: float, resources: dict, namespace: str,
                  object_store_memory: int):

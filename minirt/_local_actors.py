@@ -43,6 +43,10 @@ class LocalActor:
     def run_async(self, fn, frames_of, frame):
         """Run ``fn()`` (which may return an awaitable) on this actor's event loop, with
         ``frame`` pushed on that thread's ``frames_of()`` meanwhile; return its value."""
+        if self.thread is threading.current_thread():
+            raise RuntimeError(f"in local mode an async actor ({self.class_name}) cannot call "
+                               "its own methods through its handle: its event loop would wait "
+                               "for itself; call the method directly (self.method())")
         if self.loop is None:
             loop = self.loop = asyncio.new_event_loop()
 

@@ -42,6 +42,7 @@ from ._streaming import item_id
 from .exceptions import TaskCancelledError, TaskUnschedulableError, WorkerCrashedError
 
 FAILED_MAX = 16     # failed tasks kept, arguments pinned, for minirt.util.debug.rerun
+FAILED_ARGS_MAX = 256 << 20    # ...but not one whose arguments take more store bytes
 
 
 class Task:
@@ -372,10 +373,13 @@ class Scheduler:
 
     def keep_failed(self, spec) -> None:
         """Keep a task whose code raised, with its arguments pinned, for
-        ``minirt.util.debug.rerun``; only the last :data:`FAILED_MAX` are kept."""
+        ``minirt.util.debug.rerun``; only the last :data:`FAILED_MAX` are kept, and
+        none whose arguments take more than :data:`FAILED_ARGS_MAX` bytes of the store."""
         failed, table = self.failed, self.table
         # Objects only: a pinned actor handle would keep its actor alive.
         pinned = [oid for oid in needed(spec) + list(spec.contained) if oid in table.objects]
+        if sum(table.objects[oid].size or 0 for oid in pinned) > FAILED_ARGS_MAX:
+            return
         for oid in pinned:
             table.incr(oid)
         failed[spec.tid] = (spec, pinned)

@@ -220,3 +220,14 @@ def test_rerun_in_a_real_jupyter_kernel():
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+def test_a_task_with_huge_arguments_is_not_kept(monkeypatch):
+    monkeypatch.setattr(_scheduler, "FAILED_ARGS_MAX", 100_000)     # (256 MiB by default)
+    minirt.init(num_cpus=1)
+    small = halve.remote(3, {"offset": 0})
+    big = total.remote(np.ones(300_000))                 # 2.4 MB of arguments
+    minirt.wait([small, big], num_returns=2, timeout=60)
+    assert debug.rerun(small, debugger=False) is not None
+    with pytest.raises(ValueError, match="256 MiB"):
+        debug.rerun(big, debugger=False)

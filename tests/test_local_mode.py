@@ -388,3 +388,21 @@ def test_breakpoint_and_debug_in_a_real_jupyter_kernel():
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+def test_what_local_mode_cannot_do_raises_clearly(local):
+    from minirt.util import state
+
+    @minirt.remote
+    class SelfCaller:
+        async def outer(self, me):
+            return await me.inner.remote()
+
+        async def inner(self):
+            return 1
+
+    with pytest.raises(RuntimeError, match="not available in local mode"):
+        state.list_tasks()
+    s = SelfCaller.remote()
+    with pytest.raises(RuntimeError, match="cannot call its own methods"):
+        minirt.get(s.outer.remote(s))              # instead of waiting for itself forever

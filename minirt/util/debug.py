@@ -83,10 +83,12 @@ def rerun(ref_or_error, *, debugger: bool = True):
         raise RuntimeError("rerun() opens a debugger in the driver: call it there, not inside "
                            "a task or an actor method")
     if error.actor_id is not None:
+        tip = ("in local mode, %debug (or pdb.pm()) right after the failing get reaches the "
+               "method's frames" if getattr(core, "local_mode", False) else
+               "call breakpoint() in the method, or run it with minirt.init(local_mode=True)")
         print(f"minirt: {error.function_name} is an actor method: rerun() cannot re-run it, "
               "because the actor's state lives in the actor, not here. Here is the remote "
-              "traceback; to debug the actor's code, call breakpoint() in the method or run it "
-              "with minirt.init(local_mode=True).\n" + error.traceback_str.rstrip())
+              f"traceback; to debug the actor's code, {tip}.\n" + error.traceback_str.rstrip())
         return None
     if error.task_id is None:
         raise ValueError(f"this error does not say which task raised it, so {error.function_name} "
@@ -94,9 +96,10 @@ def rerun(ref_or_error, *, debugger: bool = True):
     record = core.call("failed_task", bytes.fromhex(error.task_id))
     if record is None:
         raise ValueError(f"minirt no longer keeps task {error.function_name} "
-                         f"({error.task_id}): only the last 16 failed tasks are kept, in the "
-                         "runtime that ran them (not after shutdown()); run it again and call "
-                         "rerun() on the new error")
+                         f"({error.task_id}): only the last 16 failed tasks are kept (none "
+                         "whose arguments take more than 256 MiB), in the runtime that ran "
+                         "them (not after shutdown()); run it again and call rerun() on the "
+                         "new error")
     name, fn_bytes, args, arg_oid, deps = record
     if arg_oid is not None:
         args = core.get([arg_oid], None)[0]
