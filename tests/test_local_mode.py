@@ -406,3 +406,10 @@ def test_what_local_mode_cannot_do_raises_clearly(local):
     s = SelfCaller.remote()
     with pytest.raises(RuntimeError, match="cannot call its own methods"):
         minirt.get(s.outer.remote(s))              # instead of waiting for itself forever
+
+
+def test_the_runtime_view_says_local_mode():
+    info = minirt.init(num_cpus=2, local_mode=True)
+    assert "running in local mode" in str(info)
+    minirt.shutdown()
+    assert "not running" in str(info)
