@@ -425,9 +425,10 @@ class LocalCore:
             self._actors.actors[spec.actor_id] = actor
         if upstream is not None:
             err = pickle.loads(upstream)
-            actor.dead, actor.error = True, ActorDiedError(
-                f"the actor {actor.class_name} could not be created: an argument failed: "
-                f"{getattr(err, 'error', err)}")
+            with self._lock:
+                self._actors.dead(actor, ActorDiedError(
+                    f"the actor {actor.class_name} could not be created: an argument failed: "
+                    f"{getattr(err, 'error', err)}"))
             return None
         self._start_actor(actor)
         return None

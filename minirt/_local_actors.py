@@ -100,7 +100,8 @@ class LocalActors:
         if key[1] is None:
             return None
         existing = self.named.get(key)
-        if existing is not None and not self.actors[existing].dead:
+        actor = self.actors.get(existing) if existing is not None else None
+        if actor is not None and not actor.dead:
             if opts.get("get_if_exists"):
                 return existing
             raise ActorAlreadyExistsError(
