@@ -32,13 +32,19 @@ Map of the modules (one concept each)::
     _actor_concurrency.py  ...an actor's calls side by side: threads, or an asyncio loop
     _streaming.py       generators as tasks: ObjectRefGenerator, one object per yielded value
     _procs.py           forkserver-started processes and the janitor
+    _local.py           local mode (init(local_mode=True)): a core that runs every task and
+                        actor method in the driver, one at a time (no head, no workers)
+    _local_objects.py     ...its values and reference counts (a dict, no shared memory)
+    _local_actors.py      ...its actors: live instances, names, deaths, an async loop each
+    _local_run.py         ...results and generators stored as a worker does; breakpoint()
     runtime_context.py  get_runtime_context()
     exceptions.py       the errors, under minirt's and Ray's names
     experimental/       Ray's ray.experimental names (tqdm_ray, from util/tqdm_ray.py)
     util/               layered on top of the core (which never imports it): ActorPool,
                         queue.Queue, multiprocessing.Pool on actors, progress bars and
                         tqdm_ray, the live task stream, Ray's state API (list_tasks...),
-                        debug.attach() (paused breakpoint() sessions),
+                        debug.attach() (paused breakpoint() sessions) and
+                        debug.rerun (a failed task re-run in the driver under pdb),
                         and the add-ons that attach themselves at import: notebook
                         views (_reprs.py), teaching warnings (_teach.py), a non-blocking
                         look at the head (_introspect.py)

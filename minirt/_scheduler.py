@@ -42,6 +42,9 @@ from ._serial import FILE, INLINE, error_results
 from ._streaming import item_id
 from .exceptions import TaskCancelledError, TaskUnschedulableError, WorkerCrashedError
 
+FAILED_MAX = 16     # failed tasks kept, arguments pinned, for minirt.util.debug.rerun
+FAILED_ARGS_MAX = 256 << 20    # ...but not one whose arguments take more store bytes
+
 
 class Task:
     """The head's record of one submitted task, actor creation or actor call."""
@@ -106,6 +109,8 @@ class Kind:
         else:
             if task.cancelled and any(r.is_error for r in results):
                 results = error_results(spec.returns, cancelled_error(spec))
+            elif spec.kind == "task" and any(r.is_error for r in results):
+                sched.keep_failed(spec)           # its code raised: rerun() may want it
             sched.finish(task, results)
         sched.schedule()
 
@@ -156,6 +161,7 @@ class Scheduler:
         self.ready: dict[tuple, collections.deque] = {}
         self.fns: dict[bytes, bytes] = {}
         self.kinds: dict[str, Kind] = {"task": Kind(self)}
+        self.failed: collections.OrderedDict = collections.OrderedDict()  # tid -> (spec, pinned)
 
     # --- submission and dependencies ----------------------------------------
     def submit(self, spec, from_worker=None) -> Task:
@@ -367,6 +373,23 @@ class Scheduler:
 
     def fail(self, task, error) -> None:
         self.finish(task, error_results(task.spec.returns, error))
+
+    def keep_failed(self, spec) -> None:
+        """Keep a task whose code raised, with its arguments pinned, for
+        ``minirt.util.debug.rerun``; only the last :data:`FAILED_MAX` are kept, and
+        none whose arguments take more than :data:`FAILED_ARGS_MAX` bytes of the store."""
+        failed, table = self.failed, self.table
+        # Objects only: a pinned actor handle would keep its actor alive.
+        pinned = [oid for oid in needed(spec) + list(spec.contained) if oid in table.objects]
+        if sum(table.objects[oid].size or 0 for oid in pinned) > FAILED_ARGS_MAX:
+            return
+        for oid in pinned:
+            table.incr(oid)
+        failed[spec.tid] = (spec, pinned)
+        while len(failed) > FAILED_MAX:
+            _, (_, old) = failed.popitem(last=False)
+            for oid in old:
+                table.decr(oid)
 
     # --- failures -----------------------------------------------------------------
     def worker_died(self, worker, code) -> None:

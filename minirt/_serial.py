@@ -175,8 +175,12 @@ def _reduce_code(code: types.CodeType):
 
 def _load_code(data: bytes, filename: str, source):
     """Rebuild a code object; make its source known to this process's ``linecache``."""
-    if source is not None and filename not in linecache.cache:
-        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    if source is not None:
+        lines = source.splitlines(True)
+        # pdb looks a file up by its absolute path ("Cell In[3]" -> /cwd/Cell In[3]).
+        for name in (filename, os.path.abspath(filename)):
+            if name not in linecache.cache:
+                linecache.cache[name] = (len(source), None, lines, name)
     return marshal.loads(data)
 
 
@@ -366,11 +370,17 @@ def _exception_from_state(cls, args, state):
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
-def remote_traceback(exc: BaseException) -> str:
-    """Format ``exc`` as seen from user code: minirt's own outer frames are left out."""
-    tb = exc.__traceback__
+def user_frames(exc):
+    """``exc``'s traceback from its first frame outside minirt (None if it has none)."""
+    tb = getattr(exc, "__traceback__", None)
     while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_PACKAGE_DIR):
         tb = tb.tb_next
+    return tb
+
+
+def remote_traceback(exc: BaseException) -> str:
+    """Format ``exc`` as seen from user code: minirt's own outer frames are left out."""
+    tb = user_frames(exc)
     return "".join(traceback.format_exception(type(exc), exc, tb or exc.__traceback__))
 
 

@@ -104,6 +104,18 @@ def _should_retry(spec, exc: BaseException) -> bool:
     return isinstance(cause, classes)
 
 
+def tag_error(err, spec):
+    """Name the task (and actor) on a TaskError made for it; return ``err``.
+
+    ``minirt.util.debug.rerun`` finds the failed task by this id. An upstream
+    TaskError re-raised by a nested ``get`` keeps the id of the task that raised.
+    """
+    if isinstance(err, TaskError) and getattr(err, "task_id", None) is None:
+        err.task_id = spec.tid.hex()
+        err.actor_id = spec.actor_id.hex() if spec.kind == "call" and spec.actor_id else None
+    return err
+
+
 def _exit_on_sys_exit(spec, exc: SystemExit) -> None:
     """``sys.exit()`` in a task or actor method ends the worker process, as in Ray.
 
@@ -458,7 +470,7 @@ class WorkerCore:
     def _failed(self, spec, e: BaseException, t0):
         if isinstance(e, SystemExit):
             _exit_on_sys_exit(spec, e)
-        err = _serial.describe_exception(e, spec.name, os.getpid())
+        err = tag_error(_serial.describe_exception(e, spec.name, os.getpid()), spec)
         retry = False
         try:
             retry = _should_retry(spec, e)
@@ -489,7 +501,7 @@ class WorkerCore:
             except BaseException as e:  # noqa: BLE001 - the error becomes the last item
                 if isinstance(e, SystemExit):
                     _exit_on_sys_exit(spec, e)
-                err = _serial.describe_exception(e, spec.name, os.getpid())
+                err = tag_error(_serial.describe_exception(e, spec.name, os.getpid()), spec)
                 result = _serial.error_results([oid], err)[0]
                 it = iter(())
             refs.append(ObjectRef(oid))

@@ -28,7 +28,7 @@ from .remote_function import RemoteFunction
 
 # Options Ray's init() takes that make no difference on one machine; accepted and ignored.
 _IGNORED_INIT = {"include_dashboard", "dashboard_host", "dashboard_port", "logging_level",
-                 "configure_logging", "log_to_driver_level", "runtime_env", "local_mode",
+                 "configure_logging", "log_to_driver_level", "runtime_env",
                  "_temp_dir", "_system_config", "num_gpus", "job_config", "storage"}
 _init_lock = threading.Lock()
 clusters: dict = {}                 # address -> cluster_utils.Cluster (which registers itself)
@@ -84,7 +84,8 @@ class RuntimeInfo(collections.abc.Mapping):
 
 
 def init(address=None, *, num_cpus=None, num_nodes=1, resources=None, namespace=None,
-         ignore_reinit_error=False, object_store_memory=None, log_to_driver=True, **kwargs):
+         ignore_reinit_error=False, object_store_memory=None, log_to_driver=True,
+         local_mode=False, **kwargs):
     """Start the runtime on this machine and return what was started.
 
     Args:
@@ -102,6 +103,12 @@ def init(address=None, *, num_cpus=None, num_nodes=1, resources=None, namespace=
         object_store_memory: bytes of shared memory per node's store before spilling to disk
             (default: 30% of RAM, at most what /dev/shm holds).
         log_to_driver: show what tasks print in the driver (default True).
+        local_mode: run every task and actor method in this process, one at a time, as
+            soon as ``.remote()`` is called: no workers, nothing in parallel, so prints,
+            ``breakpoint()`` and ``%debug`` work as in plain Python (a tool for debugging,
+            see ``minirt/_local.py``). Ray 2.60 has removed ``local_mode``; minirt keeps it
+            for teaching (Ray's answer is its debugger), so ``import ray`` code gets Ray's
+            error for it.
 
     Returns:
         RuntimeInfo: like Ray's context: ``address_info`` (``node_id``, ``session_dir``,
@@ -121,14 +128,19 @@ def init(address=None, *, num_cpus=None, num_nodes=1, resources=None, namespace=
         True
         >>> minirt.shutdown()
 
-    Lesson: lessons/04_api_tour.ipynb.
+    Lesson: lessons/04_api_tour.ipynb; local mode: the debugging lesson.
     """
     unknown = set(kwargs) - _IGNORED_INIT
     if unknown:
         raise TypeError(f"init() got unexpected argument(s) {', '.join(sorted(unknown))}; "
                         "minirt's init takes num_cpus, num_nodes, resources, namespace, "
-                        "object_store_memory, log_to_driver, ignore_reinit_error")
+                        "object_store_memory, log_to_driver, ignore_reinit_error, local_mode")
+    if not isinstance(local_mode, bool):
+        raise TypeError(f"local_mode must be True or False; got {local_mode!r}")
     cluster = _check_address(address)
+    if local_mode and (cluster is not None or num_nodes != 1):
+        raise ValueError("local_mode=True runs everything in this process, on one node: "
+                         "leave out address and num_nodes")
     if cluster is not None:
         given = [k for k, v in (("num_cpus", num_cpus), ("resources", resources),
                                 ("object_store_memory", object_store_memory),
@@ -177,10 +189,15 @@ def init(address=None, *, num_cpus=None, num_nodes=1, resources=None, namespace=
         specs = cluster._specs(object_store_memory) if cluster is not None else None
         if specs is not None and not specs:
             raise ValueError(f"the cluster at {address!r} has no nodes left")
-        head = _start(num_cpus=num_cpus, num_nodes=num_nodes, resources=resources,
-                      object_store_memory=object_store_memory,
-                      namespace=namespace or "default", log_to_driver=log_to_driver,
-                      node_specs=specs)
+        if local_mode:
+            head = _start_local(num_cpus=num_cpus, resources=resources,
+                                object_store_memory=object_store_memory,
+                                namespace=namespace or "default")
+        else:
+            head = _start(num_cpus=num_cpus, num_nodes=num_nodes, resources=resources,
+                          object_store_memory=object_store_memory,
+                          namespace=namespace or "default", log_to_driver=log_to_driver,
+                          node_specs=specs)
         head.address = address if cluster is not None else "local"
         if cluster is not None:
             cluster._head, cluster.connected = head, True
@@ -194,6 +211,16 @@ def _start(**config):
     _context.set_head(head)
     atexit.register(shutdown)
     return head
+
+
+def _start_local(**config):
+    """Start local mode (see ``_local.py``) and make it current (under ``_init_lock``)."""
+    from ._local import NOTICE, LocalCore
+    core = LocalCore(**config)
+    _context.set_head(core)
+    atexit.register(shutdown)
+    print(NOTICE)
+    return core
 
 
 def _auto_init():
@@ -264,7 +291,7 @@ def _address_info(node_id, session_dir, address, store_dir) -> dict:
 
 
 def _info(head) -> RuntimeInfo:
-    return RuntimeInfo(_address_info(head.nodes[0].node_id, head.session_dir,
+    return RuntimeInfo(_address_info(head.node_id, head.session_dir,
                                      getattr(head, "address", "local"), head.shm_dir))
 
 
@@ -406,7 +433,10 @@ def get(object_refs, *, timeout=None):
         if type(value) is Raised:
             err = value.error
             if isinstance(err, TaskError):
-                raise err.as_instanceof_cause() from err.cause
+                # In local mode the cause still has the task's frames: ending this traceback
+                # with them takes %debug and pdb.pm() to the failing line (else: None).
+                raise err.as_instanceof_cause().with_traceback(
+                    _serial.user_frames(err.cause)) from err.cause
             raise err
         values.append(value)
     return values[0] if single else values

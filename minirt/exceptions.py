@@ -43,15 +43,22 @@ class TaskError(MinirtError):
 
     ``cause`` is None when the remote exception could not be rebuilt here;
     ``cause_name`` still names its type and the traceback text is complete.
+
+    ``task_id`` (hex) names the task whose code raised, which
+    ``minirt.util.debug.rerun`` re-runs; ``actor_id`` (hex, Ray's field) is set
+    when that was an actor method. Both are None when unknown.
     """
 
     def __init__(self, function_name: str, traceback_str: str, cause: BaseException | None,
-                 pid: int | None = None, *, cause_name: str | None = None):
+                 pid: int | None = None, *, cause_name: str | None = None,
+                 task_id: str | None = None, actor_id: str | None = None):
         self.function_name = function_name
         self.traceback_str = traceback_str
         self.cause = cause
         self.pid = pid
         self.cause_name = type(cause).__name__ if cause is not None else cause_name
+        self.task_id = task_id
+        self.actor_id = actor_id
         super().__init__(self._message())
 
     def _message(self) -> str:
@@ -63,7 +70,8 @@ class TaskError(MinirtError):
 
     def __reduce__(self):
         return (_rebuild_task_error, (self.function_name, self.traceback_str, self.cause, self.pid,
-                                      self.cause_name))
+                                      self.cause_name, getattr(self, "task_id", None),
+                                      getattr(self, "actor_id", None)))
 
     def as_instanceof_cause(self) -> "TaskError":
         """Return a copy that is an instance of both TaskError and the cause's class.
@@ -108,6 +116,8 @@ class TaskError(MinirtError):
         err.cause = cause
         err.pid = self.pid
         err.cause_name = self.cause_name
+        err.task_id = getattr(self, "task_id", None)
+        err.actor_id = getattr(self, "actor_id", None)
         return err
 
 
@@ -143,8 +153,10 @@ def _dual_class(cause_cls: type) -> type:
     return cls
 
 
-def _rebuild_task_error(function_name, traceback_str, cause, pid, cause_name=None):
-    return TaskError(function_name, traceback_str, cause, pid, cause_name=cause_name)
+def _rebuild_task_error(function_name, traceback_str, cause, pid, cause_name=None, task_id=None,
+                        actor_id=None):
+    return TaskError(function_name, traceback_str, cause, pid, cause_name=cause_name,
+                     task_id=task_id, actor_id=actor_id)
 
 
 class WorkerCrashedError(MinirtError):

@@ -6,11 +6,12 @@ Lessons: lessons/06_actors_revisited.ipynb (ActorPool), lessons/01_tasks.ipynb a
 lessons/05_tasks_revisited.ipynb (progress, TaskStream).
 """
 
-from . import debug, queue, state
+from . import queue, state
 from .actor_pool import ActorPool
 from .progress import ProgressBar, progress
 
-__all__ = ["ActorPool", "debug", "queue", "state", "progress", "ProgressBar", "TaskStream", "warnings"]
+__all__ = ["ActorPool", "queue", "state", "progress", "ProgressBar", "TaskStream", "warnings",
+           "debug"]
 
 
 def __getattr__(name):
@@ -18,6 +19,9 @@ def __getattr__(name):
     if name == "TaskStream":
         from .task_stream import TaskStream
         return TaskStream
+    if name == "debug":         # rerun() (post-mortem re-runs of failed tasks)
+        import importlib           # (``from . import debug`` would come back here)
+        return importlib.import_module(f"{__name__}.debug")
     if name == "warnings":      # the name would shadow the standard module inside this package
         from . import warnings
         return warnings

@@ -27,7 +27,7 @@ import os
 import re
 import traceback
 
-from .. import api, exceptions
+from .. import _context, api, exceptions
 from . import _introspect
 from .._refs import ObjectRef
 from ..actor import ActorHandle
@@ -309,7 +309,10 @@ def runtime_rows(info) -> list:
                 nodes = [(n.total.get("CPU", 0.0), n.store.capacity, n.store.used)
                          for n in head.nodes]
                 namespace = head.namespace
+    core = _context.peek()
+    local = getattr(core, "local_mode", False) and core.session_dir == session and not core.closed
     rows = [("state", "running" if nodes is not None else
+             "running in local mode: tasks run in this process, one at a time" if local else
              ("running (busy: figures unavailable)" if head is not None and head.session_dir == session
               else "not running (shut down)"))]
     if nodes:

@@ -1,0 +1,107 @@
+"""Local mode's running of user code: the pieces a worker has, for ``_local.py``.
+
+``LocalCore._run`` calls the task's function in the driver, inside
+:func:`breakpoints`; these turn what it returned into stored values as a
+worker would (``_worker.py``), with the same checks and messages::
+
+    value --results()--> [(oid, pickled bytes, is_error, contained)]  (num_returns checked)
+    generator --stream()--> each item stored as item_id(tid, i); the refs are the value
+
+:func:`breakpoints` makes ``breakpoint()`` open pdb in a Jupyter kernel too
+(whose own hook, debugpy's, does nothing unless its visual debugger is on).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pdb
+import sys
+
+from . import _serial, _streaming, _worker
+from ._local_actors import ExitActor
+from ._refs import ObjectRef
+
+
+def results(spec, value) -> list:
+    """Pickle the return value(s) as a worker does (same checks, same messages)."""
+    if spec.num_returns in (1, "streaming"):
+        values = [value]
+    else:
+        try:
+            values = list(value)
+        except TypeError:
+            values = None
+        if values is None or len(values) != spec.num_returns:
+            n = "a non-sequence" if values is None else f"{len(values)} values"
+            raise ValueError(f"{spec.name} was declared with num_returns={spec.num_returns} "
+                             f"but returned {n}")
+    out = []
+    for oid, v in zip(spec.returns, values):
+        try:
+            s = _serial.serialize(v)
+        except Exception as e:
+            raise TypeError(f"the return value of {spec.name} could not be serialized "
+                            f"({type(v).__name__}): {e}") from e
+        out.append((oid, _serial.to_inline(s), False, tuple(s.contained)))
+    return out
+
+
+def stream(spec, gen, objects, lock) -> list:
+    """Run a generator task to its end, storing each value in ``objects`` (under ``lock``)
+    as its own object, as a worker does; return the refs (the task's own value)."""
+    refs = []
+    it = iter(gen)
+    while True:
+        oid = _streaming.item_id(spec.tid, len(refs))
+        try:
+            item = next(it)
+            s = _serial.serialize(item)
+            entry = (oid, _serial.to_inline(s), False, tuple(s.contained))
+        except StopIteration:
+            return refs
+        except (KeyboardInterrupt, ExitActor, SystemExit):
+            raise
+        except BaseException as e:  # noqa: BLE001 - the error becomes the last item
+            err = _worker.tag_error(_serial.describe_exception(e, spec.name, os.getpid()),
+                                    spec)
+            entry = (oid, objects.error_bytes(oid, err), True, ())
+            it = iter(())
+        with lock:
+            objects.store(*entry)
+        refs.append(ObjectRef(oid))
+
+
+@contextlib.contextmanager
+def breakpoints():
+    """While a task runs here, ``breakpoint()`` opens pdb, as in a script.
+
+    A Jupyter kernel sends ``breakpoint()`` to debugpy, which does nothing unless
+    JupyterLab's visual debugger is on; then it is left alone, as are
+    ``PYTHONBREAKPOINT`` (``=0`` disables it) and any other hook.
+    """
+    hook = sys.breakpointhook
+    if hook is sys.__breakpointhook__ or not getattr(hook, "__module__", "").startswith(
+            ("debugpy", "ipykernel")) or _debugpy_connected():
+        yield
+        return
+    sys.breakpointhook = _pdb_here
+    try:
+        yield
+    finally:
+        if sys.breakpointhook is _pdb_here:
+            sys.breakpointhook = hook
+
+
+def _pdb_here(*args, **kwargs) -> None:
+    if os.environ.get("PYTHONBREAKPOINT") == "0":
+        return
+    pdb.Pdb().set_trace(sys._getframe(1))
+
+
+def _debugpy_connected() -> bool:
+    try:
+        import debugpy
+        return bool(debugpy.is_client_connected())
+    except Exception:  # noqa: BLE001 - no debugpy: nothing is connected
+        return False
