@@ -79,12 +79,12 @@ def attach(timeout: float = 0.0) -> int:
     if core is not None and not core.is_driver:
         raise RuntimeError("attach() serves debugger sessions in the driver; call it in the "
                            "notebook or script that started minirt, not inside a task")
-    if core is None or core._closed:
-        print("minirt: no task is paused in the debugger (minirt is not running)")
-        return 0
     if getattr(core, "local_mode", False):
         print("minirt: no task is paused in the debugger (in local mode, breakpoint() in a "
               "task opens pdb right where it runs, in this process)")
+        return 0
+    if core is None or core._closed:
+        print("minirt: no task is paused in the debugger (minirt is not running)")
         return 0
     deadline = _time.monotonic() + timeout
     served = 0
