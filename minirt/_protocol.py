@@ -16,6 +16,7 @@ head -> worker                          worker -> head
 ("exit", None)                                 create_actor, get_actor, resources, nodes,
 ("cancel_call", None, tid)                     timeline, events, debug, or an add-on's
   (an actor call sent earlier: see WorkerCore.cancel_call)   ("state")
+("cancel_task", None, tid)  sent just before the cancel signal: which task it is for
                                          ("submit", ch, TaskSpec)
                                          ("put", ch, oid, kind, data, contained)
                                          ("fn", ch, fn_id, pickled function)

@@ -426,6 +426,8 @@ class WorkerCore:
                 self.run_call(msg)
             elif kind == "actor":
                 self.create_actor(msg)
+            elif kind == "cancel_task":
+                pass       # for a task that has ended (a cancel before one starts: take_cancel)
             elif kind == "exit":
                 _flush_streams()
                 self.drain_refs()
@@ -451,7 +453,7 @@ class WorkerCore:
         t0 = time.time()
         try:
             a, kw = _load_args(args, deps)
-            with _user_code():
+            with _user_code(spec.tid if spec.kind == "task" else None):
                 value = fn(*a, **kw)
         except BaseException as e:  # noqa: BLE001 - everything goes back to the caller
             return self._failed(spec, e, t0)
@@ -593,6 +595,26 @@ class WorkerCore:
         results, t0, t1, retry, value = out
         self.send(("done", None, spec.tid, results, t0, t1, retry))
 
+    def take_cancel(self, tid) -> bool:
+        """A cancel signal came before task ``tid``'s code started: was it meant for it?
+
+        The signal says nothing of which task it is for: it may be a late one for
+        the task before (the head had not yet read its "done"). The head writes
+        ``("cancel_task", None, tid)`` to the pipe *before* it sends the signal, so
+        that message is already here: read what the pipe holds and look.
+        """
+        mine = False
+        with self._read_lock:
+            while self.conn.poll(0):
+                msg = self._recv()
+                if msg[0] == "cancel_task":
+                    mine = mine or msg[2] == tid
+                elif msg[0] in ("reply", "cancel_call") or (msg[0] == "call" and self.pool is not None):
+                    self._dispatch(msg)
+                else:
+                    self.backlog.append(msg)
+        return mine
+
     def cancel_call(self, tid) -> None:
         """``cancel()`` of an actor call the head already sent here (see _actor_concurrency)."""
         if self.pool is not None:
@@ -668,12 +690,32 @@ class _deferred_cancel:
 
 
 class _user_code:
+    """Around the user's code: a cancel signal raises KeyboardInterrupt inside it.
+
+    ``tid``: the task about to run, whose cancel may have come a moment before
+    its code started (while its arguments were read): see ``WorkerCore.take_cancel``.
+    """
+
+    __slots__ = ("tid",)
+
+    def __init__(self, tid=None):
+        self.tid = tid
+
     def __enter__(self):
         global _in_user_code, _pending_interrupt, _cancel_seen
+        early = _pending_interrupt
         _pending_interrupt = False
         if threading.current_thread() is threading.main_thread():
             _cancel_seen = False
+            if early and self.tid is not None and _context.peek().take_cancel(self.tid):
+                _cancel_seen = True
+                raise KeyboardInterrupt("task cancelled")
             _in_user_code += 1
+            if _pending_interrupt:       # a cancel signal came while we looked: it is this task's
+                _pending_interrupt = False
+                _in_user_code -= 1
+                _cancel_seen = True
+                raise KeyboardInterrupt("task cancelled")
 
     def __exit__(self, *exc):
         global _in_user_code

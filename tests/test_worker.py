@@ -246,3 +246,41 @@ def test_kernel_interrupt_stops_only_the_drivers_blocked_call():
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+@minirt.remote
+def _sleep_long(*_):
+    time.sleep(60)
+
+
+@minirt.remote
+def _quick(i):
+    return i
+
+
+def test_a_cancel_sent_as_the_task_starts_is_never_lost():
+    """The head's cancel signal can reach the worker while it still reads the task's
+    arguments, before the task's code runs; that cancel must not be dropped (it was,
+    about one time in ten: the task then ran its full 60 s)."""
+    minirt.init(num_cpus=2)
+    arg = list(range(20_000))       # inline arguments that take a moment to read
+    for i in range(30):
+        ref = _sleep_long.remote(arg) if i % 2 else _sleep_long.remote()
+        if i % 3 == 1:
+            time.sleep(0.001)
+        minirt.cancel(ref)
+        with pytest.raises(minirt.exceptions.TaskCancelledError):
+            minirt.get(ref, timeout=10)
+
+
+def test_a_late_cancel_of_a_finished_task_does_not_cancel_the_next_one():
+    """cancel() of a task that has just ended (its "done" still on the way) signals a
+    worker that may be starting the next task: that task must run to its end."""
+    minirt.init(num_cpus=1)
+    for i in range(40):
+        a = _quick.remote(i)
+        if i % 2:
+            time.sleep(0.0005 * (i % 5))
+        minirt.cancel(a)
+        b = _quick.remote(-i)
+        assert minirt.get(b, timeout=10) == -i
