@@ -435,3 +435,27 @@ def test_scratch_dir_is_removed_when_the_interpreter_exits(tmp_path):
     from util import scratch_dir
     with pytest.raises(TypeError, match="prefix"):
         scratch_dir(3)
+
+
+def test_run_script_shows_each_answer_after_its_prompt():
+    import doctest
+
+    import util
+    assert doctest.testmod(util).failed == 0           # the docstring's session, for real
+    out = util.run_script("for i in range(3):\n    breakpoint()\nprint('after', i)",
+                          ["p i", "c", "p i * 10", "c", "c"])
+    lines = out.splitlines()
+    assert [line for line in lines if line.startswith("(Pdb)")] == [
+        "(Pdb) p i", "(Pdb) c", "(Pdb) p i * 10", "(Pdb) c", "(Pdb) c"]
+    assert lines[lines.index("(Pdb) p i") + 1] == "0"
+    assert lines[lines.index("(Pdb) p i * 10") + 1] == "10"
+    assert "after 2" in lines and "<scratch>/script.py" in out
+
+
+def test_run_script_shows_errors_and_rejects_bad_input():
+    import util
+    assert "ZeroDivisionError" in util.run_script("1 / 0")
+    with pytest.raises(TypeError, match="list of strings"):
+        util.run_script("pass", "c")
+    with pytest.raises(TypeError, match="string"):
+        util.run_script(b"pass")

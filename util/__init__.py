@@ -11,9 +11,11 @@ The plotting helpers live in :mod:`util.plots` (imported on demand, so that
 import atexit
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
 
-__all__ = ["pd", "pnd", "first_line", "scratch_dir"]
+__all__ = ["pd", "pnd", "first_line", "scratch_dir", "run_script"]
 
 
 # The number is right-aligned in 7 characters (a space, then 6 for the value), so
@@ -59,3 +61,47 @@ def scratch_dir(prefix="course-"):
     path = tempfile.mkdtemp(prefix=prefix)
     atexit.register(shutil.rmtree, path, True)
     return path
+
+
+_PDB_PROMPT = re.compile(r"\(Pdb[^)\n]*\) ")
+
+
+def run_script(source, answers=(), timeout=120):
+    r"""Run ``source`` as a script of its own, typing ``answers`` at the debugger's prompts.
+
+    The lesson on debugging shows pdb sessions this way: a notebook run from start to
+    end has no one to type, so the commands come from a list, fed to the script's
+    standard input. pdb does not echo what it reads from a pipe, so each answer is
+    written after the ``(Pdb...)`` prompt it went to, as a terminal would show it.
+    The script runs with the kernel's own Python, in a temporary folder whose path is
+    shown as ``<scratch>``. Returns what it printed (standard output, then standard
+    error if any), as a string.
+
+    >>> print(run_script("x = 6 * 7\nbreakpoint()\nprint('done')", ["p x", "c"]).strip())
+    > <scratch>/script.py(3)<module>()
+    -> print('done')
+    (Pdb) p x
+    42
+    (Pdb) c
+    done
+    """
+    if not isinstance(source, str):
+        raise TypeError(f"source must be the script's text (a string); got {type(source).__name__}")
+    if isinstance(answers, str) or not all(isinstance(a, str) for a in answers):
+        raise TypeError("answers must be a list of strings, one pdb command each, e.g. ['p x', 'c']")
+    folder = tempfile.mkdtemp(prefix="run-script-")
+    try:
+        path = f"{folder}/script.py"
+        with open(path, "w") as f:
+            f.write(source)
+        env = {k: v for k, v in __import__("os").environ.items() if k != "PYTHONBREAKPOINT"}
+        run = subprocess.run([sys.executable, path], input="".join(a + "\n" for a in answers),
+                             capture_output=True, text=True, timeout=timeout, cwd=folder, env=env)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    typed = iter(answers)
+    out = _PDB_PROMPT.sub(lambda m: m.group(0) + next(typed, "") + "\n", run.stdout)
+    out = out.replace(folder, "<scratch>")
+    if run.stderr.strip():
+        out += run.stderr.replace(folder, "<scratch>")
+    return out
