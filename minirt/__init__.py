@@ -16,6 +16,8 @@ Map of the modules (one concept each)::
     _store.py           one node's object store: shared memory, capacity, spilling
     _context.py         "which core am I talking to": the Core interface (head or worker)
     _protocol.py        the messages between head and workers, and their records
+    _logs.py            session directories that outlive the runtime: worker logs, head.log
+    _admin.py           the private control socket the `minirt` command line talks to
     _head.py            the head (control plane in the driver): start-up, entry points,
                         nodes joining and leaving, shutdown; it composes the parts below
     _control.py           ...its control thread: worker pipes and deaths, requests, output
@@ -38,7 +40,8 @@ Map of the modules (one concept each)::
                         tqdm_ray, the live task stream, Ray's state API (list_tasks...),
                         and the add-ons that attach themselves at import: notebook
                         views (_reprs.py), teaching warnings (_teach.py), a non-blocking
-                        look at the head (_introspect.py)
+                        look at the head (_introspect.py), the `minirt` command line
+                        (cli.py; `python -m minirt`, __main__.py)
 
 The head's parts depend one way (an arrow: "calls")::
 
@@ -61,8 +64,8 @@ threaded Jupyter kernel; see ``_procs.py``).
 """
 
 from . import cluster_utils, exceptions, experimental, util
-# Notebook views and teaching warnings attach themselves to the core at import.
-from .util import _reprs, _teach  # noqa: F401
+# Notebook views, teaching warnings and the CLI's requests attach themselves at import.
+from .util import _reprs, _teach, cli  # noqa: F401
 from ._refs import ObjectRef
 from .actor import ActorClass, ActorHandle, method
 from .api import (available_resources, cancel, cluster_resources, events, get, get_actor,

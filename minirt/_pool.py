@@ -35,7 +35,7 @@ class Worker:
 
     __slots__ = ("wid", "node", "proc", "conn", "pid", "task", "fns", "actor", "held",
                  "fn_calls", "dead", "retiring", "inflight_bytes", "reader", "pidfd",
-                 "exited", "status_gone")
+                 "exited", "status_gone", "exit_reason")
 
     def __init__(self, wid, node, proc, conn):
         self.wid = wid
@@ -55,6 +55,7 @@ class Worker:
         self.pidfd = None         # readable once the process has exited
         self.exited = False       # its pidfd fired (or it was gone at registration)
         self.status_gone = False  # the forkserver that knew its exit status died
+        self.exit_reason: str | None = None   # why the head ended it (head.log), if it did
 
 
 class WorkerPool:
@@ -66,14 +67,16 @@ class WorkerPool:
         on_spawn: ``on_spawn(worker)``: the head watches the new process.
         send: ``send(worker, message) -> bool``.
         event: ``event(kind, **fields)``.
+        log: ``log(line)``: a line for the session's head.log (see _logs.py), or None.
     """
 
-    def __init__(self, nodes, cfg: dict, on_spawn, send, event):
+    def __init__(self, nodes, cfg: dict, on_spawn, send, event, log=None):
         self.nodes = nodes
         self.cfg = cfg
         self._on_spawn = on_spawn
         self._send = send
         self._event = event
+        self._log = log
         self._wids = 0
 
     def spawn(self, node) -> Worker:
@@ -105,6 +108,8 @@ class WorkerPool:
         node.workers.add(w)
         self._on_spawn(w)
         self._event("worker_start", worker=w.wid, node=node.index, pid=w.pid)
+        if self._log is not None:
+            self._log(f"worker {w.wid} (pid {w.pid}) started on node {node.index}")
         return w
 
     def take(self, node) -> Worker:
@@ -116,7 +121,9 @@ class WorkerPool:
         worker.task = None
         if worker.dead or worker.actor is not None:
             return
-        if worker.retiring:
+        if worker.retiring:               # max_calls reached (see _scheduler)
+            if worker.exit_reason is None:
+                worker.exit_reason = "max_calls reached"
             self.retire(worker)
             return
         node = self.nodes[worker.node]
@@ -129,6 +136,9 @@ class WorkerPool:
     def retire(self, worker) -> None:
         """Ask ``worker`` to exit (its death is reported as any other)."""
         worker.retiring = True
+        if worker.exit_reason is None:
+            worker.exit_reason = ("its actor ended" if worker.actor is not None
+                                  else "finished: idle worker retired")
         node = self.nodes[worker.node]
         if worker in node.idle:
             node.idle.remove(worker)

@@ -117,6 +117,8 @@ class Kind:
         if w is None:                       # still waiting: it will never run
             sched.fail(task, cancelled_error(task.spec))
             return
+        if force:
+            w.exit_reason = "cancelled: minirt.cancel(force=True)"     # for head.log
         try:
             os.kill(w.pid, signal.SIGKILL if force else _worker.CANCEL_SIGNAL)
         except OSError:
