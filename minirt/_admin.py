@@ -76,8 +76,14 @@ class AdminServer:
             except OSError:
                 return                   # closed
             if not self._active.acquire(blocking=False):
+                conn.settimeout(0.2)
+                try:
+                    conn.recv(REQUEST_MAX)     # read the request: closing on unread data
+                except OSError:                # would reset the connection, answer unread
+                    pass
                 _reply(conn, {"ok": False, "error": f"the runtime is already answering "
                                                     f"{MAX_REQUESTS} requests; try again"})
+                conn.close()
                 continue
             threading.Thread(target=self._one, args=(conn,), name="minirt-admin-request",
                              daemon=True).start()
@@ -189,7 +195,10 @@ def request(path: str, op: str, args: dict | None = None, timeout: float = 10.0)
     data = b"".join(chunks)
     if not data:
         raise ConnectionError(f"the runtime at {path} closed the connection without answering")
-    answer = json.loads(data)
+    try:
+        answer = json.loads(data)
+    except ValueError as e:
+        raise ConnectionError(f"the runtime at {path} sent a broken answer ({e})") from e
     if not answer.get("ok"):
         raise RuntimeError(answer.get("error", "unknown error"))
     return answer["value"]
