@@ -255,3 +255,21 @@ def test_the_cli_sees_a_runtime_in_a_notebook_kernel(root):
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+def test_logs_follow_prints_what_is_appended(tmp_path):
+    logs = tmp_path / "session_x" / "logs"
+    logs.mkdir(parents=True)
+    out = logs / "worker-1-123.out"
+    out.write_text(":task_name:f\nfirst line\n")
+    proc = subprocess.Popen([sys.executable, "-m", "minirt", "logs", "--address",
+                             str(tmp_path / "session_x"), "--pid", "123", "--follow"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        assert proc.stdout.readline() == "first line\n"
+        with open(out, "a") as f:
+            f.write(":task_name:g\nsecond line\n")
+        assert proc.stdout.readline() == "second line\n"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(10) == 0

@@ -475,8 +475,10 @@ def _marked_sections(text: str, marker: str) -> str:
     return "".join(out)
 
 
-def select_logs(session: str, args) -> list[tuple[str, str]]:
-    """``(path, text)`` of the files (or parts) the ``logs`` options pick."""
+def select_logs(session: str, args, read: dict | None = None) -> list[tuple[str, str]]:
+    """``(path, text)`` of the files (or parts) the ``logs`` options pick; ``read`` gets
+    the number of bytes read from each file."""
+    read = {} if read is None else read
     files = log_files(session)
     picked = []
     for path in files:
@@ -493,10 +495,12 @@ def select_logs(session: str, args) -> list[tuple[str, str]]:
         if (args.task or args.actor) and not m:
             continue
         try:
-            with open(path, encoding="utf-8", errors="replace") as f:
-                text = f.read()
+            with open(path, "rb") as f:
+                data = f.read()
         except OSError:
             continue
+        read[path] = len(data)            # where --follow goes on from
+        text = data.decode("utf-8", "replace")
         if args.task:
             text = _marked_sections(text, f":task_name:{args.task}")
             if not text:
@@ -528,7 +532,8 @@ def cmd_logs(args) -> int:
         for path in log_files(session):
             print(f"  {os.path.basename(path):32} {_size(os.path.getsize(path))}")
         return 0
-    picked = select_logs(session, args)
+    read: dict = {}
+    picked = select_logs(session, args, read)
     if not picked:
         print(f"minirt: no log in {os.path.join(session, 'logs')} matches", file=sys.stderr)
         return 1
@@ -541,7 +546,7 @@ def cmd_logs(args) -> int:
         sys.stdout.write(_tail(text, args.tail))
     sys.stdout.flush()
     if args.follow:                 # print what is appended, until Ctrl-C
-        sizes = {p: os.path.getsize(p) for p, _ in picked}
+        sizes = {p: read[p] for p, _ in picked}
         try:
             while True:
                 time.sleep(0.2)
