@@ -41,7 +41,8 @@ Map of the modules (one concept each)::
                         and the add-ons that attach themselves at import: notebook
                         views (_reprs.py), teaching warnings (_teach.py), a non-blocking
                         look at the head (_introspect.py), the `minirt` command line
-                        (cli.py; `python -m minirt`, __main__.py)
+                        (cli.py, with _cli_answers.py on the driver's side and
+                        _cli_format.py; `python -m minirt` is __main__.py)
 
 The head's parts depend one way (an arrow: "calls")::
 

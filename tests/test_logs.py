@@ -97,15 +97,21 @@ def test_head_log_says_why_each_worker_exited(root):
     opid = minirt.get(once.remote(), timeout=30)
     # What the memory monitor does: set exit_reason on the worker record, then kill it.
     ref = sleeper.options(max_retries=0).remote()
-    assert wait_until(lambda: any(t.worker is not None for t in head.tasks.values()), 10)
+    def running():
+        return [t.worker for t in list(head.tasks.values())
+                if t.spec.name == "sleeper" and t.worker is not None and not t.worker.dead]
+    assert wait_until(running, 10)
     with head._lock:
-        w = next(t.worker for t in head.tasks.values() if t.worker is not None)
+        w = running()[0]
         w.exit_reason = "killed by the memory monitor"
     os.kill(w.pid, signal.SIGKILL)
     with pytest.raises(minirt.exceptions.WorkerCrashedError):
         minirt.get(ref, timeout=30)
     log = os.path.join(head.logs.logs_dir, "head.log")
-    assert wait_until(lambda: str(opid) in open(log).read().split("started")[-1], 10)
+
+    def exited(pid):
+        return any(f"(pid {pid})" in ln and "exited" in ln for ln in open(log))
+    assert wait_until(lambda: all(exited(p) for p in (vpid, opid, w.pid)), 10), open(log).read()
     lines = open(log).read().splitlines()
 
     def line_of(pid):

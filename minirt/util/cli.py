@@ -17,217 +17,33 @@ a notebook kernel or a script through its session's private socket
 
 Where the work happens::
 
-    CLI process: parse, find the session --request--> driver: HANDLERS below copy the
-                 format the answer  <--JSON-------------   tables in one short hold of
-                                                           the head's lock (<= 2 s wait)
+    CLI process: parse, find the session --request--> driver: _cli_answers.py copies the
+                 format the answer       <--JSON------   tables in one short hold of the
+                 (_cli_format.py)                        head's lock (<= 2 s wait)
 
-The handlers are registered with ``_admin.HANDLERS`` when this module is
-imported (``import minirt`` does). No runtime: one line on stderr, exit status 1.
+The driver's handlers are registered with ``_admin.HANDLERS`` when this module
+is imported (``import minirt`` does). No runtime: one line on stderr, exit status 1.
 Lesson: lessons/08_patterns.ipynb (troubleshooting).
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
 import fnmatch
 import glob
 import json
 import os
 import re
 import sys
-import threading
 import time
-import traceback
 
 from .. import _admin, _logs
-from . import state
-from ._introspect import held
-
-LOCK_WAIT = 2.0             # seconds a request waits for the head's lock, at most
-STACK_WAIT = 2.0            # seconds `stack` waits for the workers' dumps
-_KINDS = {"tasks": ("tasks", state._task_rows, state.TaskState),
-          "actors": ("actors", state._actor_rows, state.ActorState),
-          "objects": ("objects", state._object_rows, state.ObjectState),
-          "workers": ("workers", state._worker_rows, state.WorkerState),
-          "nodes": ("nodes", state._node_rows, state.NodeState)}
+from . import _cli_answers, state  # noqa: F401  (_cli_answers: the driver's side, registered)
+from ._cli_format import (_size, _uptime, format_list, format_memory, format_stack,
+                          format_status, format_summary)
 
 
-# --- the driver's side: request handlers (run in the admin server's threads) -------------------
-def _take(head, what: str, extra=None):
-    """``state._snapshot(head, what)`` (and ``extra(head)``) in one bounded hold of the lock."""
-    with held(head, LOCK_WAIT) as ok:
-        if not ok:
-            raise TimeoutError(f"the runtime's lock was busy for {LOCK_WAIT} s; try again")
-        if head._closed:
-            raise RuntimeError("the runtime is shutting down")
-        snap = state._snapshot(head, what)
-        return snap, (extra(head) if extra is not None else None)
-
-
-def _h_list(head, args: dict) -> dict:
-    kind = args.get("kind")
-    if kind not in _KINDS:
-        raise ValueError(f"list what? one of {sorted(_KINDS)}; got {kind!r}")
-    what, make, cls = _KINDS[kind]
-    detail = bool(args.get("detail", False))
-    filters = state._check([tuple(f) for f in args.get("filters") or []],
-                           int(args.get("limit", state._DEFAULT_LIMIT)), detail, cls)
-    rows = make(_take(head, what)[0], detail)
-    matching = state._select(rows, filters, sys.maxsize)
-    chosen = matching[:int(args.get("limit", state._DEFAULT_LIMIT))]
-    return {"total": len(matching), "rows": [r.asdict() for r in chosen]}
-
-
-def _nodes_view(head) -> list:
-    out = []
-    for n in head.nodes:
-        st = n.store
-        out.append({"index": n.index, "node_id": n.node_id, "alive": n.alive,
-                    "total": dict(n.total), "avail": dict(n.avail), "store_used": st.used,
-                    "store_capacity": st.capacity, "spilled": st.spilled_bytes,
-                    "workers": [(w.wid, w.pid, w.actor.class_name if w.actor else None,
-                                 w.task.spec.name if w.task is not None else None)
-                                for w in n.workers]})
-    return out
-
-
-def _h_status(head, args: dict) -> dict:
-    snap, nodes = _take(head, "tasks", _nodes_view)
-    tasks, actors = {}, {}
-    for t in state._task_rows(snap, False):
-        tasks[t.state] = tasks.get(t.state, 0) + 1
-    for a in state._actor_rows(snap, False):
-        actors[a.state] = actors.get(a.state, 0) + 1
-    return {"pid": os.getpid(), "started_at": head.started_at, "namespace": head.namespace,
-            "session": head.logs.path if head.logs else None, "nodes": nodes,
-            "tasks": tasks, "actors": actors, "time": time.time()}
-
-
-def _object_places(head) -> dict:
-    """oid hex -> (node, "shared memory" | "spilled" | "inline") of each object."""
-    out = {}
-    for oid, o in head.objects.items():
-        if not o.ready:
-            continue
-        if o.kind == 0:
-            out[oid.hex()] = (0, "inline")
-            continue
-        locs = sorted(o.locs)
-        node = locs[0] if locs else None
-        where = "lost"
-        if node is not None:
-            where = "shared memory" if oid in head.nodes[node].store else "spilled"
-        out[oid.hex()] = (node, where)
-    return out
-
-
-def _h_memory(head, args: dict) -> dict:
-    snap, places = _take(head, "objects", lambda h: (_object_places(h), _nodes_view(h)))
-    places, nodes = places
-    rows = []
-    for r in state._object_rows(snap, False):
-        d = r.asdict()
-        d["node"], d["where"] = places.get(r.object_id, (None, "pending"))
-        rows.append(d)
-    return {"rows": rows, "nodes": nodes, "time": time.time()}
-
-
-def _h_summary(head, args: dict) -> dict:
-    kind = args.get("kind")
-    if kind not in ("tasks", "actors", "objects"):
-        raise ValueError(f"summary of what? tasks, actors or objects; got {kind!r}")
-    what, make, _ = _KINDS[kind]
-    rows = make(_take(head, what)[0], False)
-    summary: dict = {}
-    if kind == "tasks":
-        for t in rows:
-            e = summary.setdefault(t.name, {"func_or_class_name": t.name, "type": t.type,
-                                            "state_counts": {}})
-            e["state_counts"][t.state] = e["state_counts"].get(t.state, 0) + 1
-    elif kind == "actors":
-        for a in rows:
-            e = summary.setdefault(a.class_name, {"class_name": a.class_name, "state_counts": {}})
-            e["state_counts"][a.state] = e["state_counts"].get(a.state, 0) + 1
-    else:
-        for o in rows:
-            e = summary.setdefault(o.reference_type, {"reference_type": o.reference_type,
-                                                      "total_objects": 0, "total_size": 0})
-            e["total_objects"] += 1
-            e["total_size"] += max(o.object_size, 0)
-    return {"kind": kind, "summary": summary, "total": len(rows)}
-
-
-def _h_timeline(head, args: dict) -> list:
-    with held(head, LOCK_WAIT) as ok:
-        if not ok:
-            raise TimeoutError(f"the runtime's lock was busy for {LOCK_WAIT} s; try again")
-        rows = list(head.timeline_rows)
-    return [{"cat": "actor" if kind != "task" else "task", "name": name,
-             "pid": f"node {node}", "tid": f"worker {wid} (pid {pid})",
-             "ts": t0 * 1e6, "dur": max(0.0, (t1 - t0) * 1e6), "ph": "X",
-             "args": {"task_id": tid, "attempt": attempt}}
-            for name, kind, node, wid, pid, t0, t1, tid, attempt in rows]
-
-
-def _driver_stacks() -> str:
-    names = {t.ident: t.name for t in threading.enumerate()}
-    out = []
-    for ident, frame in sys._current_frames().items():
-        out.append(f"Thread {names.get(ident, '?')} (id {ident}):\n"
-                   + "".join(traceback.format_stack(frame)))
-    return "\n".join(out)
-
-
-def _h_stack(head, args: dict) -> dict:
-    """Every worker dumps its threads (``faulthandler`` on ``STACK_SIGNAL``) to its
-    ``.stack`` file; this waits for the dumps outside the head's lock."""
-    from .._worker import STACK_SIGNAL
-    with held(head, LOCK_WAIT) as ok:
-        if not ok:
-            raise TimeoutError(f"the runtime's lock was busy for {LOCK_WAIT} s; try again")
-        workers = [w for n in _nodes_view(head) for w in n["workers"]]
-        logs_dir = head.logs.logs_dir if head.logs else None
-    driver = _driver_stacks()
-    if logs_dir is None:
-        return {"driver": driver, "driver_pid": os.getpid(), "workers": []}
-    files = {}
-    for wid, pid, actor, task in workers:
-        path = _logs.worker_files(logs_dir, wid, pid)[2]
-        try:
-            files[wid] = (path, os.path.getsize(path))
-            os.kill(pid, STACK_SIGNAL)
-        except OSError:
-            continue
-    deadline = time.monotonic() + STACK_WAIT
-    sizes: dict = {}
-    while time.monotonic() < deadline:      # until every dump has arrived and stopped growing
-        now = {wid: os.path.getsize(p) for wid, (p, _) in files.items() if os.path.exists(p)}
-        if all(now.get(w, 0) > s0 for w, (_, s0) in files.items()) and now == sizes:
-            break
-        sizes = now
-        time.sleep(0.05)
-    out = []
-    for wid, pid, actor, task in workers:
-        if wid not in files:
-            continue
-        path, start = files[wid]
-        try:
-            with open(path, "rb") as f:
-                f.seek(start)
-                text = f.read().decode("utf-8", "replace")
-        except OSError:
-            text = ""
-        out.append({"wid": wid, "pid": pid, "actor": actor, "task": task,
-                    "stack": text or "(no answer: the worker did not dump its stack in time)\n"})
-    return {"driver": driver, "driver_pid": os.getpid(), "workers": out}
-
-
-_admin.HANDLERS.update(status=_h_status, list=_h_list, memory=_h_memory, summary=_h_summary,
-                       timeline=_h_timeline, stack=_h_stack)
-
-
-# --- the CLI's side: finding a session ----------------------------------------------------------
+# --- finding a session: finding a session ----------------------------------------------------------
 class NoRuntime(Exception):
     """No runtime to talk to (the CLI prints the message and exits with status 1)."""
 
@@ -276,174 +92,6 @@ def ask(address: str | None, op: str, args: dict | None = None, timeout: float =
         return _admin.request(_socket(session), op, args, timeout)
     except ConnectionError as e:
         raise NoRuntime(f"minirt: the runtime of {session} is not running ({e})") from e
-
-
-# --- formatting ---------------------------------------------------------------------------------
-def _size(n) -> str:
-    if n is None or n < 0:
-        return "?"
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.2f}{unit}"
-        n /= 1024
-    return str(n)
-
-
-def _when(t: float) -> str:
-    return datetime.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _uptime(seconds: float) -> str:
-    s = int(seconds)
-    return f"{s // 3600}h{s // 60 % 60:02d}m{s % 60:02d}s" if s >= 3600 else \
-        f"{s // 60}m{s % 60:02d}s"
-
-
-def _rule(title: str) -> str:
-    return f"{title}\n{'-' * 60}"
-
-
-def table(rows: list, columns: list, index: bool = True, upper: bool = True) -> str:
-    """Rows of dicts as aligned columns under upper-case headers (like ``ray list``)."""
-    head = ([""] if index else []) + [c.upper() if upper else c for c in columns]
-    body = [([str(i)] if index else []) + ["" if r.get(c) is None else str(r.get(c))
-                                           for c in columns] for i, r in enumerate(rows)]
-    widths = [max(len(x[i]) for x in [head] + body) for i in range(len(head))]
-    return "\n".join("  ".join(x[i].ljust(widths[i]) for i in range(len(head))).rstrip()
-                     for x in [head] + body)
-
-
-def format_status(s: dict) -> str:
-    lines = [f"======== minirt status: {_when(s['time'])} ========",
-             f"Session: {s['session']} (driver pid {s['pid']}, namespace {s['namespace']!r}, "
-             f"up {_uptime(s['time'] - s['started_at'])})", "", _rule("Node status")]
-    alive = [n for n in s["nodes"] if n["alive"]]
-    dead = [n for n in s["nodes"] if not n["alive"]]
-    lines.append("Active:")
-    lines += [f" 1 node_{n['node_id'][:12]} (node {n['index']}{', head' if n['index'] == 0 else ''})"
-              for n in alive]
-    lines.append("Dead:")
-    lines += [f" 1 node_{n['node_id'][:12]} (node {n['index']})" for n in dead] or \
-        [" (no dead nodes)"]
-    used, total = {}, {}
-    for n in alive:
-        for k, v in n["total"].items():
-            total[k] = total.get(k, 0.0) + v
-            used[k] = used.get(k, 0.0) + v - n["avail"].get(k, 0.0)
-    lines += ["", _rule("Resources"), "Usage:"]
-    for k in sorted(total, key=lambda k: (k != "CPU", k)):
-        if k == "memory":
-            lines.append(f" {_size(used[k])}/{_size(total[k])} memory")
-        else:
-            lines.append(f" {used[k]:.1f}/{total[k]:.1f} {k}")
-    st_used = sum(n["store_used"] for n in alive)
-    st_cap = sum(n["store_capacity"] for n in alive)
-    spilled = sum(n["spilled"] for n in alive)
-    lines.append(f" {_size(st_used)}/{_size(st_cap)} object_store_memory "
-                 f"({_size(spilled)} spilled)")
-    lines += ["", _rule("Tasks")]
-    lines += [f" {c} {k}" for k, c in sorted(s["tasks"].items())] or [" (no tasks)"]
-    lines += ["", _rule("Actors")]
-    lines += [f" {c} {k}" for k, c in sorted(s["actors"].items())] or [" (no actors)"]
-    workers = [w for n in alive for w in n["workers"]]
-    acting = sum(1 for w in workers if w[2])
-    busy = sum(1 for w in workers if not w[2] and w[3])
-    lines += ["", _rule("Workers"),
-              f" {len(workers)} worker processes: {busy} running tasks, {acting} hosting "
-              f"actors, {len(workers) - busy - acting} idle"]
-    lines += ["", _rule("Object store")]
-    for n in s["nodes"]:
-        pct = 100 * n["store_used"] / n["store_capacity"] if n["store_capacity"] else 0
-        lines.append(f" node {n['index']}: {_size(n['store_used'])}/{_size(n['store_capacity'])}"
-                     f" used ({pct:.1f}%), {_size(n['spilled'])} spilled"
-                     + ("" if n["alive"] else " (dead)"))
-    return "\n".join(lines)
-
-
-_REF_KINDS = [("LOCAL_REFERENCE", "Local References"), ("USED_BY_PENDING_TASK", "Pinned by tasks"),
-              ("CAPTURED_IN_OBJECT", "Captured in Objects"), ("ACTOR_HANDLE", "Actor Handles")]
-
-
-def format_memory(m: dict) -> str:
-    lines = [f"======== Object references status: {_when(m['time'])} ========",
-             "Grouping by node...        Sorting by object size...", ""]
-    groups: dict = {}
-    for r in m["rows"]:
-        groups.setdefault(r["node"], []).append(r)
-    for node in sorted(groups, key=lambda n: (n is None, n or 0)):
-        rows = sorted(groups[node], key=lambda r: -r["object_size"])
-        name = f"node {node}" if node is not None else "no node (pending or actor handles)"
-        summary = {"Mem Used by Objects": _size(sum(
-            r["object_size"] for r in {r["object_id"]: r for r in rows}.values()
-            if r["object_size"] > 0))}
-        for kind, title in _REF_KINDS:
-            of = [r for r in rows if r["reference_type"] == kind]
-            summary[title] = f"{len(of)}, ({_size(sum(max(r['object_size'], 0) for r in of))})"
-        lines += [f"--- Summary for {name} ---", table([summary], list(summary), False, False),
-                  "", f"--- Object references for {name} ---"]
-        shown = [dict(r, object_size=_size(r["object_size"]) if r["object_size"] >= 0 else "?")
-                 for r in rows]
-        lines += [table(shown, ["pid", "type", "task_status", "object_size", "where",
-                                "reference_type", "object_id"], False), ""]
-    if not m["rows"]:
-        lines += ["(no objects)", ""]
-    used = sum(n["store_used"] for n in m["nodes"])
-    cap = sum(n["store_capacity"] for n in m["nodes"])
-    spilled = sum(n["spilled"] for n in m["nodes"])
-    count = len({r["object_id"] for r in m["rows"] if r["where"] != "pending"})
-    lines += ["--- Aggregate object store stats across all nodes ---",
-              f"Shared memory usage {_size(used)}, {count} objects, "
-              f"{100 * used / cap if cap else 0:.1f}% full; spilled to disk: {_size(spilled)}"]
-    return "\n".join(lines)
-
-
-def format_list(kind: str, answer: dict, detail: bool) -> str:
-    rows = answer["rows"]
-    lines = [f"======== List: {_when(time.time())} ========", "Stats:", "-" * 30,
-             f"Total: {len(rows)}" + (f" (of {answer['total']}; raise --limit)"
-                                       if answer["total"] > len(rows) and len(rows) else ""),
-             "", "Table:", "-" * 30]
-    if not rows:
-        lines.append(f"(no {kind})")
-    elif detail:
-        for r in rows:
-            lines += ["-"] + [f"  {k}: {json.dumps(v, default=str)}" for k, v in r.items()]
-    else:
-        cls = _KINDS[kind][2]
-        lines.append(table(rows, cls.list_columns(detail=False)))
-    return "\n".join(lines)
-
-
-def format_summary(answer: dict) -> str:
-    kind = answer["kind"]
-    lines = [f"======== {kind.capitalize()} Summary: {_when(time.time())} ========", "Stats:",
-             "-" * 30, f"total: {answer['total']}", "", "Table:", "-" * 30]
-    rows = list(answer["summary"].values())
-    if not rows:
-        return "\n".join(lines + [f"(no {kind})"])
-    if kind == "tasks":
-        rows = [{"func_or_class_name": r["func_or_class_name"], "state_counts":
-                 ", ".join(f"{k}: {v}" for k, v in r["state_counts"].items()),
-                 "type": r["type"]} for r in rows]
-        cols = ["func_or_class_name", "state_counts", "type"]
-    elif kind == "actors":
-        rows = [{"class_name": r["class_name"], "state_counts":
-                 ", ".join(f"{k}: {v}" for k, v in r["state_counts"].items())} for r in rows]
-        cols = ["class_name", "state_counts"]
-    else:
-        rows = [dict(r, total_size=_size(r["total_size"])) for r in rows]
-        cols = ["reference_type", "total_objects", "total_size"]
-    return "\n".join(lines + [table(rows, cols)])
-
-
-def format_stack(answer: dict) -> str:
-    out = [f"Stack dump for the driver (pid {answer['driver_pid']}), every thread:",
-           answer["driver"]]
-    for w in answer["workers"]:
-        what = (f"actor {w['actor']}" if w["actor"] else f"task {w['task']}" if w["task"]
-                else "idle")
-        out += [f"Stack dump for worker {w['wid']} (pid {w['pid']}, {what}):", w["stack"]]
-    return "\n".join(out)
 
 
 # --- logs (read from the files: no runtime needed) -----------------------------------------------
@@ -650,7 +298,7 @@ def parser() -> argparse.ArgumentParser:
     c = add("memory", cmd_memory, "every object: size, node, shared memory or spilled, holders")
     c.add_argument("--format", **fmt)
     c = add("list", cmd_list, "tasks, actors, objects, workers or nodes as a table")
-    c.add_argument("kind", choices=sorted(_KINDS))
+    c.add_argument("kind", choices=sorted(_cli_answers._KINDS))
     c.add_argument("--filter", action="append", help='KEY=VALUE or KEY!=VALUE, e.g. '
                    '"state=RUNNING" (repeatable)')
     c.add_argument("--limit", type=int, default=state._DEFAULT_LIMIT)
