@@ -38,6 +38,7 @@ import io
 import json
 import os
 import shutil
+import stat
 import tempfile
 import time
 
@@ -171,6 +172,10 @@ class Session:
     def __init__(self, namespace: str, root: str | None = None):
         self.root = root or root_dir()
         os.makedirs(self.root, mode=0o700, exist_ok=True)
+        st = os.lstat(self.root)
+        if stat.S_ISLNK(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o022:
+            raise PermissionError(f"{self.root} is not a directory of this user that only it "
+                                  "can write to; set MINIRT_TMPDIR to one")
         now = time.time()
         stamp = datetime.datetime.fromtimestamp(now).strftime("%Y-%m-%d_%H-%M-%S_%f")
         self.path = os.path.join(self.root, f"session_{stamp}_{os.getpid()}")

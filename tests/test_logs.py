@@ -154,3 +154,22 @@ def test_a_log_file_is_capped(tmp_path):
     text = path.read_text()
     assert text.startswith("0123456789\n") and "later output is not saved" in text
     assert len(text) < 200
+
+
+@minirt.remote
+def one():
+    return 1
+
+
+def test_a_root_others_can_write_to_is_refused_and_the_runtime_runs_without_logs(
+        monkeypatch, tmp_path, capfd):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    monkeypatch.setenv("MINIRT_TMPDIR", str(shared))
+    minirt.init(num_cpus=1)
+    assert minirt._context.peek().logs is None
+    assert minirt.get(one.remote(), timeout=30) == 1
+    minirt.shutdown()
+    assert "no session logs" in capfd.readouterr().err
+    assert os.listdir(shared) == []
