@@ -205,12 +205,16 @@ class _Forward(io.TextIOBase):
     def flush(self) -> None:
         if self.closed:
             return
+        if self._tee is not None:
+            self._tee.flush()
         with _deferred_cancel(), self._lock:
             if self._parts:
                 self._send_locked()
 
     def end_task(self) -> None:
         """Send what is left, ending an open line: the next task starts a new one."""
+        if self._tee is not None:
+            self._tee.flush()
         if self.closed or not (self._parts or self._open):
             return
         with _deferred_cancel(), self._lock:
