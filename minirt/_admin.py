@@ -74,7 +74,10 @@ class AdminServer:
             except socket.timeout:
                 continue
             except OSError:
-                return                   # closed
+                break
+            if self._closed:             # woken by close()
+                conn.close()
+                break
             if not self._active.acquire(blocking=False):
                 conn.settimeout(0.2)
                 try:
@@ -87,6 +90,7 @@ class AdminServer:
                 continue
             threading.Thread(target=self._one, args=(conn,), name="minirt-admin-request",
                              daemon=True).start()
+        self._sock.close()
 
     def _one(self, conn) -> None:
         try:
@@ -130,12 +134,17 @@ class AdminServer:
         if self._closed:
             return
         self._closed = True
-        try:
-            self._sock.close()
+        try:                            # wake the accept() up: it sees _closed and ends
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s, \
+                    _short_address(self.path) as address:
+                s.settimeout(0.5)
+                s.connect(address)
         except OSError:
             pass
         if self._thread is not threading.current_thread():
             self._thread.join(1.0)
+        if self._thread.is_alive():     # not woken: close it from here
+            self._sock.close()
         try:
             os.unlink(self.path)
         except OSError:
