@@ -135,7 +135,12 @@ def _h_summary(head, args: dict) -> dict:
                                                       "total_objects": 0, "total_size": 0})
             e["total_objects"] += 1
             e["total_size"] += max(o.object_size, 0)
-    return {"kind": kind, "summary": summary, "total": len(rows)}
+    stats = {"total": len(rows)}
+    if kind == "tasks":          # Ray's stats for tasks
+        stats = {t: sum(1 for r in rows if r.type == ty) for t, ty in
+                 (("total_actor_scheduled", "ACTOR_CREATION_TASK"),
+                  ("total_actor_tasks", "ACTOR_TASK"), ("total_tasks", "NORMAL_TASK"))}
+    return {"kind": kind, "summary": summary, "total": len(rows), "stats": stats}
 
 
 def _h_timeline(head, args: dict) -> list:

@@ -58,17 +58,17 @@ def format_status(s: dict) -> str:
     alive = [n for n in s["nodes"] if n["alive"]]
     dead = [n for n in s["nodes"] if not n["alive"]]
     lines.append("Active:")
-    lines += [f" 1 node_{n['node_id'][:12]} (node {n['index']}{', head' if n['index'] == 0 else ''})"
+    lines += [f" 1 node_{n['node_id']} (node {n['index']}{', head' if n['index'] == 0 else ''})"
               for n in alive]
     lines.append("Dead:")
-    lines += [f" 1 node_{n['node_id'][:12]} (node {n['index']})" for n in dead] or \
+    lines += [f" 1 node_{n['node_id']} (node {n['index']})" for n in dead] or \
         [" (no dead nodes)"]
     used, total = {}, {}
     for n in alive:
         for k, v in n["total"].items():
             total[k] = total.get(k, 0.0) + v
             used[k] = used.get(k, 0.0) + v - n["avail"].get(k, 0.0)
-    lines += ["", _rule("Resources"), "Usage:"]
+    lines += ["", _rule("Resources"), "Total Usage:"]
     for k in sorted(total, key=lambda k: (k != "CPU", k)):
         if k == "memory":
             lines.append(f" {_size(used[k])}/{_size(total[k])} memory")
@@ -98,7 +98,7 @@ def format_status(s: dict) -> str:
     return "\n".join(lines)
 
 
-_REF_KINDS = [("LOCAL_REFERENCE", "Local References"), ("USED_BY_PENDING_TASK", "Pinned by tasks"),
+_REF_KINDS = [("LOCAL_REFERENCE", "Local References"), ("USED_BY_PENDING_TASK", "Used by task"),
               ("CAPTURED_IN_OBJECT", "Captured in Objects"), ("ACTOR_HANDLE", "Actor Handles")]
 
 
@@ -154,8 +154,10 @@ def format_list(kind: str, answer: dict, detail: bool) -> str:
 
 def format_summary(answer: dict) -> str:
     kind = answer["kind"]
+    by = {"tasks": "func_name", "actors": "class", "objects": "reference type"}[kind]
     lines = [f"======== {kind.capitalize()} Summary: {_when(time.time())} ========", "Stats:",
-             "-" * 30, f"total: {answer['total']}", "", "Table:", "-" * 30]
+             "-" * 36] + [f"{k}: {v}" for k, v in answer["stats"].items()] + \
+        ["", f"Table (group by {by}):", "-" * 36]
     rows = list(answer["summary"].values())
     if not rows:
         return "\n".join(lines + [f"(no {kind})"])
