@@ -273,3 +273,17 @@ def test_logs_follow_prints_what_is_appended(tmp_path):
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(10) == 0
+
+
+def test_memory_says_which_objects_are_spilled(root, capsys):
+    import numpy as np
+    minirt.init(num_cpus=1, object_store_memory=30 * 2**20)
+    refs = [minirt.put(np.full(12 * 2**20, i, dtype=np.uint8)) for i in range(4)]
+    out = _run(capsys, "memory")
+    assert out.count("spilled ") >= 1 and "shared memory" in out, out
+    where = {r["object_id"]: r["where"] for r in _admin.request(
+        minirt._context.peek().admin.path, "memory")["rows"]}
+    assert {where[r.hex()] for r in refs} == {"shared memory", "spilled"}
+    status = _run(capsys, "status")
+    assert "0B spilled" not in status.split("object_store_memory")[1].splitlines()[0]
+    minirt.shutdown()

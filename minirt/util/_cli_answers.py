@@ -97,7 +97,8 @@ def _object_places(head) -> dict:
         node = locs[0] if locs else None
         where = "lost"
         if node is not None:
-            where = "shared memory" if oid in head.nodes[node].store else "spilled"
+            entry = head.nodes[node].store._files.get(oid)     # [size, spilled]
+            where = "lost" if entry is None else "spilled" if entry[1] else "shared memory"
         out[oid.hex()] = (node, where)
     return out
 
