@@ -51,7 +51,14 @@ SOCKET = "admin.sock"
 
 
 def root_dir() -> str:
-    """Where sessions live: ``$MINIRT_TMPDIR`` or ``<tempdir>/minirt``."""
+    """Where sessions live: ``$MINIRT_TMPDIR`` or ``<tempdir>/minirt``.
+
+    Example:
+        >>> import os, tempfile
+        >>> "MINIRT_TMPDIR" in os.environ or root_dir() == os.path.join(tempfile.gettempdir(),
+        ...                                                              "minirt")
+        True
+    """
     return os.environ.get("MINIRT_TMPDIR") or os.path.join(tempfile.gettempdir(), "minirt")
 
 

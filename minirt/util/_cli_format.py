@@ -42,7 +42,22 @@ def _rule(title: str) -> str:
 
 
 def table(rows: list, columns: list, index: bool = True, upper: bool = True) -> str:
-    """Rows of dicts as aligned columns under upper-case headers (like ``ray list``)."""
+    """Rows of dicts as aligned columns under upper-case headers (like ``ray list``).
+
+    Args:
+        rows: dicts; a missing or None value shows empty.
+        columns: the keys to show, in order.
+        index: start each row with its number.
+        upper: upper-case the headers.
+
+    Returns:
+        The table as one string, without a trailing newline.
+
+    Example:
+        >>> print(table([{"name": "f", "state": "RUNNING"}], ["name", "state"]))
+           NAME  STATE
+        0  f     RUNNING
+    """
     head = ([""] if index else []) + [c.upper() if upper else c for c in columns]
     body = [([str(i)] if index else []) + ["" if r.get(c) is None else str(r.get(c))
                                            for c in columns] for i, r in enumerate(rows)]

@@ -69,7 +69,27 @@ def _session_of(address: str) -> str:
 
 def find_session(address: str | None, live: bool = True) -> str:
     """The session ``address`` names, else the newest live one (or, if ``live`` is False,
-    ``session_latest``: logs can be read after the runtime is gone)."""
+    ``session_latest``: logs can be read after the runtime is gone).
+
+    Args:
+        address: a session directory (or its ``admin.sock``), or None.
+        live: with no address, only a running runtime's session will do.
+
+    Returns:
+        The session directory's path.
+
+    Raises:
+        NoRuntime: nothing found (the message is the CLI's one line).
+
+    Example:
+        >>> import os, tempfile
+        >>> os.environ["MINIRT_TMPDIR"] = tempfile.mkdtemp()
+        >>> find_session(None)
+        Traceback (most recent call last):
+        ...
+        minirt.util.cli.NoRuntime: minirt: no running minirt runtime found in ...
+        >>> del os.environ["MINIRT_TMPDIR"]
+    """
     if address:
         return _session_of(address)
     found = live_sessions()
