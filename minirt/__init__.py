@@ -16,6 +16,8 @@ Map of the modules (one concept each)::
     _store.py           one node's object store: shared memory, capacity, spilling
     _context.py         "which core am I talking to": the Core interface (head or worker)
     _protocol.py        the messages between head and workers, and their records
+    _logs.py            session directories that outlive the runtime: worker logs, head.log
+    _admin.py           the private control socket the `minirt` command line talks to
     _head.py            the head (control plane in the driver): start-up, entry points,
                         nodes joining and leaving, shutdown; it composes the parts below
     _control.py           ...its control thread: worker pipes and deaths, requests, output
@@ -47,7 +49,9 @@ Map of the modules (one concept each)::
                         debug.rerun (a failed task re-run in the driver under pdb),
                         and the add-ons that attach themselves at import: notebook
                         views (_reprs.py), teaching warnings (_teach.py), a non-blocking
-                        look at the head (_introspect.py)
+                        look at the head (_introspect.py), the `minirt` command line
+                        (cli.py, with _cli_answers.py on the driver's side and
+                        _cli_format.py; `python -m minirt` is __main__.py)
 
 The head's parts depend one way (an arrow: "calls")::
 
@@ -70,8 +74,8 @@ threaded Jupyter kernel; see ``_procs.py``).
 """
 
 from . import cluster_utils, exceptions, experimental, util
-# Notebook views and teaching warnings attach themselves to the core at import.
-from .util import _reprs, _teach  # noqa: F401
+# Notebook views, teaching warnings and the CLI's requests attach themselves at import.
+from .util import _reprs, _teach, cli  # noqa: F401
 from ._refs import ObjectRef
 from .actor import ActorClass, ActorHandle, method
 from .api import (available_resources, cancel, cluster_resources, events, get, get_actor,

@@ -305,6 +305,7 @@ class Actors:
                 self.dead(actor, ActorDiedError(
                     f"the actor {actor.class_name} was killed with minirt.kill()"))
             return
+        actor.worker.exit_reason = "killed with minirt.kill()"      # for head.log
         try:                            # death is handled when its pidfd fires
             os.kill(actor.worker.pid, signal.SIGKILL)
         except OSError:

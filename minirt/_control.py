@@ -25,6 +25,7 @@ import threading
 import time
 
 from . import _nodes, _procs, _protocol
+from ._pool import describe_exit
 from ._serial import FILE
 from .exceptions import GetTimeoutError
 
@@ -65,6 +66,25 @@ def format_logs(logs, open_prefix):
                 out.append(piece)
                 open_prefix = prefix
     return "".join(out), open_prefix
+
+
+def exit_line(w, code) -> str:
+    """The ``head.log`` line of a worker's death: status, why, and what it was running."""
+    actor = w.actor
+    why = w.exit_reason or (actor.exit_reason if actor is not None else None)
+    if why is None:
+        why = ("crashed" if code else "exited" if code == 0 else "exited (status unknown)")
+    status = describe_exit(code)
+    running = ""
+    if actor is not None:
+        running = f"; actor {actor.class_name}"
+        calls = list(getattr(actor, "inflight", {}).values())
+        if calls:
+            running += f" running {calls[0][0].spec.name}"
+    elif w.task is not None:
+        running = f"; task {w.task.spec.name} ({w.task.spec.tid.hex()})"
+    return (f"worker {w.wid} (pid {w.pid}) on node {w.node} exited "
+            f"({status}): {why}{running}")
 
 
 class Control:
@@ -181,6 +201,8 @@ class Control:
         if worker.dead:
             return
         worker.dead = True
+        if self.head.logs is not None:
+            self.head.logs.log(exit_line(worker, code))
         self._unregister_worker(worker)
         self.head.pool.forget(worker)
         self.head.janitor.forget(worker.pid)
@@ -218,6 +240,8 @@ class Control:
                     self.head._break(e)
                     return
             self.flush_logs(block=False)
+            if self.head.logs is not None:
+                self.head.logs.flush()
 
     def _handle(self, ready):
         """One round of the control loop (under the lock); returns the next timer timeout."""

@@ -53,7 +53,7 @@ import tempfile
 import threading
 import time
 
-from . import _debugger, _memory_monitor, _procs, _protocol, _refs
+from . import _admin, _debugger, _logs, _memory_monitor, _procs, _protocol, _refs
 from ._actors import Actors
 from ._control import Control
 from ._memory_monitor import MemoryMonitor
@@ -101,6 +101,14 @@ class Head:
         self._prestart = True      # fork idle workers ahead of time (see WorkerPool.prestart_one)
 
         self.session_dir = tempfile.mkdtemp(prefix=f"minirt-session-{os.getpid()}-")
+        # The session that outlives shutdown: logs and the control socket (see _logs.py).
+        self.logs: _logs.Session | None = None
+        self.admin: _admin.AdminServer | None = None
+        try:
+            self.logs = _logs.Session(namespace)
+        except OSError as e:
+            sys.stderr.write(f"minirt: no session logs ({e}); set MINIRT_TMPDIR to a "
+                             "writable directory to have them\n")
         shm_root = "/dev/shm" if os.path.isdir("/dev/shm") else self.session_dir
         self.shm_root = None
         try:                        # a failed start leaves nothing behind (see _abort_start)
@@ -116,7 +124,8 @@ class Head:
             self.object_store_memory = object_store_memory
             self.max_node: dict[str, float] = largest_node(self.nodes)
             self.worker_cfg = dict(log_to_driver=log_to_driver, namespace=namespace,
-                                   max_node=self.max_node, session_dir=self.session_dir)
+                                   max_node=self.max_node, session_dir=self.session_dir,
+                                   logs_dir=self.logs.logs_dir if self.logs else None)
 
             self.control = Control(self)    # the control thread and its selector (not started)
             # The parts, each depending only on those made before it (see the package map).
@@ -124,7 +133,8 @@ class Head:
                                      lambda aid, delta: self.actors_part.count_handle(aid, delta),
                                      self._locked)
             self.pool = WorkerPool(self.nodes, self.worker_cfg, self.control.register_worker,
-                                   self._send, self._event)
+                                   self._send, self._event,
+                                   self.logs.log if self.logs else None)
             self.sched = Scheduler(self.table, self.nodes, self.pool, self._send, self._event,
                                    self._record)
             self.actors_part = Actors(self.sched)
@@ -138,6 +148,10 @@ class Head:
             # exit by multiprocessing itself, but not if the driver is killed: the janitor does.
             self.janitor = _procs.Janitor([self.shm_root, self.session_dir],
                                           [multiprocessing.util.get_temp_dir()])
+            if self.logs is not None:
+                self.logs.log(f"head started: driver pid {os.getpid()}, "
+                              f"{len(self.nodes)} node(s), namespace {namespace!r}")
+                self.admin = _admin.AdminServer(self, self.logs.socket_path)
             self.control.start()
             self.memory_monitor = MemoryMonitor(self, refresh, threshold)
             self.memory_monitor.start()
@@ -169,6 +183,7 @@ class Head:
         janitor = getattr(self, "janitor", None)
         if janitor is not None:
             janitor.stop()
+        self._close_session()
         if self.shm_root is not None:
             shutil.rmtree(self.shm_root, ignore_errors=True)
         shutil.rmtree(self.session_dir, ignore_errors=True)
@@ -436,6 +451,7 @@ class Head:
             node.store.clear()
             workers = list(node.workers)
             for w in workers:
+                w.exit_reason = w.exit_reason or "its node was removed"
                 try:
                     w.proc.kill()
                 except Exception:   # noqa: BLE001 - already gone
@@ -470,7 +486,12 @@ class Head:
             below = _procs.descendants_of([w.pid for w in workers])
             for w in workers:
                 self._send(w, ("exit", None))
+                if self.logs is not None and not w.dead:
+                    self.logs.log(f"worker {w.wid} (pid {w.pid}) on node {w.node} stopped: "
+                                  "minirt.shutdown()")
         self.memory_monitor.stop()
+        if self.admin is not None:
+            self.admin.close()          # no more requests (they would find the head closed)
         self.control.wake()
         self.control.stop()
         self.table.close()              # copies in progress end (and are not recorded)
@@ -485,3 +506,12 @@ class Head:
         shutil.rmtree(self.session_dir, ignore_errors=True)
         if self._forkserver_mine:
             _procs.stop_forkserver()
+        self._close_session()
+
+    def _close_session(self) -> None:
+        """Close the control socket and the logs (which stay on disk)."""
+        if getattr(self, "admin", None) is not None:
+            self.admin.close()
+        if getattr(self, "logs", None) is not None:
+            self.logs.log("head shut down")
+            self.logs.close()

@@ -55,7 +55,7 @@ class Worker:
         self.pidfd = None         # readable once the process has exited
         self.exited = False       # its pidfd fired (or it was gone at registration)
         self.status_gone = False  # the forkserver that knew its exit status died
-        self.exit_reason = None   # why the head ended it, e.g. "killed by the memory monitor"
+        self.exit_reason: str | None = None   # why the head ended it (head.log), if it did
         self.exit_error = None    # the error its task gets if not retried (OutOfMemoryError)
 
 
@@ -68,14 +68,16 @@ class WorkerPool:
         on_spawn: ``on_spawn(worker)``: the head watches the new process.
         send: ``send(worker, message) -> bool``.
         event: ``event(kind, **fields)``.
+        log: ``log(line)``: a line for the session's head.log (see _logs.py), or None.
     """
 
-    def __init__(self, nodes, cfg: dict, on_spawn, send, event):
+    def __init__(self, nodes, cfg: dict, on_spawn, send, event, log=None):
         self.nodes = nodes
         self.cfg = cfg
         self._on_spawn = on_spawn
         self._send = send
         self._event = event
+        self._log = log
         self._wids = 0
 
     def spawn(self, node) -> Worker:
@@ -107,6 +109,8 @@ class WorkerPool:
         node.workers.add(w)
         self._on_spawn(w)
         self._event("worker_start", worker=w.wid, node=node.index, pid=w.pid)
+        if self._log is not None:
+            self._log(f"worker {w.wid} (pid {w.pid}) started on node {node.index}")
         return w
 
     def take(self, node) -> Worker:
@@ -118,7 +122,9 @@ class WorkerPool:
         worker.task = None
         if worker.dead or worker.actor is not None:
             return
-        if worker.retiring:
+        if worker.retiring:               # max_calls reached (see _scheduler)
+            if worker.exit_reason is None:
+                worker.exit_reason = "max_calls reached"
             self.retire(worker)
             return
         node = self.nodes[worker.node]
@@ -131,6 +137,9 @@ class WorkerPool:
     def retire(self, worker) -> None:
         """Ask ``worker`` to exit (its death is reported as any other)."""
         worker.retiring = True
+        if worker.exit_reason is None:
+            worker.exit_reason = ("its actor ended" if worker.actor is not None
+                                  else "finished: idle worker retired")
         node = self.nodes[worker.node]
         if worker in node.idle:
             node.idle.remove(worker)

@@ -124,7 +124,9 @@ class Kind:
         if w is None:                       # still waiting: it will never run
             sched.fail(task, cancelled_error(task.spec))
             return
-        if not force:       # first: which task the signal is for (WorkerCore.take_cancel)
+        if force:
+            w.exit_reason = "cancelled: minirt.cancel(force=True)"     # for head.log
+        else:               # first: which task the signal is for (WorkerCore.take_cancel)
             sched.send(w, ("cancel_task", None, task.spec.tid))
         try:
             os.kill(w.pid, signal.SIGKILL if force else _worker.CANCEL_SIGNAL)

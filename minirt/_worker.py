@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import faulthandler
 import inspect
 import io
 import itertools
@@ -41,14 +42,15 @@ import time
 import cloudpickle  # noqa: F401  (preloaded by the forkserver)
 import numpy  # noqa: F401  (preloaded: most lessons' tasks use it)
 
-from . import (_actor_concurrency, _context, _debugger, _procs, _protocol, _refs, _serial, _store,
-               _streaming)
+from . import (_actor_concurrency, _context, _debugger, _logs, _procs, _protocol, _refs, _serial,
+               _store, _streaming)
 from ._protocol import Result
 from ._refs import ObjectRef
 from ._serial import FILE, INLINE
 from .exceptions import ObjectStoreFullError, TaskCancelledError, TaskError
 
 CANCEL_SIGNAL = signal.SIGUSR1   # what the head sends to cancel a running task
+STACK_SIGNAL = signal.SIGUSR2    # dump every thread's stack to worker-<id>-<pid>.stack
 _PARTIAL_DELAY = 0.1             # seconds before a partial line of output is sent
 
 
@@ -154,9 +156,10 @@ class _Forward(io.TextIOBase):
     writes raise ``ValueError`` (the worker gives the next task a fresh one).
     """
 
-    def __init__(self, core: "WorkerCore", name: str):
+    def __init__(self, core: "WorkerCore", name: str, tee=None):
         super().__init__()
         self._core, self._name = core, name
+        self._tee = tee                 # the session's log file (a _logs.LogFile), if any
         self._parts: list[str] = []
         self._waiting = False           # a partial line is waiting for the flusher
         self._open = False              # the last text sent did not end its line
@@ -187,6 +190,8 @@ class _Forward(io.TextIOBase):
             raise TypeError(f"write() argument must be str, not {type(s).__name__}")
         if not s:
             return 0
+        if self._tee is not None:       # the log file gets it all, at once (crash-safe)
+            self._tee.write(s)
         with _deferred_cancel(), self._lock:   # never leave the lock held
             cut = max(s.rfind("\n"), s.rfind("\r")) + 1
             if cut:
@@ -212,12 +217,16 @@ class _Forward(io.TextIOBase):
     def flush(self) -> None:
         if self.closed:
             return
+        if self._tee is not None:
+            self._tee.flush()
         with _deferred_cancel(), self._lock:
             if self._parts:
                 self._send_locked()
 
     def end_task(self) -> None:
         """Send what is left, ending an open line: the next task starts a new one."""
+        if self._tee is not None:
+            self._tee.flush()
         if self.closed or not (self._parts or self._open):
             return
         with _deferred_cancel(), self._lock:
@@ -537,6 +546,7 @@ class WorkerCore:
 
     def run_task(self, msg) -> None:
         _, _, spec, fn_bytes, args, deps = msg
+        _mark_logs(f":task_name:{spec.name}")
         fn = self._function(spec.fn_id, fn_bytes)
         self.current_task = spec
         results, t0, t1, retry, value = self._execute(spec, fn, args, deps)
@@ -549,6 +559,7 @@ class WorkerCore:
         cls = self._function(spec.fn_id, cls_bytes)
         self.actor_id = spec.actor_id
         self.actor_name = cls.__name__
+        _mark_logs(f":actor_name:{cls.__name__}")
         self.was_restarted = spec.actor_opts.get("restarted", False)
         self.current_task = spec
         t0 = time.time()
@@ -749,13 +760,23 @@ def _flush_streams() -> None:
         try:
             if isinstance(s, _Forward):
                 if s.closed:
-                    setattr(sys, name, _Forward(s._core, name))
+                    setattr(sys, name, _Forward(s._core, name, s._tee))
                 else:
                     s.end_task()
             else:
                 s.flush()
         except Exception:   # noqa: BLE001 - a user's replacement stream may do anything
             pass
+
+
+_log_files: tuple = ()      # this worker's .out and .err (_logs.LogFile), if any
+
+
+def _mark_logs(line: str) -> None:
+    """Write a marker line (``:task_name:f``, as Ray's worker logs have) to the log files
+    only: ``minirt logs --task f`` finds a task's output by it."""
+    for f in _log_files:
+        f.write(line + "\n")
 
 
 def _driver_gone() -> None:
@@ -782,12 +803,25 @@ def main(conn, cfg: dict) -> None:
         pass
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(CANCEL_SIGNAL, _on_cancel)
+    signal.signal(STACK_SIGNAL, signal.SIG_IGN)    # until faulthandler answers it (below)
     core = WorkerCore(conn, cfg)
     _context.set_worker_core(core)
     _debugger.install(core, _unblocked_signals)     # breakpoint() opens pdb in the driver
+    global _log_files
+    out = err = None
+    if cfg.get("logs_dir"):             # fds 1 and 2 -> the session's log files (_logs.py)
+        try:
+            out, err, stack = _logs.open_worker_logs(cfg["logs_dir"], cfg["wid"])
+            faulthandler.register(STACK_SIGNAL, file=stack, all_threads=True)
+            _log_files = (out, err)
+        except OSError:
+            out = err = None
     if cfg.get("log_to_driver", True):
-        sys.stdout = _Forward(core, "stdout")
-        sys.stderr = _Forward(core, "stderr")
+        sys.stdout = _Forward(core, "stdout", out)
+        sys.stderr = _Forward(core, "stderr", err)
+    elif out is not None:
+        sys.stdout = _logs.FileStream(out, "stdout")
+        sys.stderr = _logs.FileStream(err, "stderr")
     try:
         core.serve()
     finally:
