@@ -106,6 +106,9 @@ class Head:
         self.admin: _admin.AdminServer | None = None
         try:
             self.logs = _logs.Session(namespace)
+            # `minirt status` run by this process's children (a notebook's `!minirt ...`)
+            # reaches this runtime, like Ray's RAY_ADDRESS (see minirt/util/cli.py).
+            os.environ["MINIRT_ADDRESS"] = self.logs.path
         except OSError as e:
             sys.stderr.write(f"minirt: no session logs ({e}); set MINIRT_TMPDIR to a "
                              "writable directory to have them\n")
@@ -515,3 +518,5 @@ class Head:
         if getattr(self, "logs", None) is not None:
             self.logs.log("head shut down")
             self.logs.close()
+            if os.environ.get("MINIRT_ADDRESS") == self.logs.path:
+                del os.environ["MINIRT_ADDRESS"]

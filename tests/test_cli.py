@@ -287,3 +287,22 @@ def test_memory_says_which_objects_are_spilled(root, capsys):
     status = _run(capsys, "status")
     assert "0B spilled" not in status.split("object_store_memory")[1].splitlines()[0]
     minirt.shutdown()
+
+
+def test_a_child_of_the_driver_reaches_its_runtime_even_when_another_started_later(root, tmp_path):
+    """`!minirt status` in a notebook runs as a child of the kernel: init() sets
+    MINIRT_ADDRESS there, so it sees that kernel's runtime, not the newest one."""
+    minirt.init(num_cpus=1)
+    mine = os.environ["MINIRT_ADDRESS"]
+    assert _logs.is_live(mine)
+    other, other_session = _start_driver(tmp_path)         # a newer runtime, elsewhere
+    try:
+        assert other_session != mine
+        out = _cli("status")
+        assert f"driver pid {os.getpid()}" in out.stdout, out.stdout + out.stderr
+        env = {k: v for k, v in os.environ.items() if k != "MINIRT_ADDRESS"}
+        assert f"driver pid {other.pid}" in _cli("status", env=env).stdout   # the newest
+    finally:
+        _stop_driver(other)
+    minirt.shutdown()
+    assert "MINIRT_ADDRESS" not in os.environ

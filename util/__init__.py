@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 
-__all__ = ["pd", "pnd", "first_line", "scratch_dir", "run_script"]
+__all__ = ["pd", "pnd", "first_line", "scratch_dir", "run_script", "minirt_cli"]
 
 
 # The number is right-aligned in 7 characters (a space, then 6 for the value), so
@@ -105,3 +105,37 @@ def run_script(source, answers=(), timeout=120):
     if run.stderr.strip():
         out += run.stderr.replace(folder, "<scratch>")
     return out
+
+
+def minirt_cli(*args, sections=None, timeout=60):
+    """Run the ``minirt`` command line (``python -m minirt ARGS``) and return its output.
+
+    The same as typing ``minirt status`` in a terminal, run with the kernel's own
+    Python so it works without an activated environment. What changes from run to
+    run is left out, so a lesson's saved output stays the same: the header lines
+    with the date and uptime (``========``, ``Session:``), and this process's id,
+    shown as ``<driver pid>``. ``sections``: keep only the parts whose title (the
+    line above a ``----`` rule) is in this list, e.g. ``["Tasks", "Workers"]``.
+    Returns a string (what the command printed on standard output, then on standard
+    error, if anything).
+
+    >>> print(minirt_cli("status"))  # doctest: +SKIP
+    """
+    if not all(isinstance(a, str) for a in args):
+        raise TypeError(f"the command's arguments must be strings; got {args!r}")
+    if sections is not None and (isinstance(sections, str) or not all(isinstance(x, str) for x in sections)):
+        raise TypeError("sections must be a list of section titles, e.g. ['Tasks']")
+    run = subprocess.run([sys.executable, "-m", "minirt", *args], capture_output=True, text=True,
+                         timeout=timeout)
+    lines = [line for line in run.stdout.splitlines()
+             if not line.startswith(("========", "Session:"))]
+    if sections is not None:
+        kept, keep = [], False
+        for i, line in enumerate(lines):
+            if i + 1 < len(lines) and set(lines[i + 1]) == {"-"}:    # a title above its rule
+                keep = line.strip() in sections
+            if keep:
+                kept.append(line)
+        lines = kept
+    out = "\n".join(lines).strip("\n") + "\n" + run.stderr
+    return out.replace(str(__import__("os").getpid()), "<driver pid>")

@@ -57,6 +57,9 @@ def live_sessions(root: str | None = None) -> list[str]:
     return [s for s in _logs.sessions(root) if os.path.exists(_socket(s)) and _logs.is_live(s)]
 
 
+ADDRESS_VAR = "MINIRT_ADDRESS"
+
+
 def _session_of(address: str) -> str:
     path = os.path.abspath(os.path.expanduser(address))
     if os.path.isdir(path):
@@ -68,8 +71,13 @@ def _session_of(address: str) -> str:
 
 
 def find_session(address: str | None, live: bool = True) -> str:
-    """The session ``address`` names, else the newest live one (or, if ``live`` is False,
-    ``session_latest``: logs can be read after the runtime is gone).
+    """The session ``address`` names, else the one ``$MINIRT_ADDRESS`` names, else the
+    newest live one (or, if ``live`` is False, ``session_latest``: logs can be read after
+    the runtime is gone).
+
+    ``init()`` sets ``MINIRT_ADDRESS`` in its own process's environment (like Ray's
+    ``RAY_ADDRESS``), so ``!minirt status`` in a notebook, which runs as a child of the
+    kernel, reaches that notebook's runtime even when another one started later.
 
     Args:
         address: a session directory (or its ``admin.sock``), or None.
@@ -92,6 +100,9 @@ def find_session(address: str | None, live: bool = True) -> str:
     """
     if address:
         return _session_of(address)
+    mine = os.environ.get(ADDRESS_VAR)          # set by init() in the process that runs minirt
+    if mine and os.path.isdir(mine) and (not live or _logs.is_live(mine)):
+        return mine
     found = live_sessions()
     if found:
         return found[0]
