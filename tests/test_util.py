@@ -459,3 +459,21 @@ def test_run_script_shows_errors_and_rejects_bad_input():
         util.run_script("pass", "c")
     with pytest.raises(TypeError, match="string"):
         util.run_script(b"pass")
+
+
+def test_minirt_cli_keeps_the_sections_asked_for_and_hides_what_changes(monkeypatch, tmp_path):
+    import minirt
+    import util
+    monkeypatch.setenv("MINIRT_TMPDIR", str(tmp_path))
+    minirt.init(num_cpus=1)
+    full = util.minirt_cli("status")
+    assert "Workers" in full and "Tasks" in full
+    assert "Session:" not in full and "========" not in full
+    workers = util.minirt_cli("status", sections=["Workers"])
+    assert workers.startswith("Workers") and "worker processes" in workers and "Tasks" not in workers
+    memory = util.minirt_cli("memory")
+    assert str(os.getpid()) not in memory
+    minirt.shutdown()
+    assert "no running minirt runtime" in util.minirt_cli("status")
+    with pytest.raises(TypeError):
+        util.minirt_cli("status", sections="Tasks")

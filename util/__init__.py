@@ -137,5 +137,30 @@ def minirt_cli(*args, sections=None, timeout=60):
             if keep:
                 kept.append(line)
         lines = kept
-    out = "\n".join(lines).strip("\n") + "\n" + run.stderr
-    return out.replace(str(__import__("os").getpid()), "<driver pid>")
+    pid = str(__import__("os").getpid())
+    lines = _realign([line.replace(pid, "<driver pid>") for line in lines])
+    return "\n".join(lines).strip("\n") + "\n" + run.stderr
+
+
+def _realign(lines):
+    """Line up the columns of each table again (a replaced pid changes their widths).
+
+    A table is a run of lines with three or more fields apart by two spaces or more.
+    """
+    out, table = [], []
+
+    def flush():
+        if table:
+            rows = [re.split(r" {2,}", line.strip()) for line in table]
+            widths = [max(len(r[i]) for r in rows if i < len(r)) for i in range(max(map(len, rows)))]
+            out.extend("  ".join(f.ljust(w) for f, w in zip(r, widths)).rstrip() for r in rows)
+            table.clear()
+
+    for line in lines:
+        if len(re.split(r" {2,}", line.strip())) >= 3 and not line.startswith(" "):
+            table.append(line)
+        else:
+            flush()
+            out.append(line)
+    flush()
+    return out
