@@ -350,6 +350,9 @@ class Control:
         if op in ("get", "wait"):
             self._blocking_request(w, op, args, reply)
             return
+        if op == "put_file":         # a worker's large put: full store = error in the worker
+            self._put_file(w, args, reply)
+            return
         if op == "debug":            # breakpoint(): answered by a driver thread (_debugger)
             self.print_logs()        # what the task printed comes before pdb's prompt
             self.head.debug.on_read(w, *args, reply)
@@ -359,12 +362,26 @@ class Control:
         except Exception as e:  # a bad request: raise it in the worker
             reply(False, e)
 
-    def answer(self, op, args, w=None):
-        if op == "put_file":                 # a worker's large put: full store = error now
-            oid, size, contained = args
-            self.head._make_room_for_put(oid, size, w.node)
+    def _put_file(self, w, args, reply) -> None:
+        """Count a worker's put file; if a spill must make room first, answer after it."""
+        oid, size, contained = args
+
+        def again(error):
+            if error is not None or w.dead:
+                self.head.nodes[w.node].store.discard(oid)
+                reply(False, error)
+            else:
+                self._put_file(w, args, reply)
+        try:
+            if not self.head.room_for_put(oid, size, w.node, again):
+                return                       # the worker waits; answered by again()
             self.head.table.store(oid, FILE, size, False, contained, w.node)
-            return None
+        except Exception as e:
+            reply(False, e)
+            return
+        reply(True, None)
+
+    def answer(self, op, args, w=None):
         if op == "create_actor":
             return self.head.actors_part.create(args[0], w)
         if op == "get_actor":

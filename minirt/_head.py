@@ -20,10 +20,11 @@ Two kinds of threads use the parts, always under the head's one lock:
 moment to choose a worker to kill; it reads memory and kills outside it.)
 
 Nothing slow runs under the lock: cross-node copies run on copy threads
-(:meth:`~minirt._objects.ObjectTable.fetch`), task output is written to
-stdout outside it, and ``remove_node`` waits for its workers without it.
-(Still under it: spilling to disk when a store is full, and forking a
-worker through the forkserver.)
+(:meth:`~minirt._objects.ObjectTable.fetch`), spills on the spill thread
+(``_spill.py``), forks on the pool's fork thread (``_pool.py``), task output
+is written to stdout outside it, and ``remove_node`` waits for its workers
+without it. A part that needs such work done asks for it under the lock and
+gets a callback under the lock once it is done (it re-checks then).
 
 ::
 
@@ -215,17 +216,19 @@ class Head:
                                                 worker.pid, t0, t1, spec.tid.hex(),
                                                 task.attempt))
 
-    def _locked(self, fn) -> None:
-        """Run ``fn()`` under the lock from a helper thread (a copy ended); an error in it
-        breaks the runtime as one in the control thread does."""
+    def _locked(self, fn) -> bool:
+        """Run ``fn()`` under the lock from a helper thread (a copy, spill or fork ended);
+        an error in it breaks the runtime as one in the control thread does. False if the
+        runtime is closed (or broken) and ``fn`` did not run."""
         with self._lock:
             if self._closed or self._broken is not None:
-                return
+                return False
             try:
                 fn()
             except Exception as e:  # noqa: BLE001
                 self._break(e)
         self.control.flush_logs(block=False)
+        return True
 
     def _break(self, error: BaseException) -> None:
         """Mark the runtime broken by ``error`` and wake every blocked caller (under the lock)."""
@@ -257,22 +260,32 @@ class Head:
             return None
 
     def put(self, oid, kind, data, contained) -> None:
-        with self._lock:
-            self._check_open()
-            self._drain_local()
-            if kind == FILE:
-                self._make_room_for_put(oid, data, 0)
-            self.table.store(oid, kind, data, False, contained, 0)
+        while True:
+            spilled: list = []
+            ev = threading.Event()
+            with self._lock:
+                self._check_open()
+                self._drain_local()
+                if kind != FILE or self.room_for_put(
+                        oid, data, 0, lambda error: (spilled.append(error), ev.set())):
+                    self.table.store(oid, kind, data, False, contained, 0)
+                    return
+                self._blocked.add(ev)
+            ev.wait()               # a spill makes room, without the lock (see _spill.py)
+            with self._lock:
+                self._blocked.discard(ev)
+                self._check_open()
+            if spilled and spilled[0] is not None:
+                self.nodes[0].store.discard(oid)
+                raise spilled[0]
 
-    def _make_room_for_put(self, oid, size, node) -> None:
-        """Raise ObjectStoreFullError now (the file deleted) if a put cannot be stored."""
-        store = self.nodes[node].store
-        if oid in store or os.path.exists(os.path.join(store.spill_dir, oid.hex())):
-            return
+    def room_for_put(self, oid, size, node, then) -> bool:
+        """Whether a put's file fits in ``node``'s store now (as ``ObjectTable.room``).
+        Raises ObjectStoreFullError now (the file deleted) if it never can."""
         try:
-            store.make_room(size)
+            return self.table.room(oid, size, node, then)
         except Exception:
-            store.discard(oid)
+            self.nodes[node].store.discard(oid)
             raise
 
     def get(self, ids, timeout):
