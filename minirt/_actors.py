@@ -355,15 +355,36 @@ class Actors:
                 f"the actor {actor.class_name} died with its node and no live node has room "
                 "to restart it"))
             return
+        self.pool.spawn(node, lambda new, error: self._restart(actor, node, new, error))
+
+    def _restart(self, actor, node, new, error) -> None:
+        """A new worker for ``actor`` is forked: re-create it there once its creation
+        arguments are on that node (copied without the lock, see ObjectTable.fetch)."""
+        if error is not None:
+            if actor.state != DEAD:
+                self.dead(actor, ActorDiedError(
+                    f"the actor {actor.class_name} died and could not be restarted: {error}"))
+            return
+        creation = actor.creation
+        if actor.state == DEAD:                   # killed meanwhile
+            if new.actor is None:
+                self.pool.retire(new)
+            return
+        if new.actor is None:                     # its death restarts the actor again
+            new.actor, actor.worker = actor, new
+        elif actor.worker is not new:             # it died while the arguments were copied
+            return
+        if not self.table.fetch(needed(creation.spec), node.index,
+                                lambda: self._restart(actor, node, new, None)):
+            return
+        creation.spec.actor_opts = dict(creation.spec.actor_opts, restarted=True)
         try:
-            new = self.pool.spawn(node)
-        except Exception as e:
+            deps, args = self.sched.descriptors(creation.spec, node.index)
+        except Exception as e:                     # the store could not take a copy
+            self.pool.retire(new)
             self.dead(actor, ActorDiedError(
                 f"the actor {actor.class_name} died and could not be restarted: {e}"))
             return
-        creation = actor.creation
-        creation.spec.actor_opts = dict(creation.spec.actor_opts, restarted=True)
-        deps, args = self.sched.descriptors(creation.spec, node.index)
         self.send_create(creation, new, args, deps)
 
     def _node_for_restart(self, actor, index: int):

@@ -134,7 +134,7 @@ class Head:
                                      lambda aid, delta: self.actors_part.count_handle(aid, delta),
                                      self._locked)
             self.pool = WorkerPool(self.nodes, self.worker_cfg, self.control.register_worker,
-                                   self._send, self._event,
+                                   self._send, self._event, self._locked,
                                    self.logs.log if self.logs else None)
             self.sched = Scheduler(self.table, self.nodes, self.pool, self._send, self._event,
                                    self._record)
@@ -156,11 +156,11 @@ class Head:
             self.control.start()
             self.memory_monitor = MemoryMonitor(self, refresh, threshold)
             self.memory_monitor.start()
-            # Warm up: fork one worker per node now, so the first task does not wait;
-            # the control thread forks the rest (up to the CPU count) when it is idle.
+            # Warm up: fork one worker per node now (nobody waits for the lock yet), so
+            # the first task does not wait; the rest (up to the CPU count) when idle.
             with self._lock:
                 for node in self.nodes:
-                    node.idle.append(self.pool.spawn(node))
+                    node.idle.append(self.pool.spawn_now(node))
         except BaseException:
             self._abort_start()
             raise
@@ -175,6 +175,9 @@ class Head:
         if control is not None:
             control.wake()
             control.stop()
+        for part in (getattr(self, "pool", None), getattr(self, "table", None)):
+            if part is not None:
+                part.close()
         for node in getattr(self, "nodes", ()):
             for w in list(node.workers) + list(node.idle):
                 try:
@@ -439,7 +442,7 @@ class Head:
             self.nodes.append(node)
             self._update_max_node()
             self._event("node_added", node=node.index, node_id=spec.node_id)
-            node.idle.append(self.pool.spawn(node))
+            self.pool.add_idle(node)       # forked without the lock
             self._prestart = True          # warm the rest up when idle
             self.sched.schedule()          # tasks waiting for room may fit now
         self.control.wake()
@@ -508,6 +511,7 @@ class Head:
         self.control.wake()
         self.control.stop()
         self.table.close()              # copies in progress end (and are not recorded)
+        self.pool.close()               # a fork in progress ends (its worker killed)
         self.control.flush_logs()
         stop_workers(workers, below)
         self.control.close()

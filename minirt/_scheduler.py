@@ -272,10 +272,17 @@ class Scheduler:
         kind = self.kinds[spec.kind]
         node.ledger.acquire(task, spec.resources)
         task.node = node.index
-        try:
-            worker = self.pool.take(node) if kind.reuse_idle else self.pool.spawn(node)
-        except WorkerCrashedError as e:
-            kind.start_failed(task, e)
+        # An idle worker at once, or one forked without the lock (then called later).
+        self.pool.take(node, lambda worker, error: self._got_worker(task, node, worker, error),
+                       kind.reuse_idle)
+
+    def _got_worker(self, task, node, worker, error) -> None:
+        spec = task.spec
+        if error is not None:
+            if task.done:                          # cancelled meanwhile
+                self.release(task)
+            else:
+                self.kinds[spec.kind].start_failed(task, error)
             return
         self.event("place", task=spec.name, id=spec.tid, node=node.index,
                    worker=worker.wid, attempt=task.attempt)
