@@ -54,7 +54,7 @@ import tempfile
 import threading
 import time
 
-from . import _admin, _debugger, _logs, _memory_monitor, _procs, _protocol, _refs
+from . import _admin, _debugger, _logs, _memory_monitor, _procs, _protocol, _refs, _waiting
 from ._actors import Actors
 from ._control import Control
 from ._memory_monitor import MemoryMonitor
@@ -63,7 +63,7 @@ from ._objects import ObjectTable
 from ._pool import WorkerPool, stop_workers
 from ._scheduler import Scheduler
 from ._serial import FILE
-from .exceptions import GetTimeoutError, RuntimeBrokenError, RuntimeShutdownError
+from .exceptions import RuntimeBrokenError, RuntimeShutdownError
 
 TIMELINE_MAX = 200_000     # executions kept for timeline(); oldest dropped first
 EVENTS_MAX = 20_000        # events kept for events()
@@ -293,105 +293,10 @@ class Head:
 
     def get(self, ids, timeout):
         """Wait for ``ids``; return their (kind, data) descriptors for node 0."""
-        try:
-            return self._get(ids, timeout)
-        finally:
-            self.control.flush_logs()
-
-    def _get(self, ids, timeout):
-        unique = list(dict.fromkeys(ids))
-        ev = threading.Event()
-        with self._lock:
-            self._check_open()
-            self._drain_local()
-            lost = self.table.lost(unique)
-            if lost:
-                raise self.table.lost_error(lost)
-            waiter = self.table.watch(unique, len(unique), lambda _t: ev.set(), None)
-            if not waiter.fired:
-                self._blocked.add(ev)
-        if not waiter.fired:
-            if not self._await(ev, waiter, timeout):
-                with self._lock:
-                    self._blocked.discard(ev)
-                    if not waiter.fired:
-                        waiter.fired = True
-                        self.table.unwatch(waiter, unique)
-                        self.control.print_logs()
-                        raise GetTimeoutError(
-                            f"get() timed out after {timeout} s: "
-                            f"{len(unique) - waiter.count} of {len(unique)} objects not ready")
-        while True:
-            with self._lock:
-                self._blocked.discard(ev)
-                self._check_open()
-                ev = threading.Event()
-                if self.table.fetch(ids, 0, ev.set):    # copies to node 0 run without the lock
-                    descs = [self.table.descriptor(oid, 0) for oid in ids]
-                    self._event("get", object=ids[0], objects=len(ids), node=0)
-                    self.control.print_logs()
-                    return descs
-                self._blocked.add(ev)
-            ev.wait()
+        return _waiting.get(self, ids, timeout)
 
     def wait(self, ids, num_returns, timeout):
-        try:
-            return self._wait(ids, num_returns, timeout)
-        finally:
-            self.control.flush_logs()
-
-    def _wait(self, ids, num_returns, timeout):
-        ev = threading.Event()
-        with self._lock:
-            self._check_open()
-            self._drain_local()
-            if timeout is not None and timeout <= 0:      # a poll: nothing to register
-                self.control.print_logs()
-                return self.table.ready_subset(ids)[:num_returns]
-            waiter = self.table.watch(ids, num_returns, lambda _t: ev.set(), None)
-            if not waiter.fired:
-                self._blocked.add(ev)
-        if not waiter.fired:
-            self._await(ev, waiter, timeout)
-        with self._lock:
-            self._blocked.discard(ev)
-            self._check_open()
-            waiter.fired = True
-            self.table.unwatch(waiter, ids)
-            ready = self.table.ready_subset(ids)[:num_returns]
-            self.control.print_logs()
-        return ready
-
-    def _await(self, ev, waiter, timeout) -> bool:
-        """``ev.wait(timeout)`` for a waiting get/wait, serving paused debugger sessions
-        meanwhile (see ``_debugger``; time spent in the debugger does not count).
-        False if ``timeout`` passed first."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            with self._lock:
-                if waiter.fired or self._closed or self._broken is not None:
-                    return True
-                ev.clear()
-                self.debug.waiters.add(ev)
-                if self.debug.pending and not self.debug.serving.locked():
-                    ev.set()
-            left = None if deadline is None else deadline - time.monotonic()
-            try:
-                ev.wait(1.0 if left is None else max(0.0, min(left, 1.0)))
-            finally:            # (Kernel > Interrupt: KeyboardInterrupt here)
-                with self._lock:
-                    self.debug.waiters.discard(ev)
-            with self._lock:
-                if waiter.fired or self._closed or self._broken is not None:
-                    return True
-                serve = bool(self.debug.pending) and not self.debug.serving.locked()
-            if serve:
-                t = time.monotonic()
-                _debugger.serve(self)
-                if deadline is not None:
-                    deadline += time.monotonic() - t
-            elif deadline is not None and time.monotonic() >= deadline:
-                return False
+        return _waiting.wait(self, ids, num_returns, timeout)
 
     def cancel(self, oid, force, recursive) -> None:
         with self._lock:

@@ -35,7 +35,7 @@ import time
 
 import cloudpickle
 
-from . import _actor_concurrency, _protocol, _refs, _serial, _worker
+from . import _actor_concurrency, _protocol, _refs, _serial, _task_values
 from ._local_actors import ExitActor, LocalActor, LocalActors
 from ._local_objects import LocalObjects, read_file
 from ._local_run import breakpoints, stream
@@ -320,7 +320,7 @@ class LocalCore:
             try:
                 try:
                     with breakpoints():
-                        a, kw = _worker._load_args(args, deps)
+                        a, kw = _task_values.load_args(args, deps)
                         fn = target()
                         if actor is not None and actor.async_class:
                             value = actor.run_async(lambda: fn(*a, **kw), self._frames,
@@ -348,10 +348,10 @@ class LocalCore:
             except SystemExit as e:
                 error = self._sys_exit(spec, e, actor)
             except BaseException as e:  # noqa: BLE001 - everything goes back to the caller
-                error = _worker.tag_error(_serial.describe_exception(e, spec.name, os.getpid()),
+                error = _task_values.tag_error(_serial.describe_exception(e, spec.name, os.getpid()),
                                           spec)
                 try:
-                    retry = _worker._should_retry(spec, e)
+                    retry = _task_values.should_retry(spec, e)
                 except Exception as bad:  # noqa: BLE001 - classes that cannot be loaded
                     error = TypeError(f"retry_exceptions of {spec.name} could not be loaded: {bad}")
                 del e
@@ -440,7 +440,7 @@ class LocalCore:
         frames.append((spec, spec.actor_id))
         t0 = time.time()
         try:
-            a, kw = _worker._load_args(actor.args, actor.deps)
+            a, kw = _task_values.load_args(actor.args, actor.deps)
             with breakpoints():
                 actor.instance = self._function(spec.fn_id)(*a, **kw)
         except KeyboardInterrupt:

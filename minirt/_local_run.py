@@ -18,7 +18,7 @@ import os
 import pdb
 import sys
 
-from . import _serial, _streaming, _worker
+from . import _serial, _streaming, _task_values
 from ._local_actors import ExitActor
 from ._refs import ObjectRef
 
@@ -63,7 +63,7 @@ def stream(spec, gen, objects, lock) -> list:
         except (KeyboardInterrupt, ExitActor, SystemExit):
             raise
         except BaseException as e:  # noqa: BLE001 - the error becomes the last item
-            err = _worker.tag_error(_serial.describe_exception(e, spec.name, os.getpid()),
+            err = _task_values.tag_error(_serial.describe_exception(e, spec.name, os.getpid()),
                                     spec)
             entry = (oid, objects.error_bytes(oid, err), True, ())
             it = iter(())

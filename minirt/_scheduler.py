@@ -33,7 +33,7 @@ import os
 import signal
 import time
 
-from . import _worker
+from ._worker_signals import CANCEL_SIGNAL
 from ._objects import Obj
 from ._placement import place
 from ._pool import describe_exit
@@ -129,7 +129,7 @@ class Kind:
         else:               # first: which task the signal is for (WorkerCore.take_cancel)
             sched.send(w, ("cancel_task", None, task.spec.tid))
         try:
-            os.kill(w.pid, signal.SIGKILL if force else _worker.CANCEL_SIGNAL)
+            os.kill(w.pid, signal.SIGKILL if force else CANCEL_SIGNAL)
         except OSError:
             pass
 
