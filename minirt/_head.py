@@ -47,20 +47,18 @@ from __future__ import annotations
 import collections
 import multiprocessing.util
 import os
-import shutil
-import signal
 import sys
 import tempfile
 import threading
 import time
 
-from . import _admin, _debugger, _logs, _memory_monitor, _procs, _protocol, _refs, _waiting
+from . import _admin, _debugger, _logs, _memory_monitor, _procs, _protocol, _refs, _teardown, _waiting
 from ._actors import Actors
 from ._control import Control
 from ._memory_monitor import MemoryMonitor
 from ._nodes import Node, NodeSpec, fail_unschedulable, largest_node, lose_objects
 from ._objects import ObjectTable
-from ._pool import WorkerPool, stop_workers
+from ._pool import WorkerPool
 from ._scheduler import Scheduler
 from ._serial import FILE
 from .exceptions import RuntimeBrokenError, RuntimeShutdownError
@@ -166,33 +164,8 @@ class Head:
             raise
 
     def _abort_start(self) -> None:
-        """Undo a start that failed half-way: workers, threads, janitor, directories."""
-        self._closed = True
-        monitor = getattr(self, "memory_monitor", None)
-        if monitor is not None:
-            monitor.stop()
-        control = getattr(self, "control", None)
-        if control is not None:
-            control.wake()
-            control.stop()
-        for part in (getattr(self, "pool", None), getattr(self, "table", None)):
-            if part is not None:
-                part.close()
-        for node in getattr(self, "nodes", ()):
-            for w in list(node.workers) + list(node.idle):
-                try:
-                    os.kill(w.pid, signal.SIGKILL)
-                except OSError:
-                    pass
-        janitor = getattr(self, "janitor", None)
-        if janitor is not None:
-            janitor.stop()
-        self._close_session()
-        if self.shm_root is not None:
-            shutil.rmtree(self.shm_root, ignore_errors=True)
-        shutil.rmtree(self.session_dir, ignore_errors=True)
-        if getattr(self, "_forkserver_mine", False):
-            _procs.stop_forkserver()
+        """Undo a start that failed half-way (see ``_teardown.py``)."""
+        _teardown.abort_start(self)
 
     # --- plumbing -----------------------------------------------------------------
     def _send(self, worker, msg) -> bool:
@@ -394,46 +367,6 @@ class Head:
         self.max_node.clear()
         self.max_node.update(largest_node(self.nodes))
 
-    # --- shutdown -----------------------------------------------------------------------
+    # --- shutdown (see _teardown.py) --------------------------------------------------------
     def shutdown(self) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            self.control.print_logs()
-            self._closed = True
-            self._wake_blocked()
-            workers = [w for n in self.nodes for w in n.workers]
-            # What tasks started (subprocesses) dies with them; found while they live.
-            below = _procs.descendants_of([w.pid for w in workers])
-            for w in workers:
-                self._send(w, ("exit", None))
-                if self.logs is not None and not w.dead:
-                    self.logs.log(f"worker {w.wid} (pid {w.pid}) on node {w.node} stopped: "
-                                  "minirt.shutdown()")
-        self.memory_monitor.stop()
-        if self.admin is not None:
-            self.admin.close()          # no more requests (they would find the head closed)
-        self.control.wake()
-        self.control.stop()
-        self.table.close()              # copies in progress end (and are not recorded)
-        self.pool.close()               # a fork in progress ends (its worker killed)
-        self.control.flush_logs()
-        stop_workers(workers, below)
-        self.control.close()
-        for n in self.nodes:
-            n.store.clear()
-        self.objects.clear()
-        self.janitor.stop()
-        shutil.rmtree(self.shm_root, ignore_errors=True)
-        shutil.rmtree(self.session_dir, ignore_errors=True)
-        if self._forkserver_mine:
-            _procs.stop_forkserver()
-        self._close_session()
-
-    def _close_session(self) -> None:
-        """Close the control socket and the logs (which stay on disk)."""
-        if getattr(self, "admin", None) is not None:
-            self.admin.close()
-        if getattr(self, "logs", None) is not None:
-            self.logs.log("head shut down")
-            self.logs.close()
+        _teardown.shutdown(self)
