@@ -17,7 +17,9 @@ Two kinds of threads use the parts, always under the head's one lock:
   and pidfd and handles what arrives: results, nested requests, deaths.
 
 (The memory monitor's thread, ``_memory_monitor.py``, only takes the lock for a
-moment to choose a worker to kill; it reads memory and kills outside it.)
+moment to choose a worker to kill; it reads memory and kills outside it. The
+helper threads below take it only to record what they did, through
+:meth:`Head._locked`.)
 
 Nothing slow runs under the lock: cross-node copies run on copy threads
 (:meth:`~minirt._objects.ObjectTable.fetch`), spills on the spill thread

@@ -120,7 +120,7 @@ def run(core, spec, target, args, deps, actor) -> None:
         with core._lock:
             core._holding.append(spec.resources)
         t0 = time.time()
-        results = error = None
+        out = error = None
         retry = False
         try:
             try:
@@ -134,7 +134,7 @@ def run(core, spec, target, args, deps, actor) -> None:
                         value = fn(*a, **kw)
                     if spec.num_returns == "streaming":
                         value = stream(spec, value, core.local_objects, core._lock)
-                results = results(spec, value)
+                out = results(spec, value)
                 del value
             finally:
                 frames.pop()
@@ -161,7 +161,7 @@ def run(core, spec, target, args, deps, actor) -> None:
                 error = TypeError(f"retry_exceptions of {spec.name} could not be loaded: {bad}")
             del e
         if error is None:
-            core._finish(spec, results)
+            core._finish(spec, out)
             return
         if retry and (spec.max_retries < 0 or attempt < spec.max_retries):
             attempt += 1

@@ -108,7 +108,7 @@ class ObjectTable:
         self._count_other = count_other
         self._locked = locked
         self._copying: dict[tuple, list] = {}    # (id, node) -> callbacks waiting for the copy
-        self._failed: set[tuple] = set()         # copies that failed: descriptor() says why
+        self._failed: dict[tuple, Exception] = {}   # copies that failed: descriptor() raises
         self._copier = None                      # ThreadPoolExecutor, made on the first copy
         self.spiller = Spiller(nodes, locked, event)   # makes room in a full store, off the lock
         self._storing: set[bytes] = set()        # stored once a spill made room (see store)
@@ -214,17 +214,18 @@ class ObjectTable:
 
     # --- reading ----------------------------------------------------------
     def descriptor(self, oid: bytes, node: int):
-        """(kind, data) for a reader on ``node``; copies the file there first if needed."""
+        """(kind, data) for a reader on ``node``, whose files :meth:`fetch` brought there.
+
+        Raises:
+            ObjectStoreFullError: the copy to ``node`` failed (the store could not take it).
+        """
         obj = self.objects[oid]
         if obj.kind == INLINE:
             return (INLINE, obj.data)
         if node not in obj.locs:
-            src = obj.locs[0]
-            t0 = time.time()
-            self._nodes[node].store.copy_in(self._nodes[src].store.locate(oid)[0], oid, obj.size)
-            obj.locs = obj.locs + (node,)
-            self._event("copy", object=oid, src=src, dst=node, bytes=obj.size,
-                        seconds=time.time() - t0)
+            error = self._failed.pop((oid, node), None)
+            raise ObjectStoreFullError(f"could not copy object {oid.hex()} into node {node}'s "
+                                       f"store: {error or 'the copy did not happen'}")
         return (FILE, self._nodes[node].store.locate(oid))
 
     def fetch(self, oids, node: int, then) -> bool:
@@ -234,15 +235,13 @@ class ObjectTable:
         copied on a copy thread (a simulated network transfer may take seconds:
         nobody waits for it under the head's lock), and ``then()`` is called
         under the lock once every copy has ended. A copy that failed is left to
-        :meth:`descriptor`, which tries again and raises the error.
+        :meth:`descriptor`, which raises its error.
         """
         missing = []
         for oid in dict.fromkeys(oids):
             obj = self.objects.get(oid)
             if obj is not None and obj.ready and obj.kind == FILE and node not in obj.locs:
-                if (oid, node) in self._failed:
-                    self._failed.discard((oid, node))
-                else:
+                if (oid, node) not in self._failed:      # (else descriptor() raises)
                     missing.append(oid)
         if not missing:
             return True
@@ -294,7 +293,8 @@ class ObjectTable:
             self._event("copy", object=oid, src=src_node, dst=node, bytes=size, seconds=seconds)
         else:
             store.discard(oid)
-            self._failed.add((oid, node))
+            self._failed[(oid, node)] = error or ObjectStoreFullError(
+                f"node {node}'s object store could not take {size} more bytes")
         callbacks = self._copying.pop((oid, node), ())
         self.decr(oid)                            # unpinned
         for callback in callbacks:

@@ -33,8 +33,8 @@ half-written file is removed: never a raw ``OSError``, never a partial file.
 Only the head uses this class, under its lock, except for the slow part of
 spilling: :meth:`NodeStore.write_spills` copies files without it (see
 ``_spill.py``: plan under the lock, write without it, count under it again).
-Copies between simulated nodes (``init(num_nodes=3)``) normally run on copy
-threads (``_objects.py``); :meth:`copy_in` is the fallback after one failed.
+Copies between simulated nodes (``init(num_nodes=3)``) run on copy threads
+(:meth:`~minirt._objects.ObjectTable.fetch`).
 """
 
 from __future__ import annotations
@@ -204,21 +204,6 @@ class NodeStore:
             self.make_room(size)
         self._files[oid] = [size, False]
         self.used += size
-
-    def copy_in(self, src_path: str, oid: bytes, size: int) -> str:
-        """Copy another node's file into this store (a simulated network transfer)."""
-        dst = self.shm_path(oid)
-        try:
-            copy_private(src_path, dst)
-        except OSError as e:
-            unlink(dst)
-            raise ObjectStoreFullError(f"could not copy object {oid.hex()} into node {self.index}: {e}") from e
-        try:
-            self.add(oid, size)
-        except ObjectStoreFullError:
-            unlink(dst)
-            raise
-        return dst
 
     def discard(self, oid: bytes) -> None:
         """Delete the file of an object that was never counted (both places it may be)."""
