@@ -19,17 +19,27 @@ Map of the modules (one concept each)::
     _logs.py            session directories that outlive the runtime: worker logs, head.log
     _admin.py           the private control socket the `minirt` command line talks to
     _head.py            the head (control plane in the driver): start-up, entry points,
-                        nodes joining and leaving, shutdown; it composes the parts below
-    _control.py           ...its control thread: worker pipes and deaths, requests, output
+                        nodes joining and leaving; it composes the parts below
+    _waiting.py           ...driver threads in get/wait: registered under the lock, blocked without it
+    _teardown.py          ...shutdown(), and undoing a start that failed half-way
+    _control.py           ...its control thread: worker pipes and deaths, requests
+    _task_output.py       ...what tasks print: formatted under the lock, written outside it
     _actors.py            ...actors: creation, ordered calls, handles, restarts
+    _actor_hooks.py       ...an actor's record, and its Kind hooks into the scheduler
     _scheduler.py         ...tasks: dependencies, placement, running, retries, cancel
+    _tasks.py             ...a task's record, and the Kind hooks (plain tasks' by default)
     _placement.py         ...where a task goes (a pure function)
     _ledger.py            ...one node's resources, held per holder
-    _pool.py              ...worker processes: start, reuse, retire
+    _pool.py              ...worker processes: start (on a fork thread), reuse, retire
     _memory_monitor.py    ...a thread: memory above the threshold -> kill the newest task
     _objects.py           ...the object table: values, locations, refcounts, waiting, copies
+    _spill.py             ...making room in a full store: spills on a thread, off the lock
     _nodes.py             ...a node, and what its removal loses
-    _worker.py          the worker process: runs tasks, hosts actors
+    _worker.py          the worker process: its main loop, running tasks and actor calls
+    _worker_core.py       ...the minirt API inside a worker: messages and requests to the head
+    _task_values.py       ...a task's arguments rebuilt, results stored, retry_exceptions
+    _worker_signals.py    ...cancel by signal: KeyboardInterrupt only while user code runs
+    _worker_output.py     ...print() in a task -> the driver and the session's log files
     _debugger.py        breakpoint() in a task: pdb in the worker, served by a waiting driver thread
     _actor_concurrency.py  ...an actor's calls side by side: threads, or an asyncio loop
     _streaming.py       generators as tasks: ObjectRefGenerator, one object per yielded value
@@ -38,7 +48,7 @@ Map of the modules (one concept each)::
                         actor method in the driver, one at a time (no head, no workers)
     _local_objects.py     ...its values and reference counts (a dict, no shared memory)
     _local_actors.py      ...its actors: live instances, names, deaths, an async loop each
-    _local_run.py         ...results and generators stored as a worker does; breakpoint()
+    _local_run.py         ...a task run (and retried), its results stored as a worker does; breakpoint()
     runtime_context.py  get_runtime_context()
     exceptions.py       the errors, under minirt's and Ray's names
     experimental/       Ray's ray.experimental names (tqdm_ray, from util/tqdm_ray.py)
@@ -57,8 +67,8 @@ The head's parts depend one way (an arrow: "calls")::
 
     api.py --> Head --(lock)--+--> Actors --Kind hooks--> Scheduler --> WorkerPool --> workers
                  ^            |       |                     |   place() over Ledgers
-    Control -----+ (messages) |       v                     v
-    (thread)                  +--> ObjectTable <------------+   (copies: copy threads)
+    Control -----+ (messages) |       v                     v   (forks: a fork thread)
+    (thread)                  +--> ObjectTable <------------+   (copies, spills: threads)
 
 How data flows::
 

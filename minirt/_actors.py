@@ -23,126 +23,22 @@ handle is gone (and it is not detached) the actor exits after its queued
 calls. The actor part plugs into the scheduler through two
 :class:`~minirt._scheduler.Kind` hooks: ``"actor"`` (a creation, placed like
 a task but on a worker of its own) and ``"call"`` (queued here, in order,
-never placed). It also counts the references to actor handles (the object
+never placed), in ``_actor_hooks.py`` with the actor's record. It also counts the references to actor handles (the object
 table hands it the ids it does not own). Always used under the head's lock.
 """
 
 from __future__ import annotations
 
-import collections
 import os
 import signal
 
+from ._actor_hooks import ALIVE, DEAD, PENDING, RESTARTING, Actor, Call, Creation
 from ._pool import describe_exit
-from ._scheduler import Kind, cancelled_error, needed, retries_left
 from ._serial import INLINE
+from ._tasks import needed, retries_left
 from .exceptions import ActorAlreadyExistsError, ActorDiedError
 
-PENDING, ALIVE, RESTARTING, DEAD = "PENDING", "ALIVE", "RESTARTING", "DEAD"
 _PIPE_BUDGET = 64 * 1024      # bytes of calls in flight to a busy actor (see _pump_actor)
-
-
-class Actor:
-    """The head's record of one actor."""
-
-    __slots__ = ("aid", "creation", "state", "worker", "order", "inflight", "refs",
-                 "restarts", "name", "namespace", "detached", "no_restart", "error",
-                 "meta", "opts", "class_name", "exit_reason")
-
-    def __init__(self, aid, creation, opts):
-        self.aid = aid
-        self.creation = creation          # the creation _Task: its args stay pinned for restarts
-        self.state = PENDING
-        self.worker = None
-        self.order: collections.deque = collections.deque()   # calls not yet sent, in order
-        self.inflight: dict = {}          # tid -> (task, bytes) sent, not finished
-        self.refs = 0
-        self.restarts = 0
-        self.opts = opts
-        self.name = opts.get("name")
-        self.namespace = opts.get("namespace")
-        self.detached = opts.get("lifetime") == "detached"
-        self.no_restart = False
-        self.error = None                 # why it is dead
-        self.meta = opts.get("meta")      # what a handle needs (method options)
-        self.class_name = opts.get("class_name", "Actor")
-        self.exit_reason = None           # set by exit_actor(): why it is gone
-
-
-class _Creation(Kind):
-    """The scheduler's hooks for an actor's creation (``TaskSpec.kind == "actor"``)."""
-
-    reuse_idle = False        # an actor gets a process of its own
-
-    def check_cancel(self, task, force) -> None:
-        raise ValueError("cancel() takes the ref of a task or an actor method call; "
-                         "to stop an actor use kill(actor)")
-
-    def __init__(self, sched, actors):
-        super().__init__(sched)
-        self.actors = actors
-
-    def submitted(self, task) -> None:
-        self.actors.actors[task.spec.actor_id].creation = task
-
-    def start(self, task, worker, args, deps) -> None:
-        self.actors.send_create(task, worker, args, deps)
-
-    def node_minimum(self, task):
-        return task.spec.actor_opts.get("node_minimum")
-
-    def start_failed(self, task, error) -> None:   # releases the resources, finishes `task`
-        actor = self.actors.actors[task.spec.actor_id]
-        self.actors.dead(actor, ActorDiedError(
-            f"the actor {actor.class_name} could not be started: {error}"))
-
-    def unschedulable(self, task, why: str) -> None:
-        actor = self.actors.actors.get(task.spec.actor_id)
-        if actor is not None and actor.state != DEAD:
-            self.actors.dead(actor, ActorDiedError(
-                f"the actor {actor.class_name} cannot be placed: {why}"))
-
-
-class _Call(Kind):
-    """The scheduler's hooks for an actor method call (``TaskSpec.kind == "call"``)."""
-
-    def check_cancel(self, task, force) -> None:
-        if force:
-            raise ValueError("force=True cannot cancel an actor method call (as in Ray): it "
-                             "would kill the actor; use kill(actor) for that")
-
-    def cancel(self, task, force) -> None:
-        """As in Ray: a call still queued never runs (``TaskCancelledError``); one already
-        sent is the actor process's to settle (see ``WorkerCore.cancel_call``): not started
-        yet or a running ``async`` call: cancelled; a running plain call runs to its end."""
-        actor = self.actors.actors.get(task.spec.actor_id)
-        if actor is None:
-            return
-        if task in actor.order:
-            actor.order.remove(task)
-            self.sched.fail(task, cancelled_error(task.spec))
-        elif task.spec.tid in actor.inflight and actor.worker is not None:
-            self.sched.send(actor.worker, ("cancel_call", None, task.spec.tid))
-
-    def __init__(self, sched, actors):
-        super().__init__(sched)
-        self.actors = actors
-
-    def submitted(self, task) -> None:
-        self.actors.enqueue_call(task)
-
-    def ready(self, task) -> None:
-        task.waiting = False
-        actor = self.actors.actors.get(task.spec.actor_id)
-        if actor is not None:
-            self.actors.pump(actor)
-
-    def done(self, worker, task, results, retry) -> None:
-        self.actors.call_done(worker, task, results, retry)
-
-    def unschedulable(self, task, why: str) -> None:
-        """Calls are never placed: their actor's creation answers for them."""
-
 
 class Actors:
     """The actor table, named actors, ordered calls, restarts (see the module docstring)."""
@@ -154,8 +50,8 @@ class Actors:
         self.pool = sched.pool
         self.actors: dict[bytes, Actor] = {}
         self.named: dict[tuple, bytes] = {}
-        sched.kinds["actor"] = _Creation(sched, self)
-        sched.kinds["call"] = _Call(sched, self)
+        sched.kinds["actor"] = Creation(sched, self)
+        sched.kinds["call"] = Call(sched, self)
 
     def create(self, spec, from_worker=None):
         """Register and queue an actor's creation. Returns the existing id for get_if_exists."""
@@ -355,15 +251,36 @@ class Actors:
                 f"the actor {actor.class_name} died with its node and no live node has room "
                 "to restart it"))
             return
+        self.pool.spawn(node, lambda new, error: self._restart(actor, node, new, error))
+
+    def _restart(self, actor, node, new, error) -> None:
+        """A new worker for ``actor`` is forked: re-create it there once its creation
+        arguments are on that node (copied without the lock, see ObjectTable.fetch)."""
+        if error is not None:
+            if actor.state != DEAD:
+                self.dead(actor, ActorDiedError(
+                    f"the actor {actor.class_name} died and could not be restarted: {error}"))
+            return
+        creation = actor.creation
+        if actor.state == DEAD:                   # killed meanwhile
+            if new.actor is None:
+                self.pool.retire(new)
+            return
+        if new.actor is None:                     # its death restarts the actor again
+            new.actor, actor.worker = actor, new
+        elif actor.worker is not new:             # it died while the arguments were copied
+            return
+        if not self.table.fetch(needed(creation.spec), node.index,
+                                lambda: self._restart(actor, node, new, None)):
+            return
+        creation.spec.actor_opts = dict(creation.spec.actor_opts, restarted=True)
         try:
-            new = self.pool.spawn(node)
-        except Exception as e:
+            deps, args = self.sched.descriptors(creation.spec, node.index)
+        except Exception as e:                     # the store could not take a copy
+            self.pool.retire(new)
             self.dead(actor, ActorDiedError(
                 f"the actor {actor.class_name} died and could not be restarted: {e}"))
             return
-        creation = actor.creation
-        creation.spec.actor_opts = dict(creation.spec.actor_opts, restarted=True)
-        deps, args = self.sched.descriptors(creation.spec, node.index)
         self.send_create(creation, new, args, deps)
 
     def _node_for_restart(self, actor, index: int):

@@ -2,7 +2,7 @@
 
 In the driver the core is the :class:`~minirt._head.Head` itself (the
 control plane lives in the driver process). Inside a worker it is a
-:class:`~minirt._worker.WorkerCore` that forwards every call to the head
+:class:`~minirt._worker_core.WorkerCore` that forwards every call to the head
 over the worker's pipe. ``api.py`` only ever calls ``current()``, so the same
 ``minirt.get`` works in a notebook and inside a task.
 """

@@ -7,7 +7,7 @@ the pool, the actors and the scheduler. It never blocks on one worker: it reads
 what a pipe holds and keeps an incomplete message until the rest arrives
 (:class:`~minirt._protocol.MessageReader`), at most 64 KiB per pipe per turn, so a
 chatty worker cannot starve the others. What tasks print is formatted under
-the lock and written to stdout outside it (:meth:`Control.flush_logs`).
+the lock and written to stdout outside it (``_task_output.py``).
 
 Each kind of message has a ``_msg_<kind>`` method (see ``_protocol.py``); an
 unknown kind raises, which marks the runtime broken.
@@ -15,57 +15,18 @@ unknown kind raises, which marks the runtime broken.
 
 from __future__ import annotations
 
-import collections
 import os
-import re
 import select
 import selectors
-import sys
 import threading
-import time
 
 from . import _nodes, _procs, _protocol
 from ._pool import describe_exit
+from ._task_output import TaskOutput
 from ._serial import FILE
 from .exceptions import GetTimeoutError
 
 _IDLE_TICK = 0.1           # seconds between control-loop wake-ups when nothing happens
-_LOG_DELAY = 0.1           # task output is printed at most this long after it arrives
-
-
-_LINE_END = re.compile(r"(\r\n|\r|\n)")
-
-
-def format_logs(logs, open_prefix):
-    """Prefix what tasks wrote; return (text to print, prefix of a line left open).
-
-    ``logs`` holds ``(prefix, text)`` chunks as the workers sent them: whole
-    lines, ``\r`` progress updates or a partial line. Every line, and every
-    rewrite after a ``\r``, starts with ``(prefix) ``; a line left open by one
-    task is ended before another task's output is printed.
-    """
-    out = []
-    for prefix, text in logs:
-        if open_prefix is not None and open_prefix != prefix:
-            out.append("\n")
-            open_prefix = None
-        for piece in _LINE_END.split(text):
-            if not piece:
-                continue
-            if piece in ("\n", "\r\n"):
-                if open_prefix is None:
-                    out.append(f"({prefix}) ")        # an empty line
-                out.append(piece)
-                open_prefix = None
-            elif piece == "\r":
-                out.append(piece)
-                open_prefix = None
-            else:
-                if open_prefix is None:
-                    out.append(f"({prefix}) ")
-                out.append(piece)
-                open_prefix = prefix
-    return "".join(out), open_prefix
 
 
 def exit_line(w, code) -> str:
@@ -92,11 +53,8 @@ class Control:
 
     def __init__(self, head):
         self.head = head
-        self._logs: list = []          # (prefix, text) sent by workers, not printed yet
-        self._logs_since = 0.0
-        self._log_open = None          # prefix of a task line printed without its end yet
-        self._out: collections.deque = collections.deque()   # text to write to stdout
-        self._out_lock = threading.Lock()                     # one writer at a time, in order
+        self.output = TaskOutput()     # what tasks print: queued here, written outside
+        self.print_logs, self.flush_logs = self.output.print_logs, self.output.flush_logs
         self._sel = selectors.DefaultSelector()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
@@ -258,13 +216,7 @@ class Control:
                 self._on_exit_event(key.data[1])
             else:
                 self._on_status_event(key.data[1])
-        timeout = self.head.table.run_timers()
-        if self._logs:
-            late = time.time() - self._logs_since
-            if late >= _LOG_DELAY:
-                self.print_logs()
-            else:
-                timeout = _LOG_DELAY - late if timeout is None else min(timeout, _LOG_DELAY - late)
+        timeout = self.output.due(self.head.table.run_timers())
         if not ready and self.head._prestart:
             self.head._prestart = self.head.pool.prestart_one()
         return timeout
@@ -316,9 +268,7 @@ class Control:
         self.head.sched.fns[fn_id] = data
 
     def _msg_log(self, w, prefix, text) -> None:
-        if not self._logs:
-            self._logs_since = time.time()
-        self._logs.append((prefix, text))
+        self.output.add(prefix, text)
 
     def _msg_actor_ready(self, w, aid, error, t0, t1) -> None:
         self.head.actors_part.on_ready(w, aid, error, t0, t1)
@@ -350,6 +300,9 @@ class Control:
         if op in ("get", "wait"):
             self._blocking_request(w, op, args, reply)
             return
+        if op == "put_file":         # a worker's large put: full store = error in the worker
+            self._put_file(w, args, reply)
+            return
         if op == "debug":            # breakpoint(): answered by a driver thread (_debugger)
             self.print_logs()        # what the task printed comes before pdb's prompt
             self.head.debug.on_read(w, *args, reply)
@@ -359,12 +312,26 @@ class Control:
         except Exception as e:  # a bad request: raise it in the worker
             reply(False, e)
 
-    def answer(self, op, args, w=None):
-        if op == "put_file":                 # a worker's large put: full store = error now
-            oid, size, contained = args
-            self.head._make_room_for_put(oid, size, w.node)
+    def _put_file(self, w, args, reply) -> None:
+        """Count a worker's put file; if a spill must make room first, answer after it."""
+        oid, size, contained = args
+
+        def again(error):
+            if error is not None or w.dead:
+                self.head.nodes[w.node].store.discard(oid)
+                reply(False, error)
+            else:
+                self._put_file(w, args, reply)
+        try:
+            if not self.head.room_for_put(oid, size, w.node, again):
+                return                       # the worker waits; answered by again()
             self.head.table.store(oid, FILE, size, False, contained, w.node)
-            return None
+        except Exception as e:
+            reply(False, e)
+            return
+        reply(True, None)
+
+    def answer(self, op, args, w=None):
         if op == "create_actor":
             return self.head.actors_part.create(args[0], w)
         if op == "get_actor":
@@ -423,29 +390,3 @@ class Control:
         if not waiter.fired and task is not None and self.head.sched.release(task):
             lent = True          # lend its CPUs out while it waits
             self.head.sched.schedule()
-
-    # --- output of tasks ------------------------------------------------------------
-    def print_logs(self) -> None:
-        """Queue what tasks printed for :meth:`_flush_logs` (under the lock; no I/O here)."""
-        if not self._logs:
-            return
-        logs, self._logs = self._logs, []
-        text, self._log_open = format_logs(logs, self._log_open)
-        self._out.append(text)
-
-    def flush_logs(self, block: bool = True) -> None:
-        """Write the queued output to stdout, in order; never under the head's lock
-        (a slow stdout must not stall every call). ``block``: also wait for text
-        another thread has taken and is writing, so what follows comes after it."""
-        if not block and not self._out or not self._out_lock.acquire(block):
-            return
-        try:
-            out = sys.stdout
-            while self._out:
-                try:
-                    out.write(self._out.popleft())
-                    out.flush()
-                except Exception:
-                    pass
-        finally:
-            self._out_lock.release()

@@ -17,13 +17,16 @@ Two kinds of threads use the parts, always under the head's one lock:
   and pidfd and handles what arrives: results, nested requests, deaths.
 
 (The memory monitor's thread, ``_memory_monitor.py``, only takes the lock for a
-moment to choose a worker to kill; it reads memory and kills outside it.)
+moment to choose a worker to kill; it reads memory and kills outside it. The
+helper threads below take it only to record what they did, through
+:meth:`Head._locked`.)
 
 Nothing slow runs under the lock: cross-node copies run on copy threads
-(:meth:`~minirt._objects.ObjectTable.fetch`), task output is written to
-stdout outside it, and ``remove_node`` waits for its workers without it.
-(Still under it: spilling to disk when a store is full, and forking a
-worker through the forkserver.)
+(:meth:`~minirt._objects.ObjectTable.fetch`), spills on the spill thread
+(``_spill.py``), forks on the pool's fork thread (``_pool.py``), task output
+is written to stdout outside it, and ``remove_node`` waits for its workers
+without it. A part that needs such work done asks for it under the lock and
+gets a callback under the lock once it is done (it re-checks then).
 
 ::
 
@@ -46,23 +49,21 @@ from __future__ import annotations
 import collections
 import multiprocessing.util
 import os
-import shutil
-import signal
 import sys
 import tempfile
 import threading
 import time
 
-from . import _admin, _debugger, _logs, _memory_monitor, _procs, _protocol, _refs
+from . import _admin, _debugger, _logs, _memory_monitor, _procs, _protocol, _refs, _teardown, _waiting
 from ._actors import Actors
 from ._control import Control
 from ._memory_monitor import MemoryMonitor
 from ._nodes import Node, NodeSpec, fail_unschedulable, largest_node, lose_objects
 from ._objects import ObjectTable
-from ._pool import WorkerPool, stop_workers
+from ._pool import WorkerPool
 from ._scheduler import Scheduler
 from ._serial import FILE
-from .exceptions import GetTimeoutError, RuntimeBrokenError, RuntimeShutdownError
+from .exceptions import RuntimeBrokenError, RuntimeShutdownError
 
 TIMELINE_MAX = 200_000     # executions kept for timeline(); oldest dropped first
 EVENTS_MAX = 20_000        # events kept for events()
@@ -136,7 +137,7 @@ class Head:
                                      lambda aid, delta: self.actors_part.count_handle(aid, delta),
                                      self._locked)
             self.pool = WorkerPool(self.nodes, self.worker_cfg, self.control.register_worker,
-                                   self._send, self._event,
+                                   self._send, self._event, self._locked,
                                    self.logs.log if self.logs else None)
             self.sched = Scheduler(self.table, self.nodes, self.pool, self._send, self._event,
                                    self._record)
@@ -158,40 +159,18 @@ class Head:
             self.control.start()
             self.memory_monitor = MemoryMonitor(self, refresh, threshold)
             self.memory_monitor.start()
-            # Warm up: fork one worker per node now, so the first task does not wait;
-            # the control thread forks the rest (up to the CPU count) when it is idle.
+            # Warm up: fork one worker per node now (nobody waits for the lock yet), so
+            # the first task does not wait; the rest (up to the CPU count) when idle.
             with self._lock:
                 for node in self.nodes:
-                    node.idle.append(self.pool.spawn(node))
+                    node.idle.append(self.pool.spawn_now(node))
         except BaseException:
             self._abort_start()
             raise
 
     def _abort_start(self) -> None:
-        """Undo a start that failed half-way: workers, threads, janitor, directories."""
-        self._closed = True
-        monitor = getattr(self, "memory_monitor", None)
-        if monitor is not None:
-            monitor.stop()
-        control = getattr(self, "control", None)
-        if control is not None:
-            control.wake()
-            control.stop()
-        for node in getattr(self, "nodes", ()):
-            for w in list(node.workers) + list(node.idle):
-                try:
-                    os.kill(w.pid, signal.SIGKILL)
-                except OSError:
-                    pass
-        janitor = getattr(self, "janitor", None)
-        if janitor is not None:
-            janitor.stop()
-        self._close_session()
-        if self.shm_root is not None:
-            shutil.rmtree(self.shm_root, ignore_errors=True)
-        shutil.rmtree(self.session_dir, ignore_errors=True)
-        if getattr(self, "_forkserver_mine", False):
-            _procs.stop_forkserver()
+        """Undo a start that failed half-way (see ``_teardown.py``)."""
+        _teardown.abort_start(self)
 
     # --- plumbing -----------------------------------------------------------------
     def _send(self, worker, msg) -> bool:
@@ -218,17 +197,19 @@ class Head:
                                                 worker.pid, t0, t1, spec.tid.hex(),
                                                 task.attempt))
 
-    def _locked(self, fn) -> None:
-        """Run ``fn()`` under the lock from a helper thread (a copy ended); an error in it
-        breaks the runtime as one in the control thread does."""
+    def _locked(self, fn) -> bool:
+        """Run ``fn()`` under the lock from a helper thread (a copy, spill or fork ended);
+        an error in it breaks the runtime as one in the control thread does. False if the
+        runtime is closed (or broken) and ``fn`` did not run."""
         with self._lock:
             if self._closed or self._broken is not None:
-                return
+                return False
             try:
                 fn()
             except Exception as e:  # noqa: BLE001
                 self._break(e)
         self.control.flush_logs(block=False)
+        return True
 
     def _break(self, error: BaseException) -> None:
         """Mark the runtime broken by ``error`` and wake every blocked caller (under the lock)."""
@@ -260,125 +241,40 @@ class Head:
             return None
 
     def put(self, oid, kind, data, contained) -> None:
-        with self._lock:
-            self._check_open()
-            self._drain_local()
-            if kind == FILE:
-                self._make_room_for_put(oid, data, 0)
-            self.table.store(oid, kind, data, False, contained, 0)
+        while True:
+            spilled: list = []
+            ev = threading.Event()
+            with self._lock:
+                self._check_open()
+                self._drain_local()
+                if kind != FILE or self.room_for_put(
+                        oid, data, 0, lambda error: (spilled.append(error), ev.set())):
+                    self.table.store(oid, kind, data, False, contained, 0)
+                    return
+                self._blocked.add(ev)
+            ev.wait()               # a spill makes room, without the lock (see _spill.py)
+            with self._lock:
+                self._blocked.discard(ev)
+                self._check_open()
+            if spilled and spilled[0] is not None:
+                self.nodes[0].store.discard(oid)
+                raise spilled[0]
 
-    def _make_room_for_put(self, oid, size, node) -> None:
-        """Raise ObjectStoreFullError now (the file deleted) if a put cannot be stored."""
-        store = self.nodes[node].store
-        if oid in store or os.path.exists(os.path.join(store.spill_dir, oid.hex())):
-            return
+    def room_for_put(self, oid, size, node, then) -> bool:
+        """Whether a put's file fits in ``node``'s store now (as ``ObjectTable.room``).
+        Raises ObjectStoreFullError now (the file deleted) if it never can."""
         try:
-            store.make_room(size)
+            return self.table.room(oid, size, node, then)
         except Exception:
-            store.discard(oid)
+            self.nodes[node].store.discard(oid)
             raise
 
     def get(self, ids, timeout):
         """Wait for ``ids``; return their (kind, data) descriptors for node 0."""
-        try:
-            return self._get(ids, timeout)
-        finally:
-            self.control.flush_logs()
-
-    def _get(self, ids, timeout):
-        unique = list(dict.fromkeys(ids))
-        ev = threading.Event()
-        with self._lock:
-            self._check_open()
-            self._drain_local()
-            lost = self.table.lost(unique)
-            if lost:
-                raise self.table.lost_error(lost)
-            waiter = self.table.watch(unique, len(unique), lambda _t: ev.set(), None)
-            if not waiter.fired:
-                self._blocked.add(ev)
-        if not waiter.fired:
-            if not self._await(ev, waiter, timeout):
-                with self._lock:
-                    self._blocked.discard(ev)
-                    if not waiter.fired:
-                        waiter.fired = True
-                        self.table.unwatch(waiter, unique)
-                        self.control.print_logs()
-                        raise GetTimeoutError(
-                            f"get() timed out after {timeout} s: "
-                            f"{len(unique) - waiter.count} of {len(unique)} objects not ready")
-        while True:
-            with self._lock:
-                self._blocked.discard(ev)
-                self._check_open()
-                ev = threading.Event()
-                if self.table.fetch(ids, 0, ev.set):    # copies to node 0 run without the lock
-                    descs = [self.table.descriptor(oid, 0) for oid in ids]
-                    self._event("get", object=ids[0], objects=len(ids), node=0)
-                    self.control.print_logs()
-                    return descs
-                self._blocked.add(ev)
-            ev.wait()
+        return _waiting.get(self, ids, timeout)
 
     def wait(self, ids, num_returns, timeout):
-        try:
-            return self._wait(ids, num_returns, timeout)
-        finally:
-            self.control.flush_logs()
-
-    def _wait(self, ids, num_returns, timeout):
-        ev = threading.Event()
-        with self._lock:
-            self._check_open()
-            self._drain_local()
-            if timeout is not None and timeout <= 0:      # a poll: nothing to register
-                self.control.print_logs()
-                return self.table.ready_subset(ids)[:num_returns]
-            waiter = self.table.watch(ids, num_returns, lambda _t: ev.set(), None)
-            if not waiter.fired:
-                self._blocked.add(ev)
-        if not waiter.fired:
-            self._await(ev, waiter, timeout)
-        with self._lock:
-            self._blocked.discard(ev)
-            self._check_open()
-            waiter.fired = True
-            self.table.unwatch(waiter, ids)
-            ready = self.table.ready_subset(ids)[:num_returns]
-            self.control.print_logs()
-        return ready
-
-    def _await(self, ev, waiter, timeout) -> bool:
-        """``ev.wait(timeout)`` for a waiting get/wait, serving paused debugger sessions
-        meanwhile (see ``_debugger``; time spent in the debugger does not count).
-        False if ``timeout`` passed first."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            with self._lock:
-                if waiter.fired or self._closed or self._broken is not None:
-                    return True
-                ev.clear()
-                self.debug.waiters.add(ev)
-                if self.debug.pending and not self.debug.serving.locked():
-                    ev.set()
-            left = None if deadline is None else deadline - time.monotonic()
-            try:
-                ev.wait(1.0 if left is None else max(0.0, min(left, 1.0)))
-            finally:            # (Kernel > Interrupt: KeyboardInterrupt here)
-                with self._lock:
-                    self.debug.waiters.discard(ev)
-            with self._lock:
-                if waiter.fired or self._closed or self._broken is not None:
-                    return True
-                serve = bool(self.debug.pending) and not self.debug.serving.locked()
-            if serve:
-                t = time.monotonic()
-                _debugger.serve(self)
-                if deadline is not None:
-                    deadline += time.monotonic() - t
-            elif deadline is not None and time.monotonic() >= deadline:
-                return False
+        return _waiting.wait(self, ids, num_returns, timeout)
 
     def cancel(self, oid, force, recursive) -> None:
         with self._lock:
@@ -429,7 +325,7 @@ class Head:
             self.nodes.append(node)
             self._update_max_node()
             self._event("node_added", node=node.index, node_id=spec.node_id)
-            node.idle.append(self.pool.spawn(node))
+            self.pool.add_idle(node)       # forked without the lock
             self._prestart = True          # warm the rest up when idle
             self.sched.schedule()          # tasks waiting for room may fit now
         self.control.wake()
@@ -476,47 +372,6 @@ class Head:
         self.max_node.clear()
         self.max_node.update(largest_node(self.nodes))
 
-    # --- shutdown -----------------------------------------------------------------------
+    # --- shutdown (see _teardown.py) --------------------------------------------------------
     def shutdown(self) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            self.control.print_logs()
-            self._closed = True
-            self._wake_blocked()
-            workers = [w for n in self.nodes for w in n.workers]
-            # What tasks started (subprocesses) dies with them; found while they live.
-            below = _procs.descendants_of([w.pid for w in workers])
-            for w in workers:
-                self._send(w, ("exit", None))
-                if self.logs is not None and not w.dead:
-                    self.logs.log(f"worker {w.wid} (pid {w.pid}) on node {w.node} stopped: "
-                                  "minirt.shutdown()")
-        self.memory_monitor.stop()
-        if self.admin is not None:
-            self.admin.close()          # no more requests (they would find the head closed)
-        self.control.wake()
-        self.control.stop()
-        self.table.close()              # copies in progress end (and are not recorded)
-        self.control.flush_logs()
-        stop_workers(workers, below)
-        self.control.close()
-        for n in self.nodes:
-            n.store.clear()
-        self.objects.clear()
-        self.janitor.stop()
-        shutil.rmtree(self.shm_root, ignore_errors=True)
-        shutil.rmtree(self.session_dir, ignore_errors=True)
-        if self._forkserver_mine:
-            _procs.stop_forkserver()
-        self._close_session()
-
-    def _close_session(self) -> None:
-        """Close the control socket and the logs (which stay on disk)."""
-        if getattr(self, "admin", None) is not None:
-            self.admin.close()
-        if getattr(self, "logs", None) is not None:
-            self.logs.log("head shut down")
-            self.logs.close()
-            if os.environ.get("MINIRT_ADDRESS") == self.logs.path:
-                del os.environ["MINIRT_ADDRESS"]
+        _teardown.shutdown(self)

@@ -15,8 +15,8 @@ cannot change the caller's objects and its errors come back as the same
 processes, the cause keeps its traceback: ``%debug`` and ``pdb.pm()`` reach
 the task's own frames. Its parts: ``_local_objects.py`` (values, reference
 counts), ``_local_actors.py`` (live actor instances, names, deaths) and
-``_local_run.py`` (results and generators stored as a worker does; pdb for
-``breakpoint()`` in a notebook). Retries, timeline rows and events are kept
+``_local_run.py`` (a task run and retried, its results and generators stored as a
+worker does; pdb for ``breakpoint()`` in a notebook). Retries, timeline rows and events are kept
 as the head keeps them.
 
 Nothing runs in parallel, so prints, ``breakpoint()`` and ``%debug`` behave as
@@ -35,14 +35,13 @@ import time
 
 import cloudpickle
 
-from . import _actor_concurrency, _protocol, _refs, _serial, _worker
+from . import _actor_concurrency, _protocol, _refs, _serial, _task_values
 from ._local_actors import ExitActor, LocalActor, LocalActors
 from ._local_objects import LocalObjects, read_file
-from ._local_run import breakpoints, stream
-from ._local_run import results as run_results
+from ._local_run import breakpoints, run
 from ._serial import FILE, INLINE
 from .exceptions import (ActorDiedError, GetTimeoutError, ObjectLostError, RuntimeShutdownError,
-                         TaskCancelledError, TaskError, WorkerCrashedError)
+                         WorkerCrashedError)
 
 TIMELINE_MAX = 200_000     # as the head
 EVENTS_MAX = 20_000
@@ -308,64 +307,7 @@ class LocalCore:
 
     def _run(self, spec, target, args, deps, actor) -> None:
         """Run a task or actor call (retrying as ``retry_exceptions`` says); store its results."""
-        attempt = 0
-        while True:
-            frames = self._frames()
-            frames.append((spec, spec.actor_id if actor is not None else None))
-            with self._lock:
-                self._holding.append(spec.resources)
-            t0 = time.time()
-            results = error = None
-            retry = False
-            try:
-                try:
-                    with breakpoints():
-                        a, kw = _worker._load_args(args, deps)
-                        fn = target()
-                        if actor is not None and actor.async_class:
-                            value = actor.run_async(lambda: fn(*a, **kw), self._frames,
-                                                    frames[-1])
-                        else:
-                            value = fn(*a, **kw)
-                        if spec.num_returns == "streaming":
-                            value = stream(spec, value, self.local_objects, self._lock)
-                    results = run_results(spec, value)
-                    del value
-                finally:
-                    frames.pop()
-                    with self._lock:
-                        self._holding.remove(spec.resources)
-                    self._record(spec, t0, time.time(), attempt)
-            except ExitActor:
-                self._fail(spec, self._exited(actor))
-                return
-            except KeyboardInterrupt:
-                # Kernel > Interrupt while the task runs (in this process): stop here, as
-                # plain Python does; the task's refs raise TaskCancelledError.
-                self._fail(spec, TaskCancelledError(f"task {spec.name} ({spec.tid.hex()}) was "
-                                                    "interrupted (KeyboardInterrupt)"))
-                raise
-            except SystemExit as e:
-                error = self._sys_exit(spec, e, actor)
-            except BaseException as e:  # noqa: BLE001 - everything goes back to the caller
-                error = _worker.tag_error(_serial.describe_exception(e, spec.name, os.getpid()),
-                                          spec)
-                try:
-                    retry = _worker._should_retry(spec, e)
-                except Exception as bad:  # noqa: BLE001 - classes that cannot be loaded
-                    error = TypeError(f"retry_exceptions of {spec.name} could not be loaded: {bad}")
-                del e
-            if error is None:
-                self._finish(spec, results)
-                return
-            if retry and (spec.max_retries < 0 or attempt < spec.max_retries):
-                attempt += 1
-                self._event("retry", task=spec.name, id=spec.tid, attempt=attempt)
-                continue
-            if spec.kind == "task" and isinstance(error, TaskError):
-                self._keep_failed(spec)
-            self._fail(spec, error)
-            return
+        run(self, spec, target, args, deps, actor)
 
     def _sys_exit(self, spec, e: SystemExit, actor):
         """``sys.exit()`` in a task: its "worker" is the driver, which is not ended."""
@@ -440,7 +382,7 @@ class LocalCore:
         frames.append((spec, spec.actor_id))
         t0 = time.time()
         try:
-            a, kw = _worker._load_args(actor.args, actor.deps)
+            a, kw = _task_values.load_args(actor.args, actor.deps)
             with breakpoints():
                 actor.instance = self._function(spec.fn_id)(*a, **kw)
         except KeyboardInterrupt:

@@ -1,8 +1,9 @@
 """Local mode's running of user code: the pieces a worker has, for ``_local.py``.
 
-``LocalCore._run`` calls the task's function in the driver, inside
-:func:`breakpoints`; these turn what it returned into stored values as a
-worker would (``_worker.py``), with the same checks and messages::
+:func:`run` calls the task's function in the driver, inside
+:func:`breakpoints`, retrying as ``retry_exceptions`` says; these turn what it
+returned into stored values as a worker would (``_worker.py``), with the same
+checks and messages::
 
     value --results()--> [(oid, pickled bytes, is_error, contained)]  (num_returns checked)
     generator --stream()--> each item stored as item_id(tid, i); the refs are the value
@@ -17,10 +18,12 @@ import contextlib
 import os
 import pdb
 import sys
+import time
 
-from . import _serial, _streaming, _worker
+from . import _serial, _streaming, _task_values
 from ._local_actors import ExitActor
 from ._refs import ObjectRef
+from .exceptions import TaskCancelledError, TaskError
 
 
 def results(spec, value) -> list:
@@ -63,7 +66,7 @@ def stream(spec, gen, objects, lock) -> list:
         except (KeyboardInterrupt, ExitActor, SystemExit):
             raise
         except BaseException as e:  # noqa: BLE001 - the error becomes the last item
-            err = _worker.tag_error(_serial.describe_exception(e, spec.name, os.getpid()),
+            err = _task_values.tag_error(_serial.describe_exception(e, spec.name, os.getpid()),
                                     spec)
             entry = (oid, objects.error_bytes(oid, err), True, ())
             it = iter(())
@@ -105,3 +108,66 @@ def _debugpy_connected() -> bool:
         return bool(debugpy.is_client_connected())
     except Exception:  # noqa: BLE001 - no debugpy: nothing is connected
         return False
+
+
+def run(core, spec, target, args, deps, actor) -> None:
+    """Run a task or actor call in ``core`` (a LocalCore), retrying as ``retry_exceptions``
+    says, and store its results or its error there, as a worker and the head would."""
+    attempt = 0
+    while True:
+        frames = core._frames()
+        frames.append((spec, spec.actor_id if actor is not None else None))
+        with core._lock:
+            core._holding.append(spec.resources)
+        t0 = time.time()
+        out = error = None
+        retry = False
+        try:
+            try:
+                with breakpoints():
+                    a, kw = _task_values.load_args(args, deps)
+                    fn = target()
+                    if actor is not None and actor.async_class:
+                        value = actor.run_async(lambda: fn(*a, **kw), core._frames,
+                                                frames[-1])
+                    else:
+                        value = fn(*a, **kw)
+                    if spec.num_returns == "streaming":
+                        value = stream(spec, value, core.local_objects, core._lock)
+                out = results(spec, value)
+                del value
+            finally:
+                frames.pop()
+                with core._lock:
+                    core._holding.remove(spec.resources)
+                core._record(spec, t0, time.time(), attempt)
+        except ExitActor:
+            core._fail(spec, core._exited(actor))
+            return
+        except KeyboardInterrupt:
+            # Kernel > Interrupt while the task runs (in this process): stop here, as
+            # plain Python does; the task's refs raise TaskCancelledError.
+            core._fail(spec, TaskCancelledError(f"task {spec.name} ({spec.tid.hex()}) was "
+                                                "interrupted (KeyboardInterrupt)"))
+            raise
+        except SystemExit as e:
+            error = core._sys_exit(spec, e, actor)
+        except BaseException as e:  # noqa: BLE001 - everything goes back to the caller
+            error = _task_values.tag_error(_serial.describe_exception(e, spec.name, os.getpid()),
+                                      spec)
+            try:
+                retry = _task_values.should_retry(spec, e)
+            except Exception as bad:  # noqa: BLE001 - classes that cannot be loaded
+                error = TypeError(f"retry_exceptions of {spec.name} could not be loaded: {bad}")
+            del e
+        if error is None:
+            core._finish(spec, out)
+            return
+        if retry and (spec.max_retries < 0 or attempt < spec.max_retries):
+            attempt += 1
+            core._event("retry", task=spec.name, id=spec.tid, attempt=attempt)
+            continue
+        if spec.kind == "task" and isinstance(error, TaskError):
+            core._keep_failed(spec)
+        core._fail(spec, error)
+        return

@@ -36,7 +36,7 @@ import sys
 import threading
 import time
 
-from ._scheduler import retries_left
+from ._tasks import retries_left
 from .exceptions import OutOfMemoryError
 
 REFRESH_MS = 250           # Ray's default for RAY_memory_monitor_refresh_ms

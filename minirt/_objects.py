@@ -24,7 +24,9 @@ from an earlier runtime) counts as ready: ``get`` on it raises
 The table knows nothing of tasks or actors: readiness is reported through
 the waiters' callbacks, and ids it does not own (actor handles) are handed
 to the ``count_other`` callback the head gives it. Always used under the
-head's lock.
+head's lock; its slow file work runs on helper threads: copies between
+nodes (:meth:`ObjectTable.fetch`) and spills (``_spill.py``: a file that
+does not fit waits, pending, until a spill made room).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import heapq
 import time
 
 from ._serial import FILE, INLINE, error_bytes
+from ._spill import Spiller
 from ._store import copy_private
 from .exceptions import ObjectLostError, ObjectStoreFullError
 
@@ -105,8 +108,10 @@ class ObjectTable:
         self._count_other = count_other
         self._locked = locked
         self._copying: dict[tuple, list] = {}    # (id, node) -> callbacks waiting for the copy
-        self._failed: set[tuple] = set()         # copies that failed: descriptor() says why
+        self._failed: dict[tuple, Exception] = {}   # copies that failed: descriptor() raises
         self._copier = None                      # ThreadPoolExecutor, made on the first copy
+        self.spiller = Spiller(nodes, locked, event)   # makes room in a full store, off the lock
+        self._storing: set[bytes] = set()        # stored once a spill made room (see store)
 
     # --- reference counting ---------------------------------------------
     def incr(self, oid: bytes) -> None:
@@ -140,7 +145,12 @@ class ObjectTable:
 
     # --- storing ----------------------------------------------------------
     def store(self, oid, kind, data, is_error, contained, node, producer="put") -> None:
-        """Record a value that a producer on ``node`` has made (inline or as a file)."""
+        """Record a value that a producer on ``node`` has made (inline or as a file).
+
+        A file that does not fit in the node's store waits, pending, while the
+        spill thread makes room (``_spill.py``), and is stored then; if that
+        fails, the object's value is the error.
+        """
         obj = self.objects.get(oid)
         if obj is None or obj.ready:
             # Nobody wants it any more (freed while pending), or a retry stored it twice.
@@ -149,11 +159,18 @@ class ObjectTable:
             return
         if kind == FILE:
             try:
+                if not self.room(oid, data, node, lambda error: self._store_later(
+                        error, oid, data, is_error, contained, node, producer)):
+                    self._storing.add(oid)         # pending, not lost (see lost())
+                    for c in contained:            # pinned while it waits
+                        self.incr(c)
+                    return
                 self._nodes[node].store.add(oid, data)
             except Exception as e:  # ObjectStoreFullError: store the error instead
                 self.discard_file(oid, node)
                 kind, data, is_error = INLINE, error_bytes(e), True
                 contained = ()
+        self._storing.discard(oid)
         obj.kind = kind
         if kind == FILE:
             obj.size, obj.locs = data, (node,)
@@ -172,23 +189,43 @@ class ObjectTable:
             for w in waiters:
                 w.hit()
 
+    def _store_later(self, error, oid, data, is_error, contained, node, producer) -> None:
+        """The spill that ``store`` waited for has ended: store the file (or the error)."""
+        self._storing.discard(oid)
+        if error is None:
+            self.store(oid, FILE, data, is_error, contained, node, producer)
+        else:
+            self.discard_file(oid, node)
+            self.store(oid, INLINE, error_bytes(error), True, (), node, producer)
+        for c in contained:
+            self.decr(c)                           # the pin taken while it waited
+
+    def room(self, oid, size, node, then) -> bool:
+        """True if the file of ``oid`` can be counted in ``node``'s store now; else False,
+        and ``then(error)`` is called under the lock once a spill made room (or failed).
+        Raises ObjectStoreFullError if it can never fit."""
+        if not self._nodes[node].store.needs_room(oid, size):
+            return True
+        return self.spiller.make_room(node, size, then)
+
     def discard_file(self, oid, node) -> None:
         """Delete a file nobody will read (in shared memory or spilled by its producer)."""
         self._nodes[node].store.discard(oid)
 
     # --- reading ----------------------------------------------------------
     def descriptor(self, oid: bytes, node: int):
-        """(kind, data) for a reader on ``node``; copies the file there first if needed."""
+        """(kind, data) for a reader on ``node``, whose files :meth:`fetch` brought there.
+
+        Raises:
+            ObjectStoreFullError: the copy to ``node`` failed (the store could not take it).
+        """
         obj = self.objects[oid]
         if obj.kind == INLINE:
             return (INLINE, obj.data)
         if node not in obj.locs:
-            src = obj.locs[0]
-            t0 = time.time()
-            self._nodes[node].store.copy_in(self._nodes[src].store.locate(oid)[0], oid, obj.size)
-            obj.locs = obj.locs + (node,)
-            self._event("copy", object=oid, src=src, dst=node, bytes=obj.size,
-                        seconds=time.time() - t0)
+            error = self._failed.pop((oid, node), None)
+            raise ObjectStoreFullError(f"could not copy object {oid.hex()} into node {node}'s "
+                                       f"store: {error or 'the copy did not happen'}")
         return (FILE, self._nodes[node].store.locate(oid))
 
     def fetch(self, oids, node: int, then) -> bool:
@@ -198,15 +235,13 @@ class ObjectTable:
         copied on a copy thread (a simulated network transfer may take seconds:
         nobody waits for it under the head's lock), and ``then()`` is called
         under the lock once every copy has ended. A copy that failed is left to
-        :meth:`descriptor`, which tries again and raises the error.
+        :meth:`descriptor`, which raises its error.
         """
         missing = []
         for oid in dict.fromkeys(oids):
             obj = self.objects.get(oid)
             if obj is not None and obj.ready and obj.kind == FILE and node not in obj.locs:
-                if (oid, node) in self._failed:
-                    self._failed.discard((oid, node))
-                else:
+                if (oid, node) not in self._failed:      # (else descriptor() raises)
                     missing.append(oid)
         if not missing:
             return True
@@ -247,6 +282,9 @@ class ObjectTable:
         ok = error is None and obj is not None and obj.kind == FILE
         if ok:
             try:
+                if not self.room(oid, size, node, lambda err: self._copied(
+                        oid, src_node, node, size, err, seconds)):
+                    return                       # still pinned; called again once spilled
                 store.add(oid, size)
             except ObjectStoreFullError:
                 ok = False
@@ -255,16 +293,19 @@ class ObjectTable:
             self._event("copy", object=oid, src=src_node, dst=node, bytes=size, seconds=seconds)
         else:
             store.discard(oid)
-            self._failed.add((oid, node))
+            self._failed[(oid, node)] = error or ObjectStoreFullError(
+                f"node {node}'s object store could not take {size} more bytes")
         callbacks = self._copying.pop((oid, node), ())
         self.decr(oid)                            # unpinned
         for callback in callbacks:
             callback()
 
     def close(self) -> None:
-        """Wait for the copies in progress (call without the lock: they finish under it)."""
+        """Wait for the copies and spills in progress (call without the lock: they end
+        under it)."""
         if self._copier is not None:
             self._copier.shutdown(wait=True, cancel_futures=True)
+        self.spiller.close()
 
     def watch(self, ids, need: int, callback, timeout: float | None) -> Waiter:
         """Call ``callback(timed_out)`` once ``need`` of ``ids`` are ready (or at the timeout)."""
@@ -273,7 +314,7 @@ class ObjectTable:
         objs = self.objects
         for oid in ids:
             obj = objs.get(oid)
-            if obj is None or obj.ready or obj.producer is None:
+            if obj is None or obj.ready or (obj.producer is None and oid not in self._storing):
                 w.count += 1      # ready, or lost (see lost): get() raises ObjectLostError
             else:
                 if obj.waiters is None:
@@ -316,7 +357,8 @@ class ObjectTable:
         """
         objs = self.objects
         return [oid for oid in ids
-                if (o := objs.get(oid)) is None or (not o.ready and o.producer is None)]
+                if (o := objs.get(oid)) is None
+                or (not o.ready and o.producer is None and oid not in self._storing)]
 
     @staticmethod
     def lost_error(oids):
@@ -328,4 +370,5 @@ class ObjectTable:
         """The ids that are ready, or lost (they count as ready, see watch), in order."""
         objs = self.objects
         return [oid for oid in ids
-                if (o := objs.get(oid)) is None or o.ready or o.producer is None]
+                if (o := objs.get(oid)) is None or o.ready
+                or (o.producer is None and oid not in self._storing)]

@@ -10,13 +10,23 @@ forked one; an actor always gets a new one, which it keeps for life::
                    hosting an actor             retire: ("exit",) sent, the
                    (until it dies)              process ends, its pidfd fires
 
-Workers are forked by the forkserver (``_procs.py``). The pool does not
-watch them: the head registers each new worker's pipe and pidfd with its
-selector (the ``on_spawn`` callback) and reports deaths to the parts.
+Workers are forked by the forkserver (``_procs.py``), on the pool's *fork
+thread*: the round trip to the forkserver may take long on a loaded machine,
+so it never runs under the head's lock. A part that needs a worker asks
+under the lock and gets it in a callback, under the lock again::
+
+    take(node, then) --idle one?--> then(worker) at once
+                     --else-------> fork thread: start_process --> lock: register,
+                                                                   then(worker)
+
+The pool does not watch them: the head registers each new worker's pipe and
+pidfd with its selector (the ``on_spawn`` callback) and reports deaths to the
+parts.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import errno
 import os
 import select
@@ -68,32 +78,77 @@ class WorkerPool:
         on_spawn: ``on_spawn(worker)``: the head watches the new process.
         send: ``send(worker, message) -> bool``.
         event: ``event(kind, **fields)``.
+        locked: ``locked(fn) -> bool``: run ``fn()`` under the head's lock from the fork
+            thread (False if the head is closed and ``fn`` did not run).
         log: ``log(line)``: a line for the session's head.log (see _logs.py), or None.
     """
 
-    def __init__(self, nodes, cfg: dict, on_spawn, send, event, log=None):
+    def __init__(self, nodes, cfg: dict, on_spawn, send, event, locked, log=None):
         self.nodes = nodes
         self.cfg = cfg
         self._on_spawn = on_spawn
         self._send = send
         self._event = event
+        self._locked = locked
         self._log = log
         self._wids = 0
+        self._forks: list[_Fork] = []     # forks in progress on the fork thread
+        self._thread = None               # ThreadPoolExecutor(1), made on the first fork
+        self._warm_failed = False         # a warm-up fork failed: tasks fork on demand
 
-    def spawn(self, node) -> Worker:
-        """Fork a worker on ``node``. Raises WorkerCrashedError if that keeps failing."""
+    # --- forking: asked for under the lock, done on the fork thread -------------------
+    def spawn_now(self, node) -> Worker:
+        """Fork a worker on ``node`` and wait for it (only while nothing else can wait
+        for the lock: the head's start). Raises WorkerCrashedError if that keeps failing."""
+        self._wids += 1
+        return self._register(node, self._wids, *self._fork(node, self._wids))
+
+    def spawn(self, node, then) -> None:
+        """Fork a worker on ``node`` on the fork thread; ``then(worker, None)`` (or
+        ``then(None, WorkerCrashedError)``) is called under the lock once it is done."""
+        self._wids += 1
+        fork = _Fork(node, self._wids, then)
+        self._forks.append(fork)
+        if self._thread is None:
+            self._thread = concurrent.futures.ThreadPoolExecutor(
+                1, thread_name_prefix="minirt-fork")
+        self._thread.submit(self._fork_later, fork)
+
+    def _fork_later(self, fork) -> None:
+        """On the fork thread: the forkserver round trip, then the bookkeeping under the lock."""
+        proc = parent = error = None
+        try:
+            proc, parent = self._fork(fork.node, fork.wid)
+        except WorkerCrashedError as e:
+            error = e
+
+        def commit():
+            self._forks.remove(fork)
+            if error is not None:
+                fork.then(None, error)
+                return
+            w = self._register(fork.node, fork.wid, proc, parent)
+            if not fork.node.alive:           # removed meanwhile: dies as its node did
+                w.exit_reason = "its node was removed"
+                proc.kill()
+            fork.then(w, None)
+        if not self._locked(commit) and proc is not None:     # the head is closed
+            proc.kill()
+            proc.join(2)
+            parent.close()
+
+    def _fork(self, node, wid):
+        """Start the process (slow: no lock needed); return (proc, the head's end of its pipe)."""
         for _ in range(_SPAWN_TRIES):
-            self._wids += 1
             try:
                 parent, child = _procs.new_pipe()
             except OSError as e:
                 raise WorkerCrashedError(_no_resources(e, node)) from e
             cfg = dict(self.cfg, node=node.index, shm_dir=node.store.shm_dir,
-                       spill_dir=node.store.spill_dir, node_id=node.node_id, wid=self._wids)
+                       spill_dir=node.store.spill_dir, node_id=node.node_id, wid=wid)
             try:
-                proc = _procs.start_process(_worker.main, (child, cfg),
-                                            f"minirt-worker-{self._wids}")
-                break
+                proc = _procs.start_process(_worker.main, (child, cfg), f"minirt-worker-{wid}")
+                return proc, parent
             except (OSError, EOFError) as e:   # the newborn (or the forkserver) died early
                 parent.close()
                 error = e
@@ -102,10 +157,11 @@ class WorkerPool:
                     raise WorkerCrashedError(_no_resources(e, node)) from e
             finally:
                 child.close()
-        else:
-            raise WorkerCrashedError(f"could not start a worker process on node {node.index} "
-                                     f"({_SPAWN_TRIES} tries; last error: {error})")
-        w = Worker(self._wids, node.index, proc, parent)
+        raise WorkerCrashedError(f"could not start a worker process on node {node.index} "
+                                 f"({_SPAWN_TRIES} tries; last error: {error})")
+
+    def _register(self, node, wid, proc, parent) -> Worker:
+        w = Worker(wid, node.index, proc, parent)
         node.workers.add(w)
         self._on_spawn(w)
         self._event("worker_start", worker=w.wid, node=node.index, pid=w.pid)
@@ -113,9 +169,35 @@ class WorkerPool:
             self._log(f"worker {w.wid} (pid {w.pid}) started on node {node.index}")
         return w
 
-    def take(self, node) -> Worker:
-        """An idle worker of ``node``, or a new one."""
-        return node.idle.pop() if node.idle else self.spawn(node)
+    def close(self) -> None:
+        """Wait for the fork in progress (call without the lock; the head is closed, so
+        a worker forked now is killed at once)."""
+        if self._thread is not None:
+            self._thread.shutdown(wait=True, cancel_futures=True)
+
+    # --- lending ----------------------------------------------------------------------
+    def take(self, node, then, reuse_idle: bool = True) -> None:
+        """``then(worker, None)`` with an idle worker of ``node`` (at once), or one being
+        forked to be idle, or a new one (or ``then(None, error)``)."""
+        if reuse_idle:
+            if node.idle:
+                then(node.idle.pop(), None)
+                return
+            for fork in self._forks:          # a warm-up fork nobody waits for: claim it
+                if fork.node is node and fork.then == self._to_idle:
+                    fork.then = then
+                    return
+        self.spawn(node, then)
+
+    def add_idle(self, node) -> None:
+        """Fork one more idle worker on ``node`` (warming up)."""
+        self.spawn(node, self._to_idle)
+
+    def _to_idle(self, worker, error) -> None:
+        if error is not None:
+            self._warm_failed = True
+        elif not worker.dead:
+            self.give_back(worker)
 
     def give_back(self, worker) -> None:
         """A task finished on ``worker``: keep it idle for the next one, or retire it."""
@@ -157,17 +239,26 @@ class WorkerPool:
 
         Returns False once every node is warm (or forking failed: tasks fork on demand).
         """
+        if self._warm_failed:         # warming up is optional
+            return False
         for node in self.nodes:
             if not node.alive:
                 continue
             want = min(int(node.total.get("CPU", 1)), PRESTART_MAX)
-            if sum(1 for w in node.workers if w.actor is None and not w.retiring) < want:
-                try:
-                    node.idle.append(self.spawn(node))
-                except Exception:     # warming up is optional
-                    return False
+            have = sum(1 for w in node.workers if w.actor is None and not w.retiring)
+            if have + sum(1 for f in self._forks if f.node is node) < want:
+                self.add_idle(node)
                 return True
-        return False
+        return bool(self._forks)
+
+
+class _Fork:
+    """A fork asked for and not done yet: whose callback gets the worker."""
+
+    __slots__ = ("node", "wid", "then")
+
+    def __init__(self, node, wid, then):
+        self.node, self.wid, self.then = node, wid, then
 
 
 def stop_workers(workers, below) -> None:

@@ -4,7 +4,8 @@ A submitted task waits until every top-level ``ObjectRef`` argument is ready
 (*dependency resolution*), then joins the ready queue of its resource shape.
 The scheduler places it on a node (:func:`~minirt._placement.place`), records
 the resources in that node's ledger under the task, takes a worker there from
-the pool, and sends the task::
+the pool (an idle one, or one forked without the lock: a callback), has its
+large arguments copied there (copy threads), and sends the task::
 
     submit -> waiting for deps -> ready queue -> placed on node -> running
                   | an upstream failed             |                 |
@@ -19,8 +20,9 @@ Retries: a task whose worker died is re-run up to ``max_retries`` times
 (``-1``: forever); with ``retry_exceptions`` an application error is too.
 ``max_calls`` retires a worker after it ran the same function N times.
 
-Actors plug in through :class:`Kind` hooks, one per ``TaskSpec.kind``: the
-scheduler never branches on the kind itself. ``"task"`` is :class:`Kind`'s
+Actors plug in through :class:`~minirt._tasks.Kind` hooks (``_tasks.py``, with
+the :class:`~minirt._tasks.Task` record), one per ``TaskSpec.kind``: the
+scheduler never branches on the kind itself. ``"task"`` is ``Kind``'s
 default behaviour; the actor part registers ``"actor"`` (a creation, placed
 like a task) and ``"call"`` (a method call, queued by its actor instead).
 Always used under the head's lock.
@@ -29,117 +31,19 @@ Always used under the head's lock.
 from __future__ import annotations
 
 import collections
-import os
-import signal
 import time
 
-from . import _worker
 from ._objects import Obj
 from ._placement import place
+from ._tasks import Kind, Task, cancelled_error, needed, retries_left
 from ._pool import describe_exit
 from ._protocol import Result
 from ._serial import FILE, INLINE, error_results
 from ._streaming import item_id
-from .exceptions import TaskCancelledError, TaskUnschedulableError, WorkerCrashedError
+from .exceptions import WorkerCrashedError
 
 FAILED_MAX = 16     # failed tasks kept, arguments pinned, for minirt.util.debug.rerun
 FAILED_ARGS_MAX = 256 << 20    # ...but not one whose arguments take more store bytes
-
-
-class Task:
-    """The head's record of one submitted task, actor creation or actor call."""
-
-    __slots__ = ("spec", "waiting", "attempt", "node", "worker", "cancelled", "done",
-                 "children", "streamed", "started")
-
-    def __init__(self, spec):
-        self.spec = spec
-        self.waiting = False      # an actor call whose arguments are not ready yet
-        self.attempt = 0
-        self.node = None          # index of the node it was placed on (its ledger holds it)
-        self.worker = None
-        self.cancelled = False
-        self.done = False
-        self.children = None      # tasks submitted while this one ran (for recursive cancel)
-        self.streamed = None      # a streaming task: how many values it has yielded
-        self.started = None       # time.monotonic() it was last sent to a worker
-
-
-class Kind:
-    """How the scheduler runs one kind of task; the defaults are a plain task's."""
-
-    reuse_idle = True         # may run on a pooled idle worker (an actor needs its own)
-
-    def __init__(self, sched):
-        self.sched = sched
-
-    def submitted(self, task) -> None:
-        """Just registered, its arguments pinned (it may fail ``task`` already)."""
-
-    def ready(self, task) -> None:
-        """Its arguments are ready: queue it for placement."""
-        self.sched.enqueue(task)
-
-    def start(self, task, worker, args, deps) -> None:
-        """Placed, with a worker: send it."""
-        sched = self.sched
-        spec = task.spec
-        worker.task = task
-        fn = None
-        if spec.fn_id not in worker.fns:
-            fn = sched.fns[spec.fn_id]
-            worker.fns.add(spec.fn_id)
-        sched.send(worker, ("task", None, spec, fn, args, deps))
-
-    def start_failed(self, task, error) -> None:
-        """No worker could be started for it."""
-        self.sched.release(task)
-        self.sched.fail(task, error)
-
-    def done(self, worker, task, results, retry) -> None:
-        """The worker finished it: ``results`` are :class:`~minirt._protocol.Result`."""
-        sched, spec = self.sched, task.spec
-        sched.release(task)
-        n = worker.fn_calls[spec.fn_id] = worker.fn_calls.get(spec.fn_id, 0) + 1
-        if spec.max_calls and n >= spec.max_calls:
-            worker.retiring = True
-        sched.pool.give_back(worker)
-        if retry and not task.cancelled and retries_left(task):
-            sched.retry(task)
-        else:
-            if task.cancelled and any(r.is_error for r in results):
-                results = error_results(spec.returns, cancelled_error(spec))
-            elif spec.kind == "task" and any(r.is_error for r in results):
-                sched.keep_failed(spec)           # its code raised: rerun() may want it
-            sched.finish(task, results)
-        sched.schedule()
-
-    def check_cancel(self, task, force: bool) -> None:
-        """Raise ValueError if ``cancel(ref, force=force)`` cannot apply to this kind."""
-
-    def cancel(self, task, force: bool) -> None:
-        """``cancel()`` of its ref: a waiting task never runs, a running one is interrupted."""
-        sched = self.sched
-        w = task.worker
-        if w is None:                       # still waiting: it will never run
-            sched.fail(task, cancelled_error(task.spec))
-            return
-        if force:
-            w.exit_reason = "cancelled: minirt.cancel(force=True)"     # for head.log
-        else:               # first: which task the signal is for (WorkerCore.take_cancel)
-            sched.send(w, ("cancel_task", None, task.spec.tid))
-        try:
-            os.kill(w.pid, signal.SIGKILL if force else _worker.CANCEL_SIGNAL)
-        except OSError:
-            pass
-
-    def node_minimum(self, task):
-        """Resources a node must have in total (not free) to be chosen; None: any node."""
-        return None
-
-    def unschedulable(self, task, why: str) -> None:
-        """No live node can ever run it (its node was removed)."""
-        self.sched.fail(task, TaskUnschedulableError(f"task {task.spec.name} cannot run: {why}"))
 
 
 class Scheduler:
@@ -272,10 +176,17 @@ class Scheduler:
         kind = self.kinds[spec.kind]
         node.ledger.acquire(task, spec.resources)
         task.node = node.index
-        try:
-            worker = self.pool.take(node) if kind.reuse_idle else self.pool.spawn(node)
-        except WorkerCrashedError as e:
-            kind.start_failed(task, e)
+        # An idle worker at once, or one forked without the lock (then called later).
+        self.pool.take(node, lambda worker, error: self._got_worker(task, node, worker, error),
+                       kind.reuse_idle)
+
+    def _got_worker(self, task, node, worker, error) -> None:
+        spec = task.spec
+        if error is not None:
+            if task.done:                          # cancelled meanwhile
+                self.release(task)
+            else:
+                self.kinds[spec.kind].start_failed(task, error)
             return
         self.event("place", task=spec.name, id=spec.tid, node=node.index,
                    worker=worker.wid, attempt=task.attempt)
@@ -441,19 +352,3 @@ class Scheduler:
                 except ValueError:          # a child that cannot be cancelled so
                     pass
         kind.cancel(task, force)
-
-
-def needed(spec) -> list:
-    """Ids whose values the worker reads: the ref arguments and the arguments' file."""
-    return list(spec.deps) + [spec.args[2]] if spec.args[0] == FILE else list(spec.deps)
-
-
-def retries_left(task) -> bool:
-    """May the task run again? (For actor calls ``spec.max_retries`` is the method's
-    ``max_task_retries``.)"""
-    spec = task.spec
-    return spec.max_retries < 0 or task.attempt < spec.max_retries
-
-
-def cancelled_error(spec):
-    return TaskCancelledError(f"task {spec.name} ({spec.tid.hex()}) was cancelled")

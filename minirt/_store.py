@@ -30,8 +30,11 @@ naming the directory and its free space, before anything is written. A write
 that fails anyway (ENOSPC, EDQUOT...) raises the same error, and the
 half-written file is removed: never a raw ``OSError``, never a partial file.
 
-Only the head uses this class, always under its lock. Copies between
-simulated nodes (``init(num_nodes=3)``) go through :meth:`copy_in`.
+Only the head uses this class, under its lock, except for the slow part of
+spilling: :meth:`NodeStore.write_spills` copies files without it (see
+``_spill.py``: plan under the lock, write without it, count under it again).
+Copies between simulated nodes (``init(num_nodes=3)``) run on copy threads
+(:meth:`~minirt._objects.ObjectTable.fetch`).
 """
 
 from __future__ import annotations
@@ -165,6 +168,8 @@ class NodeStore:
         self.spilled_bytes = 0
         # oid -> [size, spilled?]; insertion order = age, for spilling oldest first
         self._files: collections.OrderedDict[bytes, list] = collections.OrderedDict()
+        self._being_spilled: set[bytes] = set()   # chosen by plan_spill, not ended yet
+        self._spilling = 0                         # their bytes (still counted in `used`)
         _private_dirs(shm_dir)
 
     def shm_path(self, oid: bytes) -> str:
@@ -179,11 +184,17 @@ class NodeStore:
     def __contains__(self, oid: bytes) -> bool:
         return oid in self._files
 
+    def needs_room(self, oid: bytes, size: int) -> bool:
+        """True if counting ``oid`` (``size`` bytes, not counted yet) would first need a spill."""
+        return (oid not in self._files and self.used + size > self.capacity
+                and not os.path.exists(os.path.join(self.spill_dir, oid.hex())))
+
     def add(self, oid: bytes, size: int) -> None:
         """Account for a file a producer wrote at ``shm_path(oid)``; spill if needed.
 
         A file the producer had to write to the spill directory is counted as
         spilled. Raises ObjectStoreFullError, with nothing counted, if it does not fit.
+        (The head spills first, without its lock: see ``_spill.py``.)
         """
         if os.path.exists(os.path.join(self.spill_dir, oid.hex())):
             self._files[oid] = [size, True]
@@ -193,21 +204,6 @@ class NodeStore:
             self.make_room(size)
         self._files[oid] = [size, False]
         self.used += size
-
-    def copy_in(self, src_path: str, oid: bytes, size: int) -> str:
-        """Copy another node's file into this store (a simulated network transfer)."""
-        dst = self.shm_path(oid)
-        try:
-            copy_private(src_path, dst)
-        except OSError as e:
-            unlink(dst)
-            raise ObjectStoreFullError(f"could not copy object {oid.hex()} into node {self.index}: {e}") from e
-        try:
-            self.add(oid, size)
-        except ObjectStoreFullError:
-            unlink(dst)
-            raise
-        return dst
 
     def discard(self, oid: bytes) -> None:
         """Delete the file of an object that was never counted (both places it may be)."""
@@ -227,38 +223,101 @@ class NodeStore:
             unlink(self.shm_path(oid))
 
     def make_room(self, size: int) -> None:
-        """Spill the oldest objects until ``size`` more bytes fit in shared memory.
+        """Spill the oldest objects until ``size`` more bytes fit in shared memory, at once
+        (:meth:`plan_spill`, :meth:`write_spills` and :meth:`end_spill` in one go).
 
         Raises:
             ObjectStoreFullError: spilling failed, or could not free enough.
         """
-        for oid, entry in list(self._files.items()):
-            if self.used + size <= self.capacity:
-                return
-            if entry[1]:
-                continue
-            self._spill(oid, entry)
+        victims = self.plan_spill(size)
+        copied, failed, error = self.write_spills(victims)
+        error = self.end_spill(victims, copied, failed, error)
+        if error is not None:
+            raise error
         if self.used + size > self.capacity:
-            raise ObjectStoreFullError(
-                f"node {self.index}'s object store is full ({self.used} of {self.capacity} bytes "
-                f"used, {size} more wanted) "
-                "and nothing more could be spilled; drop references you no longer need "
-                "or pass a larger object_store_memory to minirt.init()")
+            raise self._full(size)
 
-    def _spill(self, oid: bytes, entry: list) -> None:
-        check_disk(self.spill_dir, entry[0])
+    # Spilling in three steps, so that the copying runs outside the head's lock:
+    # plan (under it) -> write (without it) -> end (under it: the bookkeeping).
+    def plan_spill(self, size: int) -> list[tuple[bytes, int]]:
+        """Choose the oldest objects to spill so that ``size`` more bytes fit once the
+        spills in progress are done, and mark them as being spilled.
+
+        Returns:
+            ``[(oid, size), ...]``: give it to :meth:`write_spills` then :meth:`end_spill`
+            (empty if the spills in progress make room already).
+
+        Raises:
+            ObjectStoreFullError: even spilling everything would not make room.
+        """
+        room = self.capacity - self.used + self._spilling
+        victims = []
+        for oid, entry in self._files.items():
+            if room >= size:
+                break
+            if entry[1] or oid in self._being_spilled:
+                continue
+            victims.append((oid, entry[0]))
+            room += entry[0]
+        if room < size:
+            raise self._full(size)
+        for oid, n in victims:
+            self._being_spilled.add(oid)
+            self._spilling += n
+        return victims
+
+    def write_spills(self, victims):
+        """Copy the files of ``victims`` to the spill directory (slow: call it without the
+        head's lock; nothing is counted here). Stops at the first failure.
+
+        Returns:
+            ``(copied oids, the oid that failed or None, its ObjectStoreFullError or None)``.
+        """
+        copied = []
+        for oid, size in victims:
+            try:
+                self._write_spill(oid, size)
+            except ObjectStoreFullError as e:
+                return copied, oid, e
+            copied.append(oid)
+        return copied, None, None
+
+    def end_spill(self, victims, copied, failed, error):
+        """Count the spills :meth:`write_spills` did (under the lock); return the error to
+        report, or None (an object freed while it was copied is no failure)."""
+        for oid, n in victims:
+            self._being_spilled.discard(oid)
+            self._spilling -= n
+        for oid in copied:
+            entry = self._files.get(oid)
+            if entry is None or entry[1]:          # freed (or cleared) meanwhile
+                unlink(os.path.join(self.spill_dir, oid.hex()))
+                continue
+            unlink(self.shm_path(oid))
+            entry[1] = True
+            self.used -= entry[0]
+            self.spilled_bytes += entry[0]
+        if failed is not None and failed not in self._files:
+            return None                            # its source was freed under the copy
+        return error
+
+    def _full(self, size: int) -> ObjectStoreFullError:
+        return ObjectStoreFullError(
+            f"node {self.index}'s object store is full ({self.used} of {self.capacity} bytes "
+            f"used, {size} more wanted) "
+            "and nothing more could be spilled; drop references you no longer need "
+            "or pass a larger object_store_memory to minirt.init()")
+
+    def _write_spill(self, oid: bytes, size: int) -> None:
+        check_disk(self.spill_dir, size)
         src, dst = self.shm_path(oid), os.path.join(self.spill_dir, oid.hex())
         try:
             _private_dirs(self.spill_dir)
             copy_private(src, dst)
         except OSError as e:
             unlink(dst)             # never a half-written file
-            raise _write_failed(f"spilling object {oid.hex()} ({entry[0]} bytes)",
+            raise _write_failed(f"spilling object {oid.hex()} ({size} bytes)",
                                 self.spill_dir, e) from e
-        unlink(src)
-        entry[1] = True
-        self.used -= entry[0]
-        self.spilled_bytes += entry[0]
 
     def clear(self) -> None:
         shutil.rmtree(self.shm_dir, ignore_errors=True)

@@ -172,7 +172,7 @@ def test_stdout_in_a_task_behaves_like_a_text_stream(capsys):
 
 
 def test_format_logs_prefixes_lines_and_rewrites():
-    from minirt._control import format_logs as _format_logs
+    from minirt._task_output import format_logs as _format_logs
     text, open_prefix = _format_logs([("a", "x\ny"), ("a", "z\n"), ("b", "\r1%"), ("b", "\r2%")],
                                      None)
     assert text == "(a) x\n(a) yz\n\r(b) 1%\r(b) 2%"

@@ -1,0 +1,116 @@
+"""A worker's cancellation by signal: ``KeyboardInterrupt`` only while user code runs.
+
+``cancel()`` of a running task makes the head send ``CANCEL_SIGNAL``
+(SIGUSR1) to the worker. Its handler (:func:`on_cancel`) raises
+``KeyboardInterrupt`` only while the user's code runs (``in_user_code > 0``);
+anywhere else (reading or writing the pipe to the head) it only sets
+``pending_interrupt``, raised once the message is whole::
+
+    SIGUSR1 --> on_cancel: in user code?  yes: raise KeyboardInterrupt now
+                                          no:  pending_interrupt = True
+                                               --> raised on return to user code
+    user_code()          around the task's code: in_user_code += 1
+    deferred_cancel()    around a message send: a cancel waits until it is out
+    unblocked_signals()  around a nested get/wait: a cancel is raised on return
+
+Signal handlers run in the main thread only, so only its state counts.
+``STACK_SIGNAL`` (SIGUSR2) dumps every thread's stack (``minirt stack``).
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+from . import _context, _debugger
+
+CANCEL_SIGNAL = signal.SIGUSR1   # what the head sends to cancel a running task
+STACK_SIGNAL = signal.SIGUSR2    # dump every thread's stack to worker-<id>-<pid>.stack
+
+pending_interrupt = False
+in_user_code = 0
+cancel_seen = False         # the running task was cancelled (is_canceled())
+
+
+def on_cancel(signum, frame) -> None:
+    global pending_interrupt, cancel_seen
+    cancel_seen = True
+    if in_user_code > 0:
+        raise KeyboardInterrupt("task cancelled")
+    pending_interrupt = True
+
+
+class deferred_cancel:
+    """Around a message send: a cancel waits, then is raised once the message is out.
+
+    Signal handlers run in the main thread only, so only its state matters.
+    """
+
+    __slots__ = ("_main",)
+
+    def __enter__(self):
+        global in_user_code
+        self._main = in_user_code > 0 and threading.current_thread() is threading.main_thread()
+        if self._main:
+            in_user_code -= 1
+
+    def __exit__(self, *exc):
+        global in_user_code, pending_interrupt
+        if self._main:
+            in_user_code += 1
+            if pending_interrupt and exc[0] is None:
+                pending_interrupt = False
+                raise KeyboardInterrupt("task cancelled")
+
+
+class user_code:
+    """Around the user's code: a cancel signal raises KeyboardInterrupt inside it.
+
+    ``tid``: the task about to run, whose cancel may have come a moment before
+    its code started (while its arguments were read): see ``WorkerCore.take_cancel``.
+    """
+
+    __slots__ = ("tid",)
+
+    def __init__(self, tid=None):
+        self.tid = tid
+
+    def __enter__(self):
+        global in_user_code, pending_interrupt, cancel_seen
+        early = pending_interrupt
+        pending_interrupt = False
+        if threading.current_thread() is threading.main_thread():
+            cancel_seen = False
+            if early and self.tid is not None and _context.peek().take_cancel(self.tid):
+                cancel_seen = True
+                raise KeyboardInterrupt("task cancelled")
+            in_user_code += 1
+            if pending_interrupt:       # a cancel signal came while we looked: it is this task's
+                pending_interrupt = False
+                in_user_code -= 1
+                cancel_seen = True
+                raise KeyboardInterrupt("task cancelled")
+
+    def __exit__(self, *exc):
+        global in_user_code
+        _debugger.leave_user_code()         # a breakpoint()'s session ends with the task
+        if threading.current_thread() is threading.main_thread():
+            in_user_code -= 1
+
+
+class unblocked_signals:
+    """Inside a nested get/wait: defer a cancel, then deliver it on return to user code."""
+
+    def __enter__(self):
+        global in_user_code
+        self._main = threading.current_thread() is threading.main_thread() and in_user_code > 0
+        if self._main:
+            in_user_code -= 1
+
+    def __exit__(self, *exc):
+        global in_user_code, pending_interrupt
+        if self._main:
+            in_user_code += 1
+            if pending_interrupt:
+                pending_interrupt = False
+                raise KeyboardInterrupt("task cancelled")
