@@ -28,17 +28,7 @@ from .exceptions import TaskCancelledError, TaskError
 
 def results(spec, value) -> list:
     """Pickle the return value(s) as a worker does (same checks, same messages)."""
-    if spec.num_returns in (1, "streaming"):
-        values = [value]
-    else:
-        try:
-            values = list(value)
-        except TypeError:
-            values = None
-        if values is None or len(values) != spec.num_returns:
-            n = "a non-sequence" if values is None else f"{len(values)} values"
-            raise ValueError(f"{spec.name} was declared with num_returns={spec.num_returns} "
-                             f"but returned {n}")
+    values = _task_values.split_returns(spec, value)
     out = []
     for oid, v in zip(spec.returns, values):
         try:

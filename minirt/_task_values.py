@@ -49,6 +49,25 @@ def load_args(args, deps):
     return a, kw
 
 
+def split_returns(spec, value) -> list:
+    """The task's return value as one value per declared return (``num_returns``).
+
+    Raises:
+        ValueError: ``num_returns=n`` but the task returned something else than n values.
+    """
+    if spec.num_returns in (1, "streaming"):
+        return [value]
+    try:
+        values = list(value)
+    except TypeError:
+        values = None
+    if values is None or len(values) != spec.num_returns:
+        n = "a non-sequence" if values is None else f"{len(values)} values"
+        raise ValueError(f"{spec.name} was declared with num_returns={spec.num_returns} "
+                         f"but returned {n}")
+    return values
+
+
 def store_value(value, oid: bytes, shm_dir: str, spill_dir: str):
     """Serialize one return value: inline bytes if small, else a file in the node store."""
     s = _serial.serialize(value)

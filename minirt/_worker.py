@@ -42,7 +42,7 @@ from . import (_actor_concurrency, _context, _debugger, _logs, _protocol, _refs,
 from ._refs import ObjectRef
 from ._serial import FILE
 from ._task_values import (DepSlot, exit_on_sys_exit, load_args, should_retry,  # noqa: F401
-                           store_value, tag_error)
+                           split_returns, store_value, tag_error)
 from ._worker_core import WorkerCore
 from ._worker_output import Forward, flush_streams, mark_logs
 from ._worker_signals import CANCEL_SIGNAL, STACK_SIGNAL, on_cancel, unblocked_signals, user_code
@@ -161,17 +161,7 @@ class Worker(WorkerCore):
             self.send(("yield", None, spec.tid, result))
 
     def _store(self, spec, value):
-        if spec.num_returns in (1, "streaming"):
-            values = [value]
-        else:
-            try:
-                values = list(value)
-            except TypeError:
-                values = None
-            if values is None or len(values) != spec.num_returns:
-                n = "a non-sequence" if values is None else f"{len(values)} values"
-                raise ValueError(f"{spec.name} was declared with num_returns={spec.num_returns} "
-                                 f"but returned {n}")
+        values = split_returns(spec, value)
         out = []
         for oid, v in zip(spec.returns, values):
             try:
