@@ -627,7 +627,7 @@ def source_fingerprint(root: str) -> dict:
     if os.path.isfile(stamp):
         with open(stamp) as f:
             out["git_commit"] = f.read().strip() or None
-    elif os.path.isdir(os.path.join(root, ".git")):
+    elif os.path.exists(os.path.join(root, ".git")):      # a directory, or a worktree's file
         try:
             out["git_commit"] = subprocess.run(["git", "-C", root, "rev-parse", "HEAD"],
                                                capture_output=True, text=True,
