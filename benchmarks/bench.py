@@ -448,6 +448,9 @@ def parse_args(argv=None):
     p.add_argument("--base-root", default=None, metavar="DIR",
                    help="another copy of minirt measured as the system 'base' (\"before\"), "
                         "e.g. today's main: git archive HEAD | tar -x -C DIR")
+    p.add_argument("--report", metavar="JSON",
+                   help="measure nothing: print the two Markdown tables (figures, ratios) of a "
+                        "run saved with --json (how the README's tables are made)")
     p.add_argument("--load", type=int, default=0, metavar="N",
                    help="run N busy-looping processes during the whole run (a busy machine)")
     p.add_argument("--num-cpus", type=int, default=os.cpu_count() or 2,
@@ -498,8 +501,23 @@ def parse_args(argv=None):
     return a
 
 
+def reprint(path: str) -> int:
+    """The README's tables, regenerated from a saved run (``--report JSON``)."""
+    with open(path) as f:
+        doc = json.load(f)
+    cfg = doc["config"]
+    systems = [s for s in ALL if any(r["system"] == s for r in doc["runs"])]
+    text, _ = table(summarize(doc["runs"], systems, cfg), cfg, systems)
+    print(text)
+    print()
+    print(ratio_table(ratios(doc["runs"], cfg)))
+    return 0
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.report:
+        return reprint(args.report)
     cfg = make_config(args)
     started = datetime.datetime.now().astimezone()
     print(f"# minirt benchmark — {started:%Y-%m-%d %H:%M %Z}, {platform.node()}, "

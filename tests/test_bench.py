@@ -165,3 +165,13 @@ def test_load_processes_are_stopped():
     assert procs[0].poll() is None      # busy-looping
     bench.stop_load(procs)
     assert procs[0].returncode is not None
+
+
+def test_report_reprints_the_tables_from_json(report, tmp_path):
+    doc, stdout = report
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(doc))
+    proc = subprocess.run([sys.executable, os.path.join(BENCH, "bench.py"), "--report", str(path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert doc["table_markdown"] in proc.stdout and doc["ratios_markdown"] in proc.stdout
