@@ -420,8 +420,8 @@ def ratio_table(rows: list[dict]) -> str:
         tgt = f"{'≤' if r['target'][0] == '<=' else '≥'} {r['target'][1]:.2f}" if r["target"] else "—"
         verdict = {True: "met", False: "**missed**", None: "—" if r["target"] is None else
                    "not measured"}[r["met"]]
-        per = ", ".join(f"{x:.2f}" for x in r["rounds"]) or "—"
-        val = f"{r['value']:.2f}" if r["value"] is not None else "—"
+        per = ", ".join(f"{x:.3g}" for x in r["rounds"]) or "—"
+        val = f"{r['value']:.3g}" if r["value"] is not None else "—"
         lines.append(f"| {r['label']} | {val} | {per} | {tgt} | {verdict} |")
     return "\n".join(lines)
 

@@ -59,7 +59,9 @@ def series(doc) -> dict:
             t = _value(summary, key, s)
             if t and n:
                 pts.append((n, n / t))
-        out["pending"][s] = [p for p in pts if p[1]]
+        pts = [p for p in pts if p[1]]
+        if len(pts) > 1:               # PPE and the pipe have no "at once" figures
+            out["pending"][s] = pts
     return out
 
 
@@ -72,7 +74,7 @@ def charts(doc, width: int = 560, height: int = 340) -> list:
     data = series(doc)
     spec = [
         ("cpus", f"{cfg['n_tasks']:,} no-op tasks against num_cpus", "num_cpus (logical)",
-         "log", "linear"),
+         "linear", "log"),
         ("duration", f"Busy tasks of a given length, num_cpus={cfg['num_cpus']}",
          "task duration (µs)", "log", "log"),
         ("pending", "No-op tasks submitted at once, then one get", "tasks submitted at once",
@@ -97,7 +99,6 @@ def charts(doc, width: int = 560, height: int = 340) -> list:
             p.line("x", "y", source=src, color="black", line_dash="dashed", legend_label="ideal")
         if key == "cpus":
             p.xaxis.ticker = cfg["scaling"]
-            p.y_range.start = 0
         if p.legend:
             p.legend.location = "bottom_left" if key == "duration" else "top_right"
             p.legend.background_fill_alpha = 0.6

@@ -149,6 +149,7 @@ def test_scaling_curves(report, tmp_path):
     assert [x for x, _ in data["cpus"]["minirt"]] == doc["config"]["scaling"]
     assert [x for x, _ in data["duration"]["pipe"]] == doc["config"]["durations_us"]
     assert [x for x, _ in data["pending"]["minirt"]] == [100, 300, 1000]
+    assert "pipe" not in data["pending"]
     figs = curves.charts(doc, 400, 250)
     assert [k for k, _ in figs] == ["cpus", "duration", "pending"]
     assert all(p.width == 400 and p.height == 250 for _, p in figs)
