@@ -5,6 +5,7 @@ Run from the repository root::
     .venv/bin/python benchmarks/bench.py                       # all systems, 3 rounds
     .venv/bin/python benchmarks/bench.py --systems minirt --quick
     .venv/bin/python benchmarks/bench.py --json out.json --chart out.html
+    .venv/bin/python benchmarks/bench.py --report out.json   # the tables again, from the JSON
 
 Each round runs every system once, in a fresh subprocess of its own (so
 minirt's and Ray's processes never mix, and each round starts cold); the order
