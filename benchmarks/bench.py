@@ -5,6 +5,7 @@ Run from the repository root::
     .venv/bin/python benchmarks/bench.py                       # all systems, 3 rounds
     .venv/bin/python benchmarks/bench.py --systems minirt --quick
     .venv/bin/python benchmarks/bench.py --json out.json --chart out.html
+    .venv/bin/python benchmarks/bench.py --report out.json   # the tables again, from the JSON
 
 Each round runs every system once, in a fresh subprocess of its own (so
 minirt's and Ray's processes never mix, and each round starts cold); the order
@@ -23,6 +24,13 @@ times) when others took more than 0.3 core while it ran.
 
 ``--minirt-root DIR`` measures another copy of minirt, e.g. an exported commit
 (``git archive HEAD minirt | tar -x -C DIR``), to compare before and after a change.
+``--base-root DIR`` adds that copy as a system of its own, "before" (``base``),
+measured in the same rounds as the others (A B A B), so issue #17's targets come
+out as ratios of one run: against PPE, against ``pipe`` (a raw echo over a
+socketpair, the floor) and against "before". The ratio table is printed after
+the figures (see ``figures.RATIOS``); ``curves.py`` plots the scaling curves.
+``--load N`` keeps N busy-looping processes running during the whole run, so
+"on a busy machine" is measured, not guessed.
 
 Ray is never a dependency of minirt: it is imported by a separate interpreter,
 ``--ray-python`` (default ``/tmp/rayvenv/bin/python`` if it exists; make one with
@@ -34,9 +42,11 @@ Sizes (full run): 1,000 samples for round trips; 3,000 tasks (3 repetitions)
 for throughput; granularity: ``make_array(n)`` (``np.random.standard_normal(n)``,
 as in lessons/05_tasks_revisited.ipynb), 100 trials per n, n on the grid
 100, 200, 300, 500, 800, 1000, ... 800,000; 100 MB arrays; 10,000 pending tasks;
-100,000 tasks at once; scaling with num_cpus 1, 2, 4, 8. ``--quick`` takes fewer
-samples, a coarser grid and skips the 100,000-task figure (``--many-tasks N``
-brings it back); ``--tiny`` shrinks every size (for the smoke test, not for
+100,000 tasks at once; 1,000,000 tasks at once (first round only: ``--million N``
+changes the size, 0 leaves it out); scaling with num_cpus 1, 2, 4, 8; busy tasks
+of 50, 200, 1,000 and 5,000 µs. ``--quick`` takes fewer samples, a coarser grid and
+skips the 100,000- and 1,000,000-task figures (``--many-tasks N`` and ``--million N``
+bring them back); ``--tiny`` shrinks every size (for the smoke test, not for
 figures you quote).
 """
 
@@ -57,7 +67,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
-from figures import ALL, BY_KEY, FIGURES, NAMES, crossover, expected  # noqa: E402
+from figures import (ALL, BY_KEY, DURATIONS_US, FIGURES, NAMES, RATIOS, crossover,  # noqa: E402
+                     expected, label_sizes)
 
 DEFAULT_RAY_PYTHON = "/tmp/rayvenv/bin/python"
 FULL_GRID = [i * 10 ** j for j in range(2, 6) for i in (1, 2, 3, 5, 8)]
@@ -66,20 +77,27 @@ FULL_GRID = [i * 10 ** j for j in range(2, 6) for i in (1, 2, 3, 5, 8)]
 def make_config(args) -> dict:
     cfg = dict(num_cpus=args.num_cpus, sync_samples=1000, reps=3, n_tasks=3000, trials=100,
                grid=FULL_GRID, gran_sweeps=3, gran_retries=4, big_bytes=100 * 10 ** 6, big_samples=5,
-               n_pending=10_000, n_many=100_000, scaling=[1, 2, 4, 8], skip=[],
-               stall_s=300, repo_root=args.minirt_root)
+               n_pending=10_000, n_many=100_000, n_million=1_000_000, scaling=[1, 2, 4, 8],
+               durations_us=list(DURATIONS_US), duration_span_s=0.5, skip=[],
+               stall_s=300, repo_root=args.minirt_root, base_root=args.base_root)
     if args.quick:
         cfg.update(sync_samples=200, reps=2, big_samples=3, n_pending=2_000, gran_sweeps=1,
                    gran_retries=1,
                    grid=[i * 10 ** j for j in range(2, 6) for i in (1, 3)] + [800_000])
         if args.many_tasks is None:
             cfg["skip"] = ["many_tasks_s"]
+        if args.million is None:
+            cfg["skip"] = cfg["skip"] + ["million_tasks_s"]
     if args.tiny:
         cfg.update(sync_samples=20, reps=1, n_tasks=100, trials=5, grid=[100, 10_000, 100_000],
                    gran_sweeps=1, gran_retries=0, big_bytes=2 * 10 ** 6, big_samples=2, n_pending=100, n_many=500,
-                   stall_s=60)
+                   n_million=1000, durations_us=[200, 5000], duration_span_s=0.05, stall_s=60)
     if args.many_tasks is not None:
         cfg["n_many"] = args.many_tasks
+    if args.million is not None:
+        cfg["n_million"] = args.million
+        if args.million <= 0:
+            cfg["skip"] = cfg["skip"] + ["million_tasks_s"]
     return cfg
 
 
@@ -163,10 +181,13 @@ def _run_one(system: str, rnd: int, cfg: dict, args) -> dict:
     os.close(fd)
     log = out[:-5] + ".log"
     env = dict(os.environ, PYTHONUNBUFFERED="1", RAY_USAGE_STATS_ENABLED="0")
-    if system == "minirt":
-        # --minirt-root must reach the workers too, not only the driver: they are forked from
-        # a forkserver that imports minirt through the environment's path.
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [cfg["repo_root"], env.get("PYTHONPATH")]))
+    if system in ("minirt", "base"):
+        # --minirt-root / --base-root must reach the workers too, not only the driver: they
+        # are forked from a forkserver that imports minirt through the environment's path.
+        root = cfg["repo_root"] if system == "minirt" else cfg["base_root"]
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+    if rnd > 0 and "million_tasks_s" not in cfg["skip"]:
+        cfg = dict(cfg, skip=cfg["skip"] + ["million_tasks_s"])     # first round only
     cmd = [py, os.path.join(HERE, "measure.py"), "--system", system,
            "--config", json.dumps(cfg), "--out", out]
     t0 = time.perf_counter()
@@ -275,7 +296,8 @@ def _why_missing(mine, f):
     if "unavailable" in r:
         return "unavailable"
     errs = [x.get("errors", {}) for x in mine]
-    for key in (f.key, "put_get_big", "actor", "granularity", "scaling"):
+    for key in (f.key, "put_get_big", "actor", "granularity", "scaling", "durations",
+                "million_tasks_s"):
         for e in errs:
             if key in e and (key == f.key or f.key in _GROUP.get(key, ())):
                 return "skipped" if e[key] == "skipped" else "failed"
@@ -287,7 +309,9 @@ def _why_missing(mine, f):
 _GROUP = {"put_get_big": ("put_big_ms", "get_big_ms"),
           "actor": ("actor_sync_us", "actor_calls_per_s"),
           "granularity": ("granularity_crossover_n",),
-          "scaling": tuple(f.key for f in FIGURES if f.key.startswith("scaling_"))}
+          "scaling": tuple(f.key for f in FIGURES if f.key.startswith("scaling_")),
+          "durations": tuple(f.key for f in FIGURES if f.key.startswith("duration_")),
+          "million_tasks_s": tuple(f.key for f in FIGURES if f.key.startswith("million_"))}
 
 
 def fmt(v) -> str:
@@ -315,7 +339,10 @@ def _cell(entry, f, cfg):
 
 
 def table(summary: dict, cfg: dict, systems: list[str]) -> tuple[str, list[dict]]:
-    head = ["figure", "minirt", "Ray", "PPE", "minirt/Ray", "minirt/PPE", "target (minirt)"]
+    shown = [s for s in ALL if s in systems] or ["minirt"]
+    others = [s for s in shown if s != "minirt"]
+    head = (["figure"] + [NAMES[s] for s in shown] + [f"minirt/{NAMES[s]}" for s in others]
+            + ["target (minirt)"])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     rows = []
     for f in FIGURES:
@@ -323,11 +350,11 @@ def table(summary: dict, cfg: dict, systems: list[str]) -> tuple[str, list[dict]
             continue
         row = summary[f.key]
         cells = [f.title(cfg)]
-        for s in ALL:
+        for s in shown:
             cells.append(_cell(row[s], f, cfg) if s in row else "not run")
         m = row.get("minirt", {}).get("value")
         ratios = {}
-        for other in ("ray", "ppe"):
+        for other in others:
             o = row.get(other, {}).get("value")
             ratios[other] = m / o if (m is not None and o) else None
             cells.append(f"{ratios[other]:.2f}" if ratios[other] is not None else "—")
@@ -349,9 +376,55 @@ def table(summary: dict, cfg: dict, systems: list[str]) -> tuple[str, list[dict]
         lines.append("| " + " | ".join(cells) + " |")
         rows.append({"key": f.key, "figure": f.title(cfg), "better": f.better,
                      "values": {s: row[s]["value"] for s in row},
-                     "ratio_minirt_ray": ratios["ray"], "ratio_minirt_ppe": ratios["ppe"],
+                     "ratio_minirt_ray": ratios.get("ray"), "ratio_minirt_ppe": ratios.get("ppe"),
+                     "ratios": ratios,
                      "target": list(f.target) if f.target else None, "met": met})
     return "\n".join(lines), rows
+
+
+def _value(run: dict, key: str):
+    if key == "granularity_crossover_n":
+        e = run.get("figures", {}).get(key)
+        if e is None:
+            return None
+        # "remote never won on the grid" counts as the grid's end (a lower bound).
+        return e["value"] if e["value"] is not None else max(e["grid"])
+    e = run.get("figures", {}).get(key)
+    return e.get("value") if e else None
+
+
+def ratios(runs: list[dict], cfg: dict) -> list[dict]:
+    """Issue #17's targets: each ratio per round (both sides from the same round), median."""
+    out = []
+    for r in RATIOS:
+        per = []
+        for rnd in sorted({x["round"] for x in runs}):
+            side = {}
+            for name, (system, key) in (("num", r.num), ("den", r.den)):
+                got = [_value(x, key) for x in runs if x["round"] == rnd and x["system"] == system]
+                side[name] = got[0] if got else None
+            if side["num"] is not None and side["den"]:
+                per.append(side["num"] / side["den"])
+        v = statistics.median(per) if per else None
+        out.append({"key": r.key, "label": r.label.format(**label_sizes(cfg)), "value": v,
+                    "rounds": per, "target": list(r.target) if r.target else None,
+                    "met": r.met(v), "num": list(r.num), "den": list(r.den)})
+    return out
+
+
+def ratio_table(rows: list[dict]) -> str:
+    lines = ["| target (issue #17) | ratio, median of rounds | per round | target | |",
+             "|---|---|---|---|---|"]
+    for r in rows:
+        if r["value"] is None and r["target"] is None:
+            continue
+        tgt = f"{'≤' if r['target'][0] == '<=' else '≥'} {r['target'][1]:.2f}" if r["target"] else "—"
+        verdict = {True: "met", False: "**missed**", None: "—" if r["target"] is None else
+                   "not measured"}[r["met"]]
+        per = ", ".join(f"{x:.3g}" for x in r["rounds"]) or "—"
+        val = f"{r['value']:.3g}" if r["value"] is not None else "—"
+        lines.append(f"| {r['label']} | {val} | {per} | {tgt} | {verdict} |")
+    return "\n".join(lines)
 
 
 # ------------------------------------------------------------------------------ main
@@ -360,8 +433,9 @@ def table(summary: dict, cfg: dict, systems: list[str]) -> tuple[str, list[dict]
 def parse_args(argv=None):
     p = argparse.ArgumentParser(
         description="Benchmark minirt against Ray and ProcessPoolExecutor (see the module docstring).")
-    p.add_argument("--systems", default="minirt,ray,ppe",
-                   help="comma-separated subset of minirt,ray,ppe (default: all three)")
+    p.add_argument("--systems", default=None,
+                   help="comma-separated subset of minirt,base,ray,ppe,pipe (default: "
+                        "minirt,ray,ppe,pipe, plus base when --base-root is given)")
     p.add_argument("--rounds", type=int, default=3, help="rounds; the table shows medians (default 3)")
     p.add_argument("--quick", action="store_true",
                    help="fewer samples, coarser granularity grid, no 100,000-task figure")
@@ -369,6 +443,17 @@ def parse_args(argv=None):
                    help="tiny sizes for smoke tests (numbers not comparable with a real run)")
     p.add_argument("--many-tasks", type=int, default=None, metavar="N",
                    help="size of the 'tasks at once' figure (default 100,000; runs even with --quick)")
+    p.add_argument("--million", type=int, default=None, metavar="N",
+                   help="size of the first round's 'a million tasks at once' figure (default "
+                        "1,000,000; 0 leaves it out; runs even with --quick when given)")
+    p.add_argument("--base-root", default=None, metavar="DIR",
+                   help="another copy of minirt measured as the system 'base' (\"before\"), "
+                        "e.g. today's main: git archive HEAD | tar -x -C DIR")
+    p.add_argument("--report", metavar="JSON",
+                   help="measure nothing: print the two Markdown tables (figures, ratios) of a "
+                        "run saved with --json (how the README's tables are made)")
+    p.add_argument("--load", type=int, default=0, metavar="N",
+                   help="run N busy-looping processes during the whole run (a busy machine)")
     p.add_argument("--num-cpus", type=int, default=os.cpu_count() or 2,
                    help="num_cpus / max_workers for every figure but the scaling one "
                         "(default: os.cpu_count())")
@@ -393,6 +478,8 @@ def parse_args(argv=None):
     p.add_argument("--chart-height", type=int, default=300)
     p.add_argument("--verbose", action="store_true", help="show each subprocess's output")
     a = p.parse_args(argv)
+    if a.systems is None:
+        a.systems = "minirt,base,ray,ppe,pipe" if a.base_root else "minirt,ray,ppe,pipe"
     a.systems = [s.strip() for s in a.systems.split(",") if s.strip()]
     bad = [s for s in a.systems if s not in ALL]
     if bad or not a.systems:
@@ -402,13 +489,36 @@ def parse_args(argv=None):
     a.minirt_root = os.path.abspath(a.minirt_root)
     if not os.path.isfile(os.path.join(a.minirt_root, "minirt", "__init__.py")):
         p.error(f"--minirt-root {a.minirt_root}: no minirt/__init__.py there")
+    if a.base_root is not None:
+        a.base_root = os.path.abspath(a.base_root)
+        if not os.path.isfile(os.path.join(a.base_root, "minirt", "__init__.py")):
+            p.error(f"--base-root {a.base_root}: no minirt/__init__.py there")
+    if "base" in a.systems and a.base_root is None:
+        p.error("system 'base' needs --base-root DIR (a copy of minirt to compare with)")
+    if a.load < 0:
+        p.error("--load must be 0 or more")
     if a.timeout is None:
         a.timeout = 400.0 if (a.quick or a.tiny) else 1200.0
     return a
 
 
+def reprint(path: str) -> int:
+    """The README's tables, regenerated from a saved run (``--report JSON``)."""
+    with open(path) as f:
+        doc = json.load(f)
+    cfg = doc["config"]
+    systems = [s for s in ALL if any(r["system"] == s for r in doc["runs"])]
+    text, _ = table(summarize(doc["runs"], systems, cfg), cfg, systems)
+    print(text)
+    print()
+    print(ratio_table(ratios(doc["runs"], cfg)))
+    return 0
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.report:
+        return reprint(args.report)
     cfg = make_config(args)
     started = datetime.datetime.now().astimezone()
     print(f"# minirt benchmark — {started:%Y-%m-%d %H:%M %Z}, {platform.node()}, "
@@ -417,8 +527,34 @@ def main(argv=None) -> int:
     print(f"# minirt from {src['root']} (sources {src['sha256']}"
           + (f", commit {src['git_commit'][:8]}" if src.get("git_commit") else "")
           + (", with uncommitted changes" if src.get("uncommitted_changes") else "") + ")")
+    if args.base_root:
+        b = source_fingerprint(args.base_root)
+        print(f"# before (base) from {b['root']} (sources {b['sha256']}"
+              + (f", commit {b['git_commit'][:8]}" if b.get("git_commit") else "") + ")")
     print(f"# systems {','.join(args.systems)}, {args.rounds} round(s)"
-          f"{', quick' if args.quick else ''}{', tiny' if args.tiny else ''}", flush=True)
+          f"{', quick' if args.quick else ''}{', tiny' if args.tiny else ''}"
+          f"{f', --load {args.load}' if args.load else ''}", flush=True)
+    load = start_load(args.load)
+    try:
+        runs = run_rounds(args, cfg)
+    finally:
+        stop_load(load)
+    return report(args, cfg, runs, started, src, argv)
+
+
+def start_load(n: int) -> list:
+    """N processes that busy-loop until stopped (``--load``)."""
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+
+
+def stop_load(procs: list) -> None:
+    for p in procs:
+        p.kill()
+    for p in procs:
+        p.wait()
+
+
+def run_rounds(args, cfg) -> list[dict]:
     runs, dead = [], set()
     for rnd in range(args.rounds):
         k = rnd % len(args.systems)
@@ -446,8 +582,14 @@ def main(argv=None) -> int:
                   flush=True)
             if "unavailable" in r or ("fatal" in r and not r.get("figures")):
                 dead.add(s)       # it cannot import or start: don't retry every round
+    return runs
+
+
+def report(args, cfg, runs, started, src, argv) -> int:
     summary = summarize(runs, args.systems, cfg)
     text, rows = table(summary, cfg, args.systems)
+    rat = ratios(runs, cfg)
+    rtext = ratio_table(rat)
     versions = {r["system"]: r.get("version") for r in runs if r.get("version")}
     print()
     print(text)
@@ -455,6 +597,8 @@ def main(argv=None) -> int:
     print("Medians over rounds. Ratios are minirt's value / the other's: below 1 is better for "
           "times, above 1 for rates. PPE = concurrent.futures.ProcessPoolExecutor.")
     print("Versions: " + "; ".join(f"{NAMES[s]} {v}" for s, v in versions.items()))
+    print()
+    print(rtext)
     loads = [r["loadavg_start"][0] for r in runs if r.get("loadavg_start")]
     ncpu = os.cpu_count() or 1
     if loads and max(loads) >= ncpu:
@@ -471,8 +615,11 @@ def main(argv=None) -> int:
                     "minirt_source": src,
                     "cpu_count": os.cpu_count(), "python": sys.version.split()[0],
                     "argv": sys.argv[1:] if argv is None else argv, "versions": versions,
-                    "ray_python": args.ray_python, "loadavg_end": _load()},
-           "config": cfg, "summary": summary, "table": rows, "table_markdown": text, "runs": runs}
+                    "ray_python": args.ray_python, "loadavg_end": _load(),
+                    "base_source": source_fingerprint(args.base_root) if args.base_root else None,
+                    "load": args.load},
+           "config": cfg, "summary": summary, "table": rows, "table_markdown": text,
+           "ratios": rat, "ratios_markdown": rtext, "runs": runs}
     if args.json:
         os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
         with open(args.json, "w") as f:
@@ -499,7 +646,7 @@ def source_fingerprint(root: str) -> dict:
     if os.path.isfile(stamp):
         with open(stamp) as f:
             out["git_commit"] = f.read().strip() or None
-    elif os.path.isdir(os.path.join(root, ".git")):
+    elif os.path.exists(os.path.join(root, ".git")):      # a directory, or a worktree's file
         try:
             out["git_commit"] = subprocess.run(["git", "-C", root, "rev-parse", "HEAD"],
                                                capture_output=True, text=True,

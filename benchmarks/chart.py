@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from figures import BY_KEY, NAMES
 
-COLORS = {"minirt": "#1f77b4", "ray": "#ff7f0e", "ppe": "#2ca02c"}
+COLORS = {"minirt": "#1f77b4", "base": "#9467bd", "ray": "#ff7f0e", "ppe": "#2ca02c",
+          "pipe": "#7f7f7f"}
 BARS = ["init_first_s", "shutdown_s", "sync_task_us", "tasks_per_s", "get_big_ms",
         "task_big_ref_ms", "actor_sync_us", "actor_calls_per_s", "many_tasks_s",
         "pending_task_bytes"]
@@ -24,7 +25,7 @@ def write_chart(doc: dict, path: str, width: int = 460, height: int = 300) -> No
     from bokeh.resources import INLINE
 
     cfg, summary = doc["config"], doc["summary"]
-    systems = [s for s in ("minirt", "ray", "ppe") if any(r["system"] == s for r in doc["runs"])]
+    systems = [s for s in COLORS if any(r["system"] == s for r in doc["runs"])]
     plots = []
     for key in BARS:
         f = BY_KEY[key]

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-ALL = ("minirt", "ray", "ppe")
-RT = ("minirt", "ray")          # figures the process pool has no counterpart for
-NAMES = {"minirt": "minirt", "ray": "Ray", "ppe": "PPE"}
+ALL = ("minirt", "base", "ray", "ppe", "pipe")
+RT = ("minirt", "base", "ray")  # figures the process pool and the pipe have no counterpart for
+NOPIPE = ("minirt", "base", "ray", "ppe")
+#: base = another copy of minirt (``--base-root``, e.g. today's main, exported);
+#: pipe = the floor: a raw pipe echo between the driver and worker processes.
+NAMES = {"minirt": "minirt", "base": "before", "ray": "Ray", "ppe": "PPE", "pipe": "pipe"}
+DURATIONS_US = (50, 200, 1000, 5000)   # the task-duration curve: busy tasks of this length
 
 
 @dataclass(frozen=True)
@@ -36,17 +40,18 @@ class Figure:
 def label_sizes(cfg: dict) -> dict:
     return dict(big_mb=f"{cfg['big_bytes'] / 1e6:g}", n_tasks=f"{cfg['n_tasks']:,}",
                 n_many=f"{cfg['n_many']:,}", n_pending=f"{cfg['n_pending']:,}",
-                trials=cfg["trials"], grid_max=f"{max(cfg['grid']):,}")
+                trials=cfg["trials"], grid_max=f"{max(cfg['grid']):,}",
+                n_million=f"{cfg.get('n_million', 0):,}", num_cpus=cfg.get("num_cpus"))
 
 
 FIGURES = [
-    Figure("import_s", "import the package", "s", "lower"),
-    Figure("init_first_s", "init -> first result", "s", "lower", ("<=", 0.3)),
-    Figure("shutdown_s", "shutdown", "s", "lower", ("<=", 0.3)),
+    Figure("import_s", "import the package", "s", "lower", systems=NOPIPE),
+    Figure("init_first_s", "init -> first result", "s", "lower", ("<=", 0.3), systems=NOPIPE),
+    Figure("shutdown_s", "shutdown", "s", "lower", ("<=", 0.3), systems=NOPIPE),
     Figure("sync_task_us", "one sync task round trip", "us", "lower", ("<=", 150)),
     Figure("tasks_per_s", "{n_tasks} no-op tasks", "tasks/s", "higher", (">=", 12000)),
     Figure("granularity_crossover_n", "granularity crossover, {trials} trials", "array size n",
-           "lower", ("<=", 30000)),
+           "lower", ("<=", 30000), systems=NOPIPE),
     Figure("put_big_ms", "put {big_mb} MB array", "ms", "lower", systems=RT),
     Figure("get_big_ms", "get {big_mb} MB array", "ms", "lower", ("<=", 1), systems=RT),
     Figure("task_big_ref_ms", "task on a {big_mb} MB ref", "ms", "lower", ("<=", 3), systems=RT),
@@ -56,10 +61,19 @@ FIGURES = [
     Figure("many_tasks_s", "{n_many} tasks at once", "s", "lower", ("<=", 15), systems=RT,
            quick_skips=True),
     Figure("pending_task_bytes", "driver memory per pending task ({n_pending} pending)", "bytes",
-           "lower"),
+           "lower", systems=NOPIPE),
+    Figure("million_tasks_s", "{n_million} tasks at once", "s", "lower", systems=RT,
+           quick_skips=True),
+    Figure("million_bytes_per_task", "{n_million} at once: driver memory per pending task",
+           "bytes", "lower", ("<=", 1000), systems=RT, quick_skips=True),
+    Figure("million_retained_mb", "{n_million} at once: driver memory kept once done", "MB",
+           "lower", systems=RT, quick_skips=True),
 ] + [
     Figure(f"scaling_{k}cpu_per_s", f"{{n_tasks}} no-op tasks, num_cpus={k}", "tasks/s", "higher")
     for k in (1, 2, 4, 8)
+] + [
+    Figure(f"duration_{d}us_per_s", f"tasks of {d} µs busy work, num_cpus={{num_cpus}}",
+           "tasks/s", "higher") for d in DURATIONS_US
 ]
 
 BY_KEY = {f.key: f for f in FIGURES}
@@ -73,10 +87,64 @@ def expected(system: str, cfg: dict) -> list[Figure]:
             continue
         if f.key.startswith("scaling_") and int(f.key.split("_")[1][:-3]) not in cfg["scaling"]:
             continue
-        if f.key in cfg.get("skip", []):
+        if f.key in cfg.get("skip", []) or (f.key.startswith("million_") and
+                                            "million_tasks_s" in cfg.get("skip", [])):
+            continue
+        if f.key.startswith("duration_") and int(f.key.split("_")[1][:-2]) not in \
+                cfg.get("durations_us", DURATIONS_US):
             continue
         out.append(f)
     return out
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """One target of issue #17: a ratio of two systems' figures measured in the same rounds.
+
+    The value is ``num / den`` where each side is ``(system, figure key)``; it is
+    taken per round (both sides measured in that round, A B A B) and the median
+    over rounds is reported. ``target`` is ("<=", x) or (">=", x); None: shown only.
+    """
+    key: str
+    label: str
+    num: tuple
+    den: tuple
+    target: tuple | None = None
+
+    def met(self, value) -> bool | None:
+        if self.target is None or value is None:
+            return None
+        op, bound = self.target
+        return value <= bound if op == "<=" else value >= bound
+
+
+RATIOS = [
+    Ratio("rate_vs_ppe", "{n_tasks} no-op tasks: rate / PPE's", ("minirt", "tasks_per_s"),
+          ("ppe", "tasks_per_s"), (">=", 4)),
+    Ratio("rate_vs_base", "{n_tasks} no-op tasks: rate / before", ("minirt", "tasks_per_s"),
+          ("base", "tasks_per_s"), (">=", 4)),
+    Ratio("rate_vs_pipe", "{n_tasks} no-op tasks: rate / batched pipe echo",
+          ("minirt", "tasks_per_s"), ("pipe", "tasks_per_s")),
+    Ratio("many_vs_base", "{n_many} tasks at once: speed-up over before (time before / now)",
+          ("base", "many_tasks_s"), ("minirt", "many_tasks_s"), (">=", 4)),
+    Ratio("crossover_vs_base", "granularity crossover / before",
+          ("minirt", "granularity_crossover_n"), ("base", "granularity_crossover_n"),
+          ("<=", 1 / 3)),
+    Ratio("actor_rate_vs_base", "{n_tasks} async actor calls: rate / before",
+          ("minirt", "actor_calls_per_s"), ("base", "actor_calls_per_s"), (">=", 4)),
+    Ratio("sync_vs_ppe", "one sync task: round trip / PPE's", ("minirt", "sync_task_us"),
+          ("ppe", "sync_task_us"), ("<=", 1.0)),
+    Ratio("sync_vs_pipe", "one sync task: round trip / pipe echo", ("minirt", "sync_task_us"),
+          ("pipe", "sync_task_us"), ("<=", 1.3)),
+    Ratio("actor_vs_ppe", "one sync actor call: round trip / PPE task's",
+          ("minirt", "actor_sync_us"), ("ppe", "sync_task_us"), ("<=", 1.0)),
+    Ratio("actor_vs_pipe", "one sync actor call: round trip / pipe echo",
+          ("minirt", "actor_sync_us"), ("pipe", "sync_task_us"), ("<=", 1.3)),
+    Ratio("init_vs_base", "init -> first result / before", ("minirt", "init_first_s"),
+          ("base", "init_first_s"), ("<=", 1.0)),
+    Ratio("shutdown_vs_base", "shutdown / before", ("minirt", "shutdown_s"),
+          ("base", "shutdown_s"), ("<=", 1.0)),
+]
 
 
 def crossover(grid, local, remote):

@@ -12,8 +12,12 @@ figure, so a crash or a time-out still leaves what was measured before it.
 
 Systems:
     minirt  the runtime in this repository (``import minirt``)
+    base    another copy of minirt (``--base-root``: e.g. today's main, to measure ratios)
     ray     Ray Core (``import ray``); same API, so the same code measures both
     ppe     ``concurrent.futures.ProcessPoolExecutor`` (no actors, no object store)
+    pipe    the floor: a raw echo over ``multiprocessing.Pipe`` (a socketpair, the
+            transport minirt's workers use) to ``num_cpus`` child processes; one call
+            is one message each way, throughput sends tasks in batches of 100
 """
 
 from __future__ import annotations
@@ -62,6 +66,14 @@ def blocker(release_path, started_path, limit_s=600.0):
     while not os.path.exists(release_path) and time.monotonic() < deadline:
         time.sleep(0.002)
     return os.getpid()
+
+
+def busy(us):
+    """Keep a CPU busy for ``us`` microseconds (the task-duration curve)."""
+    end = time.perf_counter() + us * 1e-6
+    while time.perf_counter() < end:
+        pass
+    return us
 
 
 class Counter:
@@ -181,7 +193,7 @@ class RayLike:
         if name == "ray":
             import ray as rt
         else:
-            import minirt as rt
+            import minirt as rt     # "base": the same name, from --base-root (see main)
         self.import_s = time.perf_counter() - t
         self.rt = rt
         self.version = getattr(rt, "__version__", "?")
@@ -190,6 +202,7 @@ class RayLike:
         self.f_make = rt.remote(make_array)
         self.f_head_tail = rt.remote(head_tail)
         self.f_blocker = rt.remote(blocker)
+        self.f_busy = rt.remote(busy)
         self.Counter = rt.remote(Counter)
 
     def init(self, k):
@@ -230,7 +243,7 @@ class PoolExecutor:
         self.cf = concurrent.futures
         self.version = f"Python {sys.version.split()[0]}, start method {multiprocessing.get_start_method()}"
         self.ex = None
-        self.f_noop, self.f_make, self.f_blocker = noop, make_array, blocker
+        self.f_noop, self.f_make, self.f_blocker, self.f_busy = noop, make_array, blocker, busy
 
     def init(self, k):
         self.ex = self.cf.ProcessPoolExecutor(max_workers=k)
@@ -248,6 +261,86 @@ class PoolExecutor:
 
     def gather(self, futures):
         return [f.result() for f in futures]
+
+
+def _echo_loop(conn):
+    """A pipe-echo child: run each (fn, args) it receives, send the result(s) back."""
+    while True:
+        msg = conn.recv()
+        if msg is None:
+            return
+        if type(msg) is list:          # a batch: one message each way for all of them
+            conn.send([fn(*a) for fn, a in msg])
+        else:
+            fn, a = msg
+            conn.send(fn(*a))
+
+
+class PipeEcho:
+    """The floor: what moving a call and its result between two processes costs.
+
+    ``num_cpus`` child processes, each with a duplex ``multiprocessing.Pipe``
+    (a socketpair, as minirt's workers have). ``call`` is one message each
+    way; ``submit`` only records the call and ``gather`` deals them out in
+    batches of ``BATCH`` (round robin over the children), then reads the replies.
+    """
+
+    has_objects = False
+    has_actors = False
+    BATCH = 100
+
+    def __init__(self, name):
+        t = time.perf_counter()
+        import multiprocessing
+        self.import_s = time.perf_counter() - t
+        self.mp = multiprocessing.get_context("fork")
+        self.version = f"Python {sys.version.split()[0]}, multiprocessing.Pipe (socketpair)"
+        self.f_noop, self.f_make, self.f_blocker, self.f_busy = noop, make_array, blocker, busy
+        self.children, self.pending = [], []
+
+    def init(self, k):
+        for _ in range(k):
+            a, b = self.mp.Pipe(duplex=True)
+            p = self.mp.Process(target=_echo_loop, args=(b,), daemon=True)
+            p.start()
+            b.close()
+            self.children.append((p, a))
+
+    def shutdown(self):
+        for p, c in self.children:
+            try:
+                c.send(None)
+            except OSError:
+                pass
+        for p, c in self.children:
+            p.join(5)
+            if p.is_alive():
+                p.kill()
+                p.join()
+            c.close()
+        self.children = []
+
+    def call(self, fn, *args):
+        c = self.children[0][1]
+        c.send((fn, args))
+        return c.recv()
+
+    def submit(self, fn, *args):
+        self.pending.append((fn, args))
+        return len(self.pending) - 1
+
+    def gather(self, tokens):
+        calls, self.pending = self.pending, []
+        conns = [c for _, c in self.children]
+        sent = []                      # connection per batch, in order
+        for i in range(0, len(calls), self.BATCH):
+            c = conns[(i // self.BATCH) % len(conns)]
+            c.send(calls[i:i + self.BATCH])
+            sent.append(c)
+        out = []
+        for c in sent:
+            out.extend(c.recv())
+        return [out[t] for t in tokens] if len(tokens) != len(out) else out
 
 
 # --------------------------------------------------------------------------------------
@@ -312,7 +405,7 @@ class Round:
     # -- measurements
     def run(self):
         cfg = self.cfg
-        cls = PoolExecutor if self.system == "ppe" else RayLike
+        cls = {"ppe": PoolExecutor, "pipe": PipeEcho}.get(self.system, RayLike)
         s = self.s = cls(self.system)
         self.res["version"] = s.version
         self.res["module_file"] = getattr(s, "module_file", None)
@@ -328,21 +421,25 @@ class Round:
 
         self.attempt("sync_task_us", self.sync_task)
         self.attempt("tasks_per_s", self.throughput)
-        self.attempt("granularity", self.granularity)
+        if self.system != "pipe":          # no object store: arrays would go through pipes
+            self.attempt("granularity", self.granularity)
         if s.has_objects:
             self.attempt("put_get_big", self.put_get_big)
             self.attempt("task_big_ref_ms", self.task_big_ref)
         if s.has_actors:
             self.attempt("actor", self.actor)
-        self.attempt("pending_task_bytes", self.pending_memory)
+        if self.system != "pipe":
+            self.attempt("pending_task_bytes", self.pending_memory)
+        self.attempt("durations", self.durations)
 
         def shut():
             # After a typical session (tasks, objects, actors): what a notebook's last cell costs.
             dt, _ = timed(s.shutdown)
             self.record("shutdown_s", dt)
         self.attempt("shutdown_s", shut)
-        if self.system != "ppe":
+        if s.has_actors:
             self.attempt("many_tasks_s", self.many_tasks)
+            self.attempt("million_tasks_s", self.million_tasks)
         self.attempt("scaling", self.scaling)
         self.res["done"] = True
         self.save()
@@ -521,6 +618,53 @@ class Round:
         self.record("many_tasks_s", total, n=n, submit_s=submitted, rss_growth=rss1 - rss0,
                     shutdown_after_s=dt)
 
+    def million_tasks(self):
+        """A fresh runtime, n_million no-op tasks submitted at once: it completes, and the
+        driver's memory (RSS) once every ref is dropped is compared with before."""
+        s, n, k = self.s, self.cfg["n_million"], self.cfg["num_cpus"]
+        s.init(k)
+        try:
+            s.gather([s.submit(s.f_noop, i) for i in range(max(200, 50 * k))])
+            gc.collect()
+            rss0 = rss_bytes()
+            t = time.perf_counter()
+            refs = [s.submit(s.f_noop, None) for _ in range(n)]
+            submitted = time.perf_counter() - t
+            rss1 = rss_bytes()
+            out = s.gather(refs)
+            total = time.perf_counter() - t
+            assert len(out) == n
+            rss2 = rss_bytes()
+            del refs, out
+            gc.collect()
+            time.sleep(1.0)            # the runtime's threads drop what they held
+            s.gather([s.submit(s.f_noop, i) for i in range(10)])
+            gc.collect()
+            rss3 = rss_bytes()
+        finally:
+            dt, _ = timed(s.shutdown)
+        self.record("million_tasks_s", total, n=n, submit_s=submitted, rss_start=rss0,
+                    rss_submitted=rss1, rss_all_done=rss2, rss_after_drop=rss3,
+                    shutdown_after_s=dt)
+        self.record("million_bytes_per_task", (rss1 - rss0) / n, n=n)
+        self.record("million_retained_mb", (rss3 - rss0) / 1e6, peak_mb=(max(rss1, rss2) - rss0) / 1e6)
+
+    def durations(self):
+        """Tasks/s for busy tasks of each duration (num_cpus CPUs): the ideal is num_cpus / d."""
+        s, k = self.s, self.cfg["num_cpus"]
+        s.gather([s.submit(s.f_busy, 1) for _ in range(50 * k)])
+        for d in self.cfg.get("durations_us", []):
+            n = min(self.cfg["n_tasks"], max(10 * k, int(self.cfg.get("duration_span_s", 0.5)
+                                                        * k / (d * 1e-6))))
+            xs = []
+            for _ in range(self.cfg["reps"]):
+                t = time.perf_counter()
+                out = s.gather([s.submit(s.f_busy, d) for _ in range(n)])
+                xs.append(n / (time.perf_counter() - t))
+                assert len(out) == n
+            self.record(f"duration_{d}us_per_s", median(xs), xs, n=n, ideal=k / (d * 1e-6),
+                        efficiency=median(xs) * d * 1e-6 / k)
+
     def scaling(self):
         s = self.s
         for k in self.cfg["scaling"]:
@@ -541,14 +685,15 @@ class Round:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--system", required=True, choices=["minirt", "ray", "ppe"])
+    p.add_argument("--system", required=True, choices=["minirt", "base", "ray", "ppe", "pipe"])
     p.add_argument("--config", required=True, help="JSON with the sizes (see bench.py)")
     p.add_argument("--out", required=True)
     a = p.parse_args(argv)
     cfg = json.loads(a.config)
-    if a.system == "minirt" and cfg.get("repo_root"):
-        # Import the runtime from this checkout, whatever the venv's install looks like.
-        sys.path.insert(0, cfg["repo_root"])
+    root = {"minirt": cfg.get("repo_root"), "base": cfg.get("base_root")}.get(a.system)
+    if root:
+        # Import the runtime from that checkout, whatever the venv's install looks like.
+        sys.path.insert(0, root)
     r = Round(a.system, cfg, a.out)
     try:
         r.run()

@@ -29,7 +29,11 @@ from ._worker import DepSlot
 
 def submit(core, spec):
     """Submit a task or actor call; return its ref, list of refs, or None (num_returns=0)."""
-    refs = [ObjectRef(oid) for oid in spec.returns]   # before submit: held from the start
+    if spec.num_returns == 1:          # the common case, without a list
+        ref = ObjectRef(spec.returns[0])    # before submit: held from the start
+        core.submit(spec)
+        return ref
+    refs = [ObjectRef(oid) for oid in spec.returns]
     core.submit(spec)
     if spec.num_returns == "streaming":
         return ObjectRefGenerator(spec.tid, refs[0])
@@ -51,9 +55,16 @@ def prepare_args(core, args, kwargs, name):
         return x
 
     plain = _serial.PLAIN
-    if all(type(x) in plain for x in args) and all(type(v) in plain for v in kwargs.values()):
-        # Only ints, strings, floats...: the C pickler does it 5-7x faster than cloudpickle.
-        return (INLINE, pickle.dumps((args, kwargs), protocol=5), None), [], []
+    for x in args:                     # a plain loop: cheaper than all() over a generator
+        if type(x) not in plain:
+            break
+    else:
+        for v in kwargs.values():
+            if type(v) not in plain:
+                break
+        else:
+            # Only ints, strings, floats...: the C pickler does it 5-7x faster than cloudpickle.
+            return (INLINE, pickle.dumps((args, kwargs), protocol=5), None), [], []
     a = tuple(slot(x) for x in args)
     kw = {k: slot(v) for k, v in kwargs.items()}
     try:
@@ -104,7 +115,13 @@ class RemoteFunction:
         self._fn_id = _fn_id or os.urandom(16)
         self._pickled = _pickled
         self._name = opts.get("name") or getattr(fn, "__name__", "task")
-        self._req = _options.resource_request(opts, 1.0)     # fixed per wrapper: not per call
+        # Fixed per wrapper (options are validated where given): computed once, not per call.
+        self._req = _options.resource_request(opts, 1.0)
+        self._num_returns = opts.get("num_returns", "streaming" if self._generator else 1)
+        self._n_ids = 1 if self._num_returns == "streaming" else self._num_returns
+        self._max_retries = opts.get("max_retries", 3)
+        self._retry = _options.retry_spec(opts.get("retry_exceptions", False))
+        self._max_calls = opts.get("max_calls", 0)
         self.__name__ = getattr(fn, "__name__", "task")
         self.__qualname__ = getattr(fn, "__qualname__", self.__name__)
         self.__doc__ = getattr(fn, "__doc__", None)
@@ -139,21 +156,18 @@ class RemoteFunction:
     def remote(self, *args, **kwargs):
         """Run the function as a task; return an ObjectRef (a list if num_returns > 1)."""
         core = _context.current()
-        opts = self._opts
         req = self._req
         _options.warn_if_infeasible(req, core.max_node, self._name)
         if self._pickled is None:
             self._pickled = _serial.dumps_function(self._fn)
             _context.observer.on_pickled_function(self._name, len(self._pickled))
         core.register_fn(self._fn_id, self._pickled)
-        n = opts.get("num_returns", "streaming" if self._generator else 1)
-        returns = [new_id() for _ in range(1 if n == "streaming" else n)]
+        n = self._n_ids
+        returns = [new_id()] if n == 1 else [new_id() for _ in range(n)]
         arg_desc, deps, contained = prepare_args(core, args, kwargs, self._name)
         spec = TaskSpec("task", new_id(), self._fn_id, self._name, arg_desc, deps, returns, req,
-                        max_retries=opts.get("max_retries", 3),
-                        retry_exceptions=_options.retry_spec(opts.get("retry_exceptions", False)),
-                        max_calls=opts.get("max_calls", 0), num_returns=n,
-                        contained=contained)
+                        self._max_retries, self._retry, self._max_calls, None, None,
+                        self._num_returns, None, contained)
         out = submit(core, spec)
         _context.observer.on_submit(core, self._name, returns, args, kwargs)
         return out

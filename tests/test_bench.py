@@ -1,7 +1,8 @@
-"""Smoke test of benchmarks/bench.py: it runs, and reports every figure for minirt.
+"""Smoke test of benchmarks/bench.py: it runs, and reports every figure for each system.
 
-Tiny sizes and one round, minirt only. No timing is asserted (timings never go in
-unit tests here): only that each figure came back as a number.
+Tiny sizes and one round: minirt, "before" (``--base-root``, here this same checkout),
+PPE and the pipe echo. No timing is asserted (timings never go in unit tests here):
+only that each figure, each ratio of issue #17 and each curve came back, as numbers.
 """
 
 from __future__ import annotations
@@ -26,29 +27,40 @@ def _number(x) -> bool:
 def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench") / "out.json"
     cmd = [sys.executable, os.path.join(BENCH, "bench.py"), "--quick", "--tiny",
-           "--systems", "minirt", "--rounds", "1", "--many-tasks", "300",
-           "--timeout", "100", "--json", str(out)]
+           "--systems", "minirt,base,ppe,pipe", "--base-root", ROOT, "--rounds", "1",
+           "--many-tasks", "300", "--million", "1000", "--timeout", "100", "--json", str(out)]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=110)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     with open(out) as f:
         return json.load(f), proc.stdout
 
 
-def test_every_figure_has_a_number(report):
-    doc, _ = report
+def _bench_module(name):
     sys.path.insert(0, BENCH)
     try:
-        from figures import expected
+        return __import__(name)
     finally:
         sys.path.remove(BENCH)
-    figures = expected("minirt", doc["config"])
-    assert {f.key for f in figures} >= {"init_first_s", "sync_task_us", "tasks_per_s",
-                                        "many_tasks_s", "scaling_8cpu_per_s"}
-    (run,) = doc["runs"]
+
+
+@pytest.mark.parametrize("system", ["minirt", "base", "ppe", "pipe"])
+def test_every_figure_has_a_number(report, system):
+    doc, _ = report
+    figures = _bench_module("figures").expected(system, doc["config"])
+    if system in ("minirt", "base"):
+        assert {f.key for f in figures} >= {
+            "init_first_s", "sync_task_us", "tasks_per_s", "many_tasks_s", "scaling_8cpu_per_s",
+            "million_tasks_s", "million_bytes_per_task", "million_retained_mb",
+            "duration_200us_per_s", "duration_5000us_per_s"}
+    if system == "pipe":
+        assert {f.key for f in figures} == {"sync_task_us", "tasks_per_s", "duration_200us_per_s",
+                                            "duration_5000us_per_s"} | {
+            f"scaling_{k}cpu_per_s" for k in (1, 2, 4, 8)}
+    (run,) = [r for r in doc["runs"] if r["system"] == system]
     assert "fatal" not in run, run.get("fatal")
     assert not run["errors"], run["errors"]
     for f in figures:
-        entry = doc["summary"][f.key]["minirt"]
+        entry = doc["summary"][f.key][system]
         if f.key == "granularity_crossover_n":
             # With tiny sizes remote may never win; the curve itself must be all numbers.
             assert entry["value"] is None or _number(entry["value"]), entry
@@ -59,12 +71,46 @@ def test_every_figure_has_a_number(report):
             assert _number(run["figures"][f.key]["value"])
 
 
+def test_base_is_measured_from_base_root(report):
+    doc, _ = report
+    base = [r for r in doc["runs"] if r["system"] == "base"][0]
+    assert base["module_file"] == os.path.join(ROOT, "minirt", "__init__.py")
+    assert doc["meta"]["base_source"]["root"] == ROOT
+
+
+def test_million_tasks_and_durations_are_sane(report):
+    doc, _ = report
+    run = [r for r in doc["runs"] if r["system"] == "minirt"][0]
+    m = run["figures"]["million_tasks_s"]
+    assert m["n"] == 1000 and m["value"] > 0 and 0 < m["submit_s"] <= m["value"]
+    assert all(m[k] > 0 for k in ("rss_start", "rss_submitted", "rss_all_done", "rss_after_drop"))
+    for d in doc["config"]["durations_us"]:
+        e = run["figures"][f"duration_{d}us_per_s"]
+        # A rate cannot beat num_cpus / duration (a little slack for the clock).
+        assert 0 < e["value"] <= 1.2 * e["ideal"], e
+        assert 0 < e["efficiency"] <= 1.2
+
+
+def test_ratios_of_the_issue(report):
+    doc, stdout = report
+    by_key = {r["key"]: r for r in doc["ratios"]}
+    figures = _bench_module("figures")
+    assert set(by_key) == {r.key for r in figures.RATIOS}
+    # Every side was measured in the one round: every ratio is a positive number.
+    for key, r in by_key.items():
+        assert _number(r["value"]) and r["value"] > 0, r
+        assert r["rounds"] == [r["value"]]
+        assert r["met"] in (True, False, None)
+    assert "| target (issue #17) |" in stdout
+    assert "rate / batched pipe echo" in doc["ratios_markdown"]
+
+
 def test_raw_samples_and_table(report):
     doc, stdout = report
-    run = doc["runs"][0]
+    run = [r for r in doc["runs"] if r["system"] == "minirt"][0]
     assert len(run["figures"]["sync_task_us"]["samples"]) == doc["config"]["sync_samples"]
     assert all(_number(x) for x in run["figures"]["actor_sync_us"]["samples"])
-    assert "| figure | minirt | Ray | PPE |" in stdout
+    assert "| figure | minirt | before | PPE | pipe |" in stdout
     assert doc["table"] and all(row["key"] for row in doc["table"])
 
 
@@ -92,3 +138,41 @@ def test_chart(report, tmp_path):
     write_chart(doc, str(path), 300, 200)
     html = path.read_text()
     assert "Bokeh" in html and "<script" in html
+
+
+def test_scaling_curves(report, tmp_path):
+    pytest.importorskip("bokeh")
+    pytest.importorskip("matplotlib")
+    doc, _ = report
+    curves = _bench_module("curves")
+    data = curves.series(doc)
+    assert [x for x, _ in data["cpus"]["minirt"]] == doc["config"]["scaling"]
+    assert [x for x, _ in data["duration"]["pipe"]] == doc["config"]["durations_us"]
+    assert [x for x, _ in data["pending"]["minirt"]] == [100, 300, 1000]
+    assert "pipe" not in data["pending"]
+    figs = curves.charts(doc, 400, 250)
+    assert [k for k, _ in figs] == ["cpus", "duration", "pending"]
+    assert all(p.width == 400 and p.height == 250 for _, p in figs)
+    written = curves.write(doc, str(tmp_path / "c.html"), str(tmp_path / "c"), 400, 250)
+    assert "Bokeh" in (tmp_path / "c.html").read_text()
+    for key in ("cpus", "duration", "pending"):
+        png = tmp_path / f"c-{key}.png"
+        assert str(png) in written and png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_load_processes_are_stopped():
+    bench = _bench_module("bench")
+    procs = bench.start_load(1)
+    assert procs[0].poll() is None      # busy-looping
+    bench.stop_load(procs)
+    assert procs[0].returncode is not None
+
+
+def test_report_reprints_the_tables_from_json(report, tmp_path):
+    doc, stdout = report
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(doc))
+    proc = subprocess.run([sys.executable, os.path.join(BENCH, "bench.py"), "--report", str(path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert doc["table_markdown"] in proc.stdout and doc["ratios_markdown"] in proc.stdout
