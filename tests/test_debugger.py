@@ -350,6 +350,9 @@ def test_a_paused_task_shows_as_paused_in_the_state_api_and_live_view(rt, monkey
     head = _introspect.driver_head()
     snap = _introspect.live_snapshot(head, _introspect.start_cursor(head), timeout=5)
     assert [w.paused for w in snap.workers if w.task == "doubled"] == [True]
+    from minirt.util import _cli_answers, _cli_format
+    status = _cli_format.format_status(_cli_answers._h_status(head, {}))   # `minirt status`
+    assert "1 of the RUNNING paused at breakpoint()" in status, status
     monkeypatch.setattr(builtins, "input", Answers(["c"]))
     assert minirt.get(ref, timeout=60) == 7
     tasks = [t for t in state.list_tasks(detail=True) if t.name == "doubled"]

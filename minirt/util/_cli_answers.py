@@ -75,13 +75,15 @@ def _nodes_view(head) -> list:
 def _h_status(head, args: dict) -> dict:
     snap, nodes = _take(head, "tasks", _nodes_view)
     tasks, actors = {}, {}
-    for t in state._task_rows(snap, False):
+    paused = 0
+    for t in state._task_rows(snap, True):
         tasks[t.state] = tasks.get(t.state, 0) + 1
+        paused += bool(t.is_debugger_paused)
     for a in state._actor_rows(snap, False):
         actors[a.state] = actors.get(a.state, 0) + 1
     return {"pid": os.getpid(), "started_at": head.started_at, "namespace": head.namespace,
             "session": head.logs.path if head.logs else None, "nodes": nodes,
-            "tasks": tasks, "actors": actors, "time": time.time()}
+            "tasks": tasks, "paused": paused, "actors": actors, "time": time.time()}
 
 
 def _object_places(head) -> dict:

@@ -96,6 +96,9 @@ def format_status(s: dict) -> str:
                  f"({_size(spilled)} spilled)")
     lines += ["", _rule("Tasks")]
     lines += [f" {c} {k}" for k, c in sorted(s["tasks"].items())] or [" (no tasks)"]
+    if s.get("paused"):
+        lines.append(f" ({s['paused']} of the RUNNING paused at breakpoint(): "
+                     "minirt.util.debug.attach() in the driver opens their sessions)")
     lines += ["", _rule("Actors")]
     lines += [f" {c} {k}" for k, c in sorted(s["actors"].items())] or [" (no actors)"]
     workers = [w for n in alive for w in n["workers"]]
