@@ -405,7 +405,7 @@ def test_a_failed_init_leaves_nothing_behind(monkeypatch, fail_at):
     if fail_at == "janitor":
         monkeypatch.setattr(_head._procs, "Janitor", boom)
     else:
-        monkeypatch.setattr(_pool.WorkerPool, "spawn", boom)
+        monkeypatch.setattr(_pool.WorkerPool, "spawn_now", boom)   # init forks the first one itself
     pattern_shm = f"/dev/shm/minirt-{os.getpid()}-*"
     pattern_session = os.path.join(tempfile.gettempdir(), f"minirt-session-{os.getpid()}-*")
     before = set(glob.glob(pattern_shm)) | set(glob.glob(pattern_session))
