@@ -376,9 +376,8 @@ class RayPool:
             except Exception as error:
                 if attempt == 2 or self._closing or not ray_failed_to_start(error):
                     raise
-                first = next((line for line in str(error).splitlines()
-                              if _RAY_START_FAILED.search(line)), "ray.init ran out of time")
-                retried = re.sub(r"\x1b\[[0-9;]*m", "", first).strip()[:200]
+                found = _RAY_START_FAILED.search(str(error))
+                retried = found.group(0) if found else "ray.init ran out of time"
             finally:
                 with self._lock:
                     self._kernels.pop(path, None)
