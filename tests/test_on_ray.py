@@ -368,6 +368,20 @@ def _ray_installed():
     pytest.importorskip("ray")
 
 
+RETRY_PAUSE = 60     # at most this many seconds of waiting for a calmer machine before a retry
+
+
+def _calmer(at_most: float) -> None:
+    """Wait until the machine's load is below twice its cores, for ``at_most`` seconds at most.
+
+    Ray missed its start-up deadline because the machine was overloaded: starting it again
+    at once would most likely miss it again.
+    """
+    deadline = time.monotonic() + at_most
+    while os.getloadavg()[0] >= 2 * (os.cpu_count() or 1) and time.monotonic() < deadline:
+        time.sleep(2)
+
+
 class RayPool:
     """Runs notebooks on Ray in the background, ``jobs`` at a time, in the order given.
 
@@ -408,6 +422,7 @@ class RayPool:
                     raise
                 found = _RAY_START_FAILED.search(str(error))
                 retried = found.group(0) if found else "ray.init ran out of time"
+                _calmer(RETRY_PAUSE)
             finally:
                 with self._lock:
                     self._kernels.pop(path, None)
