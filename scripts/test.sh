@@ -47,9 +47,9 @@ export JUPYTER_PLATFORM_DIRS=1   # the current Jupyter paths; silences a depreca
 export PYTHONDONTWRITEBYTECODE=1
 
 # Every notebook on Ray (tests/test_on_ray.py::test_notebook_on_ray, marker ray_notebooks;
-# ~RAYTIME with MINIRT_RAY_JOBS=RAYJOBS notebooks at a time, the default) is part of the run
-# (issue #11): the course must run on Ray as it does on minirt. MINIRT_RAY_NOTEBOOKS=0 leaves
-# it out (e.g. for a quick run while editing a lesson).
+# 15-21 min on a busy 2-core machine, MINIRT_RAY_JOBS=2 notebooks at a time by default) is
+# part of the run (issue #11): the course must run on Ray as it does on minirt.
+# MINIRT_RAY_NOTEBOOKS=0 leaves it out (e.g. for a quick run while editing a lesson).
 select=()
 if [ "${MINIRT_RAY_NOTEBOOKS:-1}" = 0 ]; then
     select=(-m "not ray_notebooks")
