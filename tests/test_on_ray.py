@@ -30,8 +30,9 @@ machine) and because their checks read ``ray.timeline()`` where that says more t
 total time.
 
 Marker ``ray`` (skipped when Ray is not installed); the notebook runs are also marked
-``ray_notebooks`` and are part of ``bash scripts/test.sh`` (``MINIRT_RAY_NOTEBOOKS=0``
-leaves them out). Run them alone with ``bash scripts/test.sh tests/test_on_ray.py -s``.
+``ray_notebooks`` (opt-in until every notebook passes on Ray twice in a row:
+``MINIRT_RAY_NOTEBOOKS=1 bash scripts/test.sh``). Run them alone with
+``MINIRT_RAY_NOTEBOOKS=1 bash scripts/test.sh tests/test_on_ray.py -s``.
 """
 
 from __future__ import annotations
