@@ -18,15 +18,27 @@ is most of a short notebook's time, so the notebooks run in a pool (:class:`RayP
 ``MINIRT_RAY_JOBS`` at a time (default 2), and each test waits for its own. A
 notebook has ``NOTEBOOK_TIMEOUT`` seconds in all. Whatever Ray processes are left
 after its kernel stops are killed, and the run fails if any survives (these tests
-overlap, so they do their own leak check instead of conftest.py's). Marker ``ray``
-(skipped when Ray is not installed); the notebook runs are also marked
-``ray_notebooks`` (opt-in for now: ``MINIRT_RAY_NOTEBOOKS=1 bash scripts/test.sh``).
-Run it alone with ``MINIRT_RAY_NOTEBOOKS=1 bash scripts/test.sh tests/test_on_ray.py -s``.
+overlap, so they do their own leak check instead of conftest.py's).
+
+When Ray itself fails to start ("The current node timed out during startup": its raylet
+did not register within Ray's fixed 30 s, which happens on an overloaded machine, or a
+cell calling ``ray.init(`` ran out of time), the notebook is run once more, from a fresh
+kernel and Ray, and the output says so; any other failure, and a second failed start,
+fail the test. The notebooks' timing claims hold on Ray because their set-up cells warm
+Ray's workers up first (Ray starts them on demand, a second or more each on a busy
+machine) and because their checks read ``ray.timeline()`` where that says more than a
+total time.
+
+Marker ``ray`` (skipped when Ray is not installed); the notebook runs are also marked
+``ray_notebooks`` (opt-in until every notebook passes on Ray twice in a row:
+``MINIRT_RAY_NOTEBOOKS=1 bash scripts/test.sh``). Run them alone with
+``MINIRT_RAY_NOTEBOOKS=1 bash scripts/test.sh tests/test_on_ray.py -s``.
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
 import copy
 import glob
 import importlib
@@ -59,6 +71,11 @@ _SWAP = re.compile(r'^(?P<indent>[ \t]*)(?P<code>\S.*?)\s*#\s*change to "(?P<new
 _MINIRT_IMPORT = re.compile(r"^\s*(import minirt\b|from minirt\b)", re.M)
 _MARK = re.compile(r"[✓✗]")
 _RAY_LOG = re.compile(r"^\S*\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+\s+(INFO|WARNING)\s")  # Ray's log lines
+_STARTS_RAY = re.compile(r"\bray\.init\(|\bCluster\(")
+# Ray itself failed to start (not the notebook's fault): that notebook is run once more.
+_RAY_START_FAILED = re.compile(
+    r"The current node timed out during startup|Failed to (start|connect to) the GCS"
+    r"|Timed out while waiting for (the )?GCS|raylet .*(failed to start|died)")
 
 pytestmark = pytest.mark.ray
 
@@ -223,6 +240,20 @@ class RayRun(NamedTuple):
     prepared: Prepared             # the cells that ran, with their outputs
     seconds: float                 # kernel start to last cell, wall clock
     cell_seconds: list             # per kept cell, from nbclient's timestamps
+    retried: str = ""              # why the first attempt was thrown away (Ray failed to start)
+
+
+def ray_failed_to_start(error: BaseException) -> bool:
+    """Whether a notebook run failed because Ray itself did not start.
+
+    That is Ray's "The current node timed out during startup" (and its GCS/raylet kin)
+    raised by a cell, or a cell calling ``ray.init(`` that ran out of time. Any other
+    error is the notebook's.
+    """
+    text = str(error)
+    if _RAY_START_FAILED.search(text):
+        return True
+    return type(error).__name__ == "CellTimeoutError" and "ray.init(" in text
 
 
 def ray_environment(tmp: str) -> dict:
@@ -255,8 +286,13 @@ def _cell_seconds(cell) -> float:
     return (end - start).total_seconds()
 
 
+def starts_ray(source: str) -> bool:
+    """Whether a cell starts a Ray instance (``ray.init(...)`` or ``Cluster(...)``)."""
+    return bool(_STARTS_RAY.search(source))
+
+
 def run_on_ray(path: str, tmp: str | None = None, deadline: float = NOTEBOOK_TIMEOUT,
-               on_kernel=None) -> RayRun:
+               on_kernel=None, start_lock=None) -> RayRun:
     """Execute the notebook on Ray in its own folder, in a kernel of its own.
 
     Args:
@@ -266,6 +302,8 @@ def run_on_ray(path: str, tmp: str | None = None, deadline: float = NOTEBOOK_TIM
         deadline: seconds for the whole notebook (each cell gets what is left, at most
             ``CELL_TIMEOUT``); past it the cell raises nbclient's CellTimeoutError.
         on_kernel: called with the kernel's pid once it runs (lets a pool stop it).
+        start_lock: a lock held while a cell that starts Ray runs (see :func:`starts_ray`),
+            so that notebooks run side by side never boot their Rays at the same moment.
 
     Returns:
         The run.
@@ -279,6 +317,7 @@ def run_on_ray(path: str, tmp: str | None = None, deadline: float = NOTEBOOK_TIM
                             resources={"metadata": {"path": os.path.dirname(path)}})
     tmp = tmp or tempfile.mkdtemp(prefix="rt-", dir="/tmp")
     leftovers: list = []
+    waited = 0.0          # waiting for start_lock: not counted against the deadline, nor in the time
     t0 = time.monotonic()
     try:
         with client.setup_kernel(env=ray_environment(tmp)):
@@ -287,8 +326,14 @@ def run_on_ray(path: str, tmp: str | None = None, deadline: float = NOTEBOOK_TIM
                 on_kernel(kernel_pid)
             try:
                 for index, cell in enumerate(prepared.nb.cells):
-                    client.timeout = max(1, min(CELL_TIMEOUT, int(t0 + deadline - time.monotonic())))
-                    client.execute_cell(cell, index)
+                    lock = start_lock if start_lock is not None and starts_ray(cell.source) \
+                        else contextlib.nullcontext()
+                    t_wait = time.monotonic()
+                    with lock:
+                        waited += time.monotonic() - t_wait
+                        client.timeout = max(1, min(CELL_TIMEOUT,
+                                                    int(t0 + waited + deadline - time.monotonic())))
+                        client.execute_cell(cell, index)
             finally:
                 leftovers = _descendants(kernel_pid)      # Ray's raylet, GCS, workers...
     finally:
@@ -301,7 +346,8 @@ def run_on_ray(path: str, tmp: str | None = None, deadline: float = NOTEBOOK_TIM
         survivors = _kill_tagged(tmp)
         shutil.rmtree(tmp, ignore_errors=True)
     assert not survivors, f"processes of the Ray run of {path} survived being killed: {survivors}"
-    return RayRun(prepared, time.monotonic() - t0, [_cell_seconds(c) for c in prepared.nb.cells])
+    return RayRun(prepared, time.monotonic() - t0 - waited,
+                  [_cell_seconds(c) for c in prepared.nb.cells])
 
 
 def compare_markers(path: str, prepared: Prepared) -> list[str]:
@@ -323,6 +369,20 @@ def _ray_installed():
     pytest.importorskip("ray")
 
 
+RETRY_PAUSE = 60     # at most this many seconds of waiting for a calmer machine before a retry
+
+
+def _calmer(at_most: float) -> None:
+    """Wait until the machine's load is below twice its cores, for ``at_most`` seconds at most.
+
+    Ray missed its start-up deadline because the machine was overloaded: starting it again
+    at once would most likely miss it again.
+    """
+    deadline = time.monotonic() + at_most
+    while os.getloadavg()[0] >= 2 * (os.cpu_count() or 1) and time.monotonic() < deadline:
+        time.sleep(2)
+
+
 class RayPool:
     """Runs notebooks on Ray in the background, ``jobs`` at a time, in the order given.
 
@@ -336,6 +396,9 @@ class RayPool:
         self._lock = threading.Lock()
         self._kernels: dict = {}          # path -> kernel pid, while it runs
         self._closing = False
+        # One Ray boots at a time: booting is the heaviest moment of a run, and two at once on
+        # an overloaded machine make Ray miss its own 30 s start-up deadline more often.
+        self._starting = threading.Lock()
         self._tmps: list = []             # each run's RAY_TMPDIR
         self._executor = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="on-ray")
         self._futures = {path: self._executor.submit(self._run, path) for path in paths}
@@ -347,14 +410,23 @@ class RayPool:
         def started(pid):
             with self._lock:
                 self._kernels[path] = pid
-        tmp = tempfile.mkdtemp(prefix="rt-", dir="/tmp")
-        with self._lock:
-            self._tmps.append(tmp)
-        try:
-            return run_on_ray(path, tmp=tmp, on_kernel=started)
-        finally:
+        retried = ""
+        for attempt in (1, 2):
+            tmp = tempfile.mkdtemp(prefix="rt-", dir="/tmp")
             with self._lock:
-                self._kernels.pop(path, None)
+                self._tmps.append(tmp)
+            try:
+                run = run_on_ray(path, tmp=tmp, on_kernel=started, start_lock=self._starting)
+                return run._replace(retried=retried)
+            except Exception as error:
+                if attempt == 2 or self._closing or not ray_failed_to_start(error):
+                    raise
+                found = _RAY_START_FAILED.search(str(error))
+                retried = found.group(0) if found else "ray.init ran out of time"
+                _calmer(RETRY_PAUSE)
+            finally:
+                with self._lock:
+                    self._kernels.pop(path, None)
 
     def result(self, path) -> RayRun:
         """The finished run of ``path`` (its error if it failed)."""
@@ -390,6 +462,7 @@ def ray_pool(request):
 
 
 _TIMES: dict[str, float] = {}
+_RETRIED: dict[str, str] = {}   # notebook -> why Ray was started again (it failed to start)
 _WALL: list = []            # (seconds from the first notebook's start to the last's end, jobs)
 
 
@@ -405,7 +478,8 @@ def _report_times(request):
         reporter.write_line("")
         reporter.write_line("time of each notebook on Ray:")
         for rel, seconds in _TIMES.items():
-            reporter.write_line(f"  {seconds:6.1f} s  {rel}")
+            again = "  (run twice: Ray failed to start the first time)" if rel in _RETRIED else ""
+            reporter.write_line(f"  {seconds:6.1f} s  {rel}{again}")
         for wall, jobs in _WALL:
             reporter.write_line(f"  {wall:6.1f} s  all of them, {jobs} at a time "
                                 f"(their times add up to {sum(_TIMES.values()):.1f} s)")
@@ -436,6 +510,60 @@ def test_harness_swaps_lines_and_skips_minirt_only_cells():
     assert missing_in_ray(["ray.events", "ray.util.NoSuchPool"]) == \
         ["ray.events", "ray.util.NoSuchPool"]
     assert missing_in_ray(list(names)) == []
+
+
+def test_only_a_failed_ray_start_is_retried():
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError
+    started = CellExecutionError(
+        "An error occurred while executing the following cell:\n"
+        "context = ray.init(num_cpus=8)\n\x1b[31mException\x1b[39m: The current node timed out "
+        "during startup. This could happen because some of the raylet failed to startup",
+        "Exception", "The current node timed out during startup.")
+    assert ray_failed_to_start(started)
+    init_hangs = CellTimeoutError("A cell timed out while it was being executed, after 240 seconds.\n"
+                                  "Here is a preview of the cell contents:\n"
+                                  "-------------------\n['context = ray.init(num_cpus=8)']")
+    assert ray_failed_to_start(init_hangs)
+    assert not ray_failed_to_start(CellTimeoutError(
+        "A cell timed out while it was being executed, after 240 seconds.\n"
+        "Here is a preview of the cell contents:\n-------------------\n['time.sleep(300)']"))
+    assert not ray_failed_to_start(CellExecutionError(
+        "x = ray.get(ref)\nValueError: bad value", "ValueError", "bad value"))
+    assert not ray_failed_to_start(AssertionError("cell 9: saved ✓, on Ray ✗"))
+
+
+def test_cells_that_start_ray_are_found():
+    assert starts_ray("context = ray.init(num_cpus=8)")
+    assert starts_ray("with ray.init(num_cpus=2):\n    pass")
+    assert starts_ray('cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2})')
+    assert not starts_ray("if ray.is_initialized():\n    ray.shutdown()")
+    assert not starts_ray("print(ray.get(ref))")
+
+
+@pytest.mark.slow
+def test_a_cell_that_starts_ray_waits_for_the_start_lock(tmp_path):
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell('import minirt as ray  # change to "import ray" to run on a Ray cluster'),
+        nbformat.v4.new_code_cell("import time\nstarted = time.time()  # stands for ray.init(num_cpus=2)"),
+        nbformat.v4.new_code_cell("print(round(started))")])
+    path = tmp_path / "waits.ipynb"
+    nbformat.write(nb, path)
+    lock = threading.Lock()
+    lock.acquire()
+    released = []
+
+    def release_later():
+        time.sleep(12)            # longer than the kernel takes to import ray
+        released.append(time.time())
+        lock.release()
+    t0 = time.monotonic()
+    run = run_on_ray(str(path), deadline=60, start_lock=lock,
+                     on_kernel=lambda pid: threading.Thread(target=release_later, daemon=True).start())
+    total = time.monotonic() - t0
+    started = int(run.prepared.nb.cells[2].outputs[0]["text"])
+    assert started >= round(released[0]) - 1          # the cell ran once the lock was free
+    assert run.seconds <= total - 2                   # the wait is not the notebook's time
+    assert lock.acquire(blocking=False)               # and the lock was given back
 
 
 @pytest.mark.slow
@@ -498,6 +626,9 @@ def test_notebook_on_ray(path, ray_pool):
     rel = os.path.relpath(path, ROOT)
     run = ray_pool.result(path)
     _TIMES[rel] = run.seconds
+    if run.retried:
+        _RETRIED[rel] = run.retried
+        print(f"\n{rel}: Ray failed to start ({run.retried}); ran the notebook again")
     slowest = sorted(zip(run.cell_seconds, run.prepared.origin), reverse=True)[:3]
     print(f"\n{rel}: {run.seconds:.1f} s on Ray; slowest cells: "
           + ", ".join(f"{i} ({t:.1f} s)" for t, i in slowest))
