@@ -86,10 +86,19 @@ class Worker(WorkerCore):
             else:
                 raise _protocol.ProtocolError(f"unknown message kind {kind!r} from the head")
 
-    def _function(self, fn_id, fn_bytes):
+    def _function(self, fn_id, fn_bytes, name):
+        """The task's function (or actor's class), unpickled once per worker.
+
+        One that cannot be loaded here (say, pickled by reference to a module the
+        workers cannot import) becomes a function that raises why: the caller gets
+        that error from ``get``; the worker must not die of it.
+        """
         fn = self.fns.get(fn_id)
         if fn is None:
-            fn = self.fns[fn_id] = cloudpickle.loads(fn_bytes)
+            try:
+                fn = self.fns[fn_id] = cloudpickle.loads(fn_bytes)
+            except Exception as e:  # noqa: BLE001 - reported to the caller
+                return _cannot_load(name, e)
         return fn
 
     def _execute(self, spec, fn, args, deps):
@@ -179,7 +188,7 @@ class Worker(WorkerCore):
     def run_task(self, msg) -> None:
         _, _, spec, fn_bytes, args, deps = msg
         mark_logs(f":task_name:{spec.name}")
-        fn = self._function(spec.fn_id, fn_bytes)
+        fn = self._function(spec.fn_id, fn_bytes, spec.name)
         self.current_task = spec
         results, t0, t1, retry, value = self._execute(spec, fn, args, deps)
         self.current_task = None
@@ -188,10 +197,10 @@ class Worker(WorkerCore):
 
     def create_actor(self, msg) -> None:
         _, _, spec, cls_bytes, args, deps = msg
-        cls = self._function(spec.fn_id, cls_bytes)
+        cls = self._function(spec.fn_id, cls_bytes, spec.name)
         self.actor_id = spec.actor_id
-        self.actor_name = cls.__name__
-        mark_logs(f":actor_name:{cls.__name__}")
+        self.actor_name = getattr(cls, "__name__", spec.name)
+        mark_logs(f":actor_name:{self.actor_name}")
         self.was_restarted = spec.actor_opts.get("restarted", False)
         self.current_task = spec
         t0 = time.time()
@@ -330,3 +339,13 @@ def main(conn, cfg: dict) -> None:
         except OSError:
             pass
     os._exit(0)
+
+
+def _cannot_load(name: str, error: Exception):
+    """A stand-in for a function the worker could not unpickle: calling it raises why."""
+    def cannot_load(*args, **kwargs):
+        raise RuntimeError(
+            f"the worker could not load {name}: {type(error).__name__}: {error}. Is the module "
+            "that defines it importable in the workers (on the path they had when the runtime "
+            "started)? Functions defined in a notebook or a script travel by value.") from error
+    return cannot_load

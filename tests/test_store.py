@@ -369,7 +369,7 @@ import errno, os, numpy as np, minirt
 MB = 2**20
 minirt.init(num_cpus=1, object_store_memory=4 * MB)
 spill = minirt._context.peek().nodes[0].store.spill_dir
-assert spill.startswith("/tmp/"), spill                 # on the 32 MB tmpfs
+assert spill.startswith(os.environ["TMPDIR"] + "/"), spill   # on the 32 MB tmpfs
 refs, error = [], None
 try:
     for i in range(20):                                 # 3 MB each: the disk fills up
@@ -395,23 +395,24 @@ print("DISK FULL OK")
 
 
 def test_a_really_full_spill_disk(tmp_path):
-    """A 32 MB tmpfs as /tmp (so the spill directory) in a private mount namespace."""
+    """A 32 MB tmpfs as the temp dir (so the spill directory), in a private mount namespace.
+
+    Mounted on a folder of its own, not on /tmp: the checkout (and its venv) may live
+    under /tmp, and would be hidden (python: not found)."""
     import shutil
     import subprocess
     import sys
     if os.geteuid() != 0 or not shutil.which("unshare"):
-        pytest.skip("needs root and unshare(1) for a private /tmp")
+        pytest.skip("needs root and unshare(1) for a private tmpfs")
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    small = tmp_path / "small"
+    small.mkdir()
     script = tmp_path / "full_disk.py"
     script.write_text(FULL_DISK)
     cmd = ["unshare", "-m", "--propagation", "private", "sh", "-c",
-           f"cp {script} /dev/shm/minirt-full-disk-$$.py && mount -t tmpfs -o size=32m tmpfs "
-           f"/tmp && exec {sys.executable} /dev/shm/minirt-full-disk-$$.py"]
-    env = dict(os.environ, PYTHONPATH=repo, TMPDIR="/tmp")
+           f"mount -t tmpfs -o size=32m tmpfs {small} && exec {sys.executable} {script}"]
+    env = dict(os.environ, PYTHONPATH=repo, TMPDIR=str(small), MINIRT_TMPDIR=str(small / "logs"))
     r = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=120, env=env)
-    for f in os.listdir("/dev/shm"):
-        if f.startswith("minirt-full-disk-"):
-            os.unlink(os.path.join("/dev/shm", f))
     if r.returncode != 0 and "mount" in r.stderr and "DISK FULL" not in r.stdout:
         if "permission denied" in r.stderr.lower() or "not permitted" in r.stderr.lower():
             pytest.skip(f"cannot mount a private tmpfs here: {r.stderr.strip()[-200:]}")

@@ -288,3 +288,18 @@ def test_a_late_cancel_of_a_finished_task_does_not_cancel_the_next_one():
         minirt.cancel(a)
         b = _quick.remote(-i)
         assert minirt.get(b, timeout=10) == -i
+
+
+def test_a_function_the_worker_cannot_load_fails_the_task_not_the_worker(tmp_path, monkeypatch):
+    """Pickled by reference to a module the workers cannot import: get raises why."""
+    minirt.init(num_cpus=1)
+    assert minirt.get(_quick.remote(1), timeout=30) == 1          # the workers' path is fixed now
+    (tmp_path / "only_in_the_driver.py").write_text("def twice(x):\n    return 2 * x\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import only_in_the_driver
+    twice = minirt.remote(max_retries=0)(only_in_the_driver.twice)
+    with pytest.raises(RuntimeError, match="could not load twice.*only_in_the_driver") as info:
+        minirt.get(twice.remote(4), timeout=30)
+    assert "ModuleNotFoundError" in str(info.value)
+    assert minirt.get(_quick.remote(2), timeout=30) == 2         # the worker lived on
+    monkeypatch.delitem(sys.modules, "only_in_the_driver")
