@@ -14,7 +14,7 @@ from minirt.util import _reprs
 from minirt.exceptions import (ActorDiedError, GetTimeoutError, ObjectLostError,
                                ObjectStoreFullError, WorkerCrashedError)
 
-from conftest import wait_until
+from tests.conftest import wait_until
 
 
 def helper(d):
