@@ -1,7 +1,8 @@
 """An actor's record on the head, and how actors plug into the scheduler.
 
 :class:`Actor` is what the head keeps per actor (its state, its worker,
-its calls in order...). :class:`Creation` and :class:`Call` are the
+its calls in order...); :class:`ActorNames` maps names to actors (local
+mode uses it too). :class:`Creation` and :class:`Call` are the
 scheduler's :class:`~minirt._tasks.Kind` hooks for an actor's creation
 (placed like a task, but on a worker of its own) and its method calls
 (never placed: queued by their actor, in order); both hand the work to the
@@ -18,9 +19,51 @@ from __future__ import annotations
 import collections
 
 from ._tasks import Kind, cancelled_error
-from .exceptions import ActorDiedError
+from .exceptions import ActorAlreadyExistsError, ActorDiedError
 
 PENDING, ALIVE, RESTARTING, DEAD = "PENDING", "ALIVE", "RESTARTING", "DEAD"
+
+
+class ActorNames:
+    """Named actors, for the head and for local mode: ``(namespace, name) -> actor id``,
+    one live actor per name."""
+
+    def __init__(self):
+        self._ids: dict[tuple, bytes] = {}
+
+    def claim(self, aid, opts, is_live):
+        """Give ``opts["name"]`` to ``aid``; return the live owner's id for ``get_if_exists``.
+
+        Raises:
+            ActorAlreadyExistsError: the name belongs to an actor for which ``is_live(id)``.
+        """
+        key = (opts.get("namespace"), opts.get("name"))
+        if key[1] is None:
+            return None
+        existing = self._ids.get(key)
+        if existing is not None and is_live(existing):
+            if opts.get("get_if_exists"):
+                return existing
+            raise ActorAlreadyExistsError(
+                f"an actor named {key[1]!r} already exists in namespace {key[0]!r}; "
+                "choose another name, use get_if_exists=True, or minirt.get_actor() it")
+        self._ids[key] = aid
+        return None
+
+    def put(self, aid, namespace, name) -> None:
+        if name is not None:
+            self._ids[(namespace, name)] = aid
+
+    def release(self, aid, namespace, name) -> None:
+        """Free the name, if ``aid`` still holds it."""
+        if name is not None and self._ids.get((namespace, name)) == aid:
+            del self._ids[(namespace, name)]
+
+    def get(self, name, namespace):
+        return self._ids.get((namespace, name))
+
+    def clear(self) -> None:
+        self._ids.clear()
 
 
 class Actor:

@@ -32,11 +32,11 @@ from __future__ import annotations
 import os
 import signal
 
-from ._actor_hooks import ALIVE, DEAD, PENDING, RESTARTING, Actor, Call, Creation
+from ._actor_hooks import ALIVE, DEAD, PENDING, RESTARTING, Actor, ActorNames, Call, Creation
 from ._pool import describe_exit
 from ._serial import INLINE
 from ._tasks import needed, retries_left
-from .exceptions import ActorAlreadyExistsError, ActorDiedError
+from .exceptions import ActorDiedError
 
 _PIPE_BUDGET = 64 * 1024      # bytes of calls in flight to a busy actor (see _pump_actor)
 
@@ -49,23 +49,17 @@ class Actors:
         self.nodes = sched.nodes
         self.pool = sched.pool
         self.actors: dict[bytes, Actor] = {}
-        self.named: dict[tuple, bytes] = {}
+        self.names = ActorNames()
         sched.kinds["actor"] = Creation(sched, self)
         sched.kinds["call"] = Call(sched, self)
 
     def create(self, spec, from_worker=None):
         """Register and queue an actor's creation. Returns the existing id for get_if_exists."""
         opts = spec.actor_opts
-        key = (opts.get("namespace"), opts.get("name"))
-        if key[1] is not None:
-            existing = self.named.get(key)
-            if existing is not None and self.actors[existing].state != DEAD:
-                if opts.get("get_if_exists"):
-                    return existing
-                raise ActorAlreadyExistsError(
-                    f"an actor named {key[1]!r} already exists in namespace {key[0]!r}; "
-                    "choose another name, use get_if_exists=True, or minirt.get_actor() it")
-            self.named[key] = spec.actor_id
+        existing = self.names.claim(spec.actor_id, opts,
+                                    lambda aid: self.actors[aid].state != DEAD)
+        if existing is not None:
+            return existing
         actor = Actor(spec.actor_id, None, opts)
         actor.refs += self.table.pop_refs(spec.actor_id)   # handle refs counted before creation
         self.actors[spec.actor_id] = actor
@@ -307,8 +301,7 @@ class Actors:
         actor.inflight.clear()
         while actor.order:
             sched.fail(actor.order.popleft(), err)
-        if actor.name is not None and self.named.get((actor.namespace, actor.name)) == actor.aid:
-            del self.named[(actor.namespace, actor.name)]
+        self.names.release(actor.aid, actor.namespace, actor.name)
         creation = actor.creation
         if creation is not None and not creation.done:
             sched.release(creation)
@@ -324,7 +317,7 @@ class Actors:
         return ActorDiedError(f"cannot run {spec.name}: the actor is dead")
 
     def lookup(self, name, namespace):
-        aid = self.named.get((namespace, name))
+        aid = self.names.get(name, namespace)
         if aid is None:
             return None
         return (aid, self.actors[aid].meta)

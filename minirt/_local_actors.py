@@ -17,7 +17,8 @@ import asyncio
 import inspect
 import threading
 
-from .exceptions import ActorAlreadyExistsError, ActorDiedError
+from ._actor_hooks import ActorNames
+from .exceptions import ActorDiedError
 
 
 class ExitActor(BaseException):
@@ -87,7 +88,7 @@ class LocalActors:
 
     def __init__(self):
         self.actors: dict[bytes, LocalActor] = {}
-        self.named: dict[tuple, bytes] = {}
+        self.names = ActorNames()
 
     def claim_name(self, spec):
         """Register a named actor's name; return the live actor's id for ``get_if_exists``.
@@ -95,27 +96,15 @@ class LocalActors:
         Raises:
             ActorAlreadyExistsError: the name is taken by a live actor.
         """
-        opts = spec.actor_opts
-        key = (opts.get("namespace"), opts.get("name"))
-        if key[1] is None:
-            return None
-        existing = self.named.get(key)
-        actor = self.actors.get(existing) if existing is not None else None
-        if actor is not None and not actor.dead:
-            if opts.get("get_if_exists"):
-                return existing
-            raise ActorAlreadyExistsError(
-                f"an actor named {key[1]!r} already exists in namespace {key[0]!r}; "
-                "choose another name, use get_if_exists=True, or minirt.get_actor() it")
-        self.named[key] = spec.actor_id
-        return None
+        return self.names.claim(spec.actor_id, spec.actor_opts,
+                                lambda aid: aid in self.actors and not self.actors[aid].dead)
 
     def get(self, aid):
         return self.actors.get(aid)
 
     def lookup(self, name, namespace):
         """``get_actor``: ``(aid, meta)`` of the live actor with that name, or None."""
-        aid = self.named.get((namespace, name))
+        aid = self.names.get(name, namespace)
         actor = self.actors.get(aid) if aid is not None else None
         return None if actor is None or actor.dead else (aid, actor.opts["meta"])
 
@@ -124,9 +113,7 @@ class LocalActors:
         actor.dead = True
         actor.error = error or ActorDiedError(f"the actor {actor.class_name} has exited")
         actor.instance = None
-        key = (actor.opts.get("namespace"), actor.opts.get("name"))
-        if self.named.get(key) == actor.aid:
-            del self.named[key]
+        self.names.release(actor.aid, actor.opts.get("namespace"), actor.opts.get("name"))
         actor.stop_loop()
 
     def may_restart(self, actor) -> bool:
@@ -137,8 +124,7 @@ class LocalActors:
         """Count a restart; the caller runs ``__init__`` again."""
         actor.restarts += 1
         actor.dead, actor.error = False, None
-        if actor.opts.get("name") is not None:
-            self.named[(actor.opts.get("namespace"), actor.opts["name"])] = actor.aid
+        self.names.put(actor.aid, actor.opts.get("namespace"), actor.opts.get("name"))
 
     def unreachable(self, aid) -> None:
         """The last handle to ``aid`` is gone: the actor exits unless it is detached."""
@@ -154,5 +140,5 @@ class LocalActors:
         """Forget every actor; return their loop threads (to join outside the lock)."""
         threads = [a.stop_loop() for a in self.actors.values()]
         self.actors.clear()
-        self.named.clear()
+        self.names.clear()
         return [t for t in threads if t is not None]

@@ -34,7 +34,6 @@ from __future__ import annotations
 import collections
 import datetime
 import fcntl
-import io
 import json
 import os
 import shutil
@@ -140,38 +139,6 @@ class LogFile:
                 data = data[os.write(self.fd, data):]
         except OSError:
             pass
-
-
-class FileStream(io.TextIOBase):
-    """``sys.stdout``/``sys.stderr`` of a worker whose output is not sent to the driver:
-    each write goes straight to its log file (nothing buffered is lost in a crash)."""
-
-    def __init__(self, log: LogFile, name: str):
-        super().__init__()
-        self._log, self._name = log, name
-
-    @property
-    def name(self) -> str:
-        return f"<{self._name}>"
-
-    @property
-    def encoding(self) -> str:
-        return "utf-8"
-
-    def writable(self) -> bool:
-        return True
-
-    def fileno(self) -> int:
-        return self._log.fd
-
-    def write(self, s) -> int:
-        if not isinstance(s, str):
-            raise TypeError(f"write() argument must be str, not {type(s).__name__}")
-        self._log.write(s)
-        return len(s)
-
-    def flush(self) -> None:
-        self._log.flush()
 
 
 def worker_files(logs_dir: str, wid: int, pid: int) -> tuple[str, str, str]:

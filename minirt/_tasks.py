@@ -1,4 +1,4 @@
-"""A task on the head's side: its record, and the hooks of its kind.
+r"""A task on the head's side: its record, and the hooks of its kind.
 
 The scheduler (``_scheduler.py``) moves every :class:`Task` through the same
 steps; what a step does depends on the task's *kind* (``TaskSpec.kind``),

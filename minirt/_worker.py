@@ -329,8 +329,8 @@ def main(conn, cfg: dict) -> None:
         sys.stdout = Forward(core, "stdout", out)
         sys.stderr = Forward(core, "stderr", err)
     elif out is not None:
-        sys.stdout = _logs.FileStream(out, "stdout")
-        sys.stderr = _logs.FileStream(err, "stderr")
+        sys.stdout = _worker_output.FileStream(out, "stdout")
+        sys.stderr = _worker_output.FileStream(err, "stderr")
     try:
         core.serve()
     finally:

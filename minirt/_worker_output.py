@@ -1,4 +1,4 @@
-"""A worker's output: what user code prints goes to the driver, and to the log files.
+r"""A worker's output: what user code prints goes to the driver, and to the log files.
 
 In a worker ``sys.stdout`` and ``sys.stderr`` are :class:`Forward` streams.
 Each whole line is sent to the head at once (a ``("log", ...)`` message,
@@ -24,25 +24,12 @@ from ._worker_signals import deferred_cancel
 PARTIAL_DELAY = 0.1             # seconds before a partial line of output is sent
 
 
-class Forward(io.TextIOBase):
-    """``sys.stdout``/``sys.stderr`` of a worker: text sent to the driver.
+class _TextSink(io.TextIOBase):
+    """What the worker's two text streams share: a name, UTF-8, and ``write`` of str only."""
 
-    Text up to the last line end (``\n`` or ``\r``) of a write goes at once;
-    the rest of a line waits in a list (so many small writes cost linear
-    time) until a line end, a flush, or ``PARTIAL_DELAY`` seconds (the
-    flusher thread). It behaves as a text stream that is not a file:
-    ``fileno()`` raises ``io.UnsupportedOperation``, and after ``close()``
-    writes raise ``ValueError`` (the worker gives the next task a fresh one).
-    """
-
-    def __init__(self, core, name: str, tee=None):
+    def __init__(self, name: str):
         super().__init__()
-        self._core, self._name = core, name
-        self._tee = tee                 # the session's log file (a _logs.LogFile), if any
-        self._parts: list[str] = []
-        self._waiting = False           # a partial line is waiting for the flusher
-        self._open = False              # the last text sent did not end its line
-        self._lock = threading.Lock()
+        self._name = name
 
     @property
     def name(self) -> str:
@@ -67,6 +54,53 @@ class Forward(io.TextIOBase):
             raise ValueError("I/O operation on closed file.")
         if not isinstance(s, str):
             raise TypeError(f"write() argument must be str, not {type(s).__name__}")
+        return self._write(s)
+
+    def _write(self, s: str) -> int:
+        raise NotImplementedError
+
+
+class FileStream(_TextSink):
+    """``sys.stdout``/``sys.stderr`` of a worker whose output is not sent to the driver:
+    each write goes straight to its log file (a ``_logs.LogFile``; nothing buffered is
+    lost in a crash)."""
+
+    def __init__(self, log, name: str):
+        super().__init__(name)
+        self._log = log
+
+    def fileno(self) -> int:
+        return self._log.fd
+
+    def _write(self, s: str) -> int:
+        self._log.write(s)
+        return len(s)
+
+    def flush(self) -> None:
+        self._log.flush()
+
+
+class Forward(_TextSink):
+    """``sys.stdout``/``sys.stderr`` of a worker: text sent to the driver.
+
+    Text up to the last line end (``\n`` or ``\r``) of a write goes at once;
+    the rest of a line waits in a list (so many small writes cost linear
+    time) until a line end, a flush, or ``PARTIAL_DELAY`` seconds (the
+    flusher thread). It behaves as a text stream that is not a file:
+    ``fileno()`` raises ``io.UnsupportedOperation``, and after ``close()``
+    writes raise ``ValueError`` (the worker gives the next task a fresh one).
+    """
+
+    def __init__(self, core, name: str, tee=None):
+        super().__init__(name)
+        self._core = core
+        self._tee = tee                 # the session's log file (a _logs.LogFile), if any
+        self._parts: list[str] = []
+        self._waiting = False           # a partial line is waiting for the flusher
+        self._open = False              # the last text sent did not end its line
+        self._lock = threading.Lock()
+
+    def _write(self, s: str) -> int:
         if not s:
             return 0
         if self._tee is not None:       # the log file gets it all, at once (crash-safe)
