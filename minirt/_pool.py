@@ -121,6 +121,10 @@ class WorkerPool:
             proc, parent = self._fork(fork.node, fork.wid)
         except WorkerCrashedError as e:
             error = e
+        except Exception as e:   # noqa: BLE001 - not expected; whoever waits must hear of it
+            error = WorkerCrashedError(f"could not start a worker process on node "
+                                       f"{fork.node.index}: {e!r}")
+            error.__cause__ = e
 
         def commit():
             self._forks.remove(fork)

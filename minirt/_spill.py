@@ -71,7 +71,10 @@ class Spiller:
     def _spill(self, node, store, victims, then) -> None:
         """On the spill thread: write the files, then count them and answer under the lock."""
         t0 = time.time()
-        copied, failed, error = store.write_spills(victims)
+        try:
+            copied, failed, error = store.write_spills(victims)
+        except Exception as e:   # noqa: BLE001 - not expected; the waiter must hear of it
+            copied, failed, error = [], None, e
         seconds = time.time() - t0
 
         def end():

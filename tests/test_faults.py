@@ -1097,3 +1097,22 @@ def test_running_out_of_descriptors_is_a_clear_error_and_spares_running_work(rt)
     assert minirt.get(tally.incr.remote(), timeout=30) == 2
     _still_works()
     del extra
+
+
+def test_an_unexpected_error_while_forking_a_worker_fails_the_actor_not_hangs(monkeypatch):
+    from minirt import _procs
+    minirt.init(num_cpus=2)
+    assert minirt.get(inc.remote(1), timeout=30) == 2
+
+    def bug(*args, **kwargs):
+        raise RuntimeError("a bug in the start-up code")
+    monkeypatch.setattr(_procs, "start_process", bug)
+    tally = Tally.remote()                      # an actor always gets a worker of its own
+    t0 = time.monotonic()
+    with pytest.raises(Exception) as info:
+        minirt.get(tally.add.remote(1), timeout=30)
+    assert time.monotonic() - t0 < 25, "the call hung until get's timeout"
+    assert not isinstance(info.value, minirt.exceptions.GetTimeoutError)
+    assert "a bug in the start-up code" in str(info.value)
+    monkeypatch.undo()
+    assert minirt.get(inc.remote(2), timeout=30) == 3

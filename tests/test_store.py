@@ -1,6 +1,7 @@
 """The object store: freeing, capacity and spilling (spec: Objects; issue: store capacity)."""
 
 import os
+import threading
 
 import numpy as np
 import pytest
@@ -417,3 +418,31 @@ def test_a_really_full_spill_disk(tmp_path):
         if "permission denied" in r.stderr.lower() or "not permitted" in r.stderr.lower():
             pytest.skip(f"cannot mount a private tmpfs here: {r.stderr.strip()[-200:]}")
     assert r.returncode == 0 and "DISK FULL OK" in r.stdout, r.stdout[-2000:] + r.stderr[-3000:]
+
+
+def test_an_unexpected_error_in_the_spill_thread_reaches_the_caller(monkeypatch):
+    from minirt import _store
+    minirt.init(num_cpus=1, object_store_memory=4 * MB)
+    first = minirt.put(np.ones(3 * MB // 8))
+
+    def bug(src, dst):
+        raise RuntimeError("a bug in the spill code")
+    monkeypatch.setattr(_store, "copy_private", bug)
+    box = []
+    t = threading.Thread(target=lambda: box.append(_outcome(minirt.put, np.ones(3 * MB // 8))),
+                         daemon=True)
+    t.start()
+    t.join(20)
+    assert not t.is_alive(), "put() hung after the spill thread failed"
+    assert isinstance(box[0], RuntimeError) and "a bug in the spill code" in str(box[0])
+    monkeypatch.undo()
+    assert minirt.get(first)[0] == 1.0
+    again = minirt.put(np.ones(3 * MB // 8))         # the next spill works
+    assert minirt.get(again)[0] == 1.0
+
+
+def _outcome(fn, *args):
+    try:
+        return fn(*args)
+    except Exception as e:      # noqa: BLE001 - the test looks at it
+        return e
