@@ -349,6 +349,9 @@ def serve(head) -> int:
                     read.reply(True, line)
     finally:
         s.serving.release()
+        with head._lock:               # paused meanwhile: another waiting thread serves it
+            if s.pending:
+                s._wake()
 
 
 def _write(text: str) -> None:

@@ -318,10 +318,10 @@ class MemoryMonitor:
             victim.exit_error = error
             head._event("memory_monitor_kill", worker=victim.wid, pid=victim.pid,
                         task=what, rss=rss, used=used, total=total, threshold=self.threshold)
-        try:
-            os.kill(victim.pid, signal.SIGKILL)
-        except OSError:
-            pass
+            try:        # under the lock (a quick syscall): the worker cannot move on first
+                os.kill(victim.pid, signal.SIGKILL)
+            except OSError:
+                pass
         self._victim, self._killed_at = victim, time.monotonic()
         self.kills += 1
         return True

@@ -136,6 +136,9 @@ class ObjectTable:
                 if obj.kind == FILE:
                     for n in obj.locs:
                         self._nodes[n].store.remove(oid)
+                    if self._failed:               # a failed copy of it is news to nobody now
+                        for n in range(len(self._nodes)):
+                            self._failed.pop((oid, n), None)
                 todo.extend(obj.contained)
 
     def pop_refs(self, oid: bytes) -> int:
@@ -272,7 +275,7 @@ class ObjectTable:
         try:
             copy_private(src, self._nodes[node].store.shm_path(oid))
             error = None
-        except OSError as e:
+        except Exception as e:   # noqa: BLE001 - OSError, or a bug: the readers must hear of it
             error = e
         self._locked(lambda: self._copied(oid, src_node, node, size, error, time.time() - t0))
 

@@ -36,6 +36,7 @@ def get(head, ids, timeout):
 
 def _get(head, ids, timeout):
     unique = list(dict.fromkeys(ids))
+    deadline = None if timeout is None else time.monotonic() + timeout
     ev = threading.Event()
     with head._lock:
         head._check_open()
@@ -45,7 +46,7 @@ def _get(head, ids, timeout):
             raise head.table.lost_error(lost)
         waiter = head.table.watch(unique, len(unique), lambda _t: ev.set(), None)
         if not waiter.fired:
-            head._blocked.add(ev)
+            _block(head, ev)
     if not waiter.fired:
         if not _await(head, ev, waiter, timeout):
             with head._lock:
@@ -68,7 +69,13 @@ def _get(head, ids, timeout):
                 head.control.print_logs()
                 return descs
             head._blocked.add(ev)
-        ev.wait()
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        if not ev.wait(left):
+            with head._lock:
+                head._blocked.discard(ev)
+            raise GetTimeoutError(
+                f"get() timed out after {timeout} s: the objects are ready, but copying "
+                "them to the driver's node took longer (the copy goes on)")
 
 def wait(head, ids, num_returns, timeout):
     try:
@@ -86,7 +93,7 @@ def _wait(head, ids, num_returns, timeout):
             return head.table.ready_subset(ids)[:num_returns]
         waiter = head.table.watch(ids, num_returns, lambda _t: ev.set(), None)
         if not waiter.fired:
-            head._blocked.add(ev)
+            _block(head, ev)
     if not waiter.fired:
         _await(head, ev, waiter, timeout)
     with head._lock:
@@ -98,33 +105,36 @@ def _wait(head, ids, num_returns, timeout):
         head.control.print_logs()
     return ready
 
+def _block(head, ev) -> None:
+    """Under the lock: ``ev`` is set by shutdown, a broken runtime, or a paused
+    ``breakpoint()`` session that this thread may serve (``_debugger.Sessions``)."""
+    head._blocked.add(ev)
+    head.debug.waiters.add(ev)
+    if head.debug.pending:
+        ev.set()
+
+
 def _await(head, ev, waiter, timeout) -> bool:
-    """``ev.wait(timeout)`` for a waiting get/wait, serving paused debugger sessions
-    meanwhile (see ``_debugger``; time spent in the debugger does not count).
-    False if ``timeout`` passed first."""
+    """``ev.wait(timeout)`` for a waiting get/wait (``ev`` given to :func:`_block`),
+    serving paused debugger sessions meanwhile (see ``_debugger``; time spent in the
+    debugger does not count). False if ``timeout`` passed first."""
     deadline = None if timeout is None else time.monotonic() + timeout
-    while True:
-        with head._lock:
-            if waiter.fired or head._closed or head._broken is not None:
-                return True
-            ev.clear()
-            head.debug.waiters.add(ev)
-            if head.debug.pending and not head.debug.serving.locked():
-                ev.set()
-        left = None if deadline is None else deadline - time.monotonic()
-        try:
-            ev.wait(1.0 if left is None else max(0.0, min(left, 1.0)))
-        finally:            # (Kernel > Interrupt: KeyboardInterrupt here)
+    try:
+        while True:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ev.wait(left)               # (Kernel > Interrupt: KeyboardInterrupt here)
             with head._lock:
-                head.debug.waiters.discard(ev)
+                if waiter.fired or head._closed or head._broken is not None:
+                    return True
+                serve = bool(head.debug.pending) and not head.debug.serving.locked()
+                ev.clear()              # whatever sets it next does so under the lock
+            if serve:
+                t = time.monotonic()
+                _debugger.serve(head)
+                if deadline is not None:
+                    deadline += time.monotonic() - t
+            elif deadline is not None and time.monotonic() >= deadline:
+                return False
+    finally:
         with head._lock:
-            if waiter.fired or head._closed or head._broken is not None:
-                return True
-            serve = bool(head.debug.pending) and not head.debug.serving.locked()
-        if serve:
-            t = time.monotonic()
-            _debugger.serve(head)
-            if deadline is not None:
-                deadline += time.monotonic() - t
-        elif deadline is not None and time.monotonic() >= deadline:
-            return False
+            head.debug.waiters.discard(ev)

@@ -119,3 +119,61 @@ def test_a_returned_ref_is_freed_once_the_caller_drops_it(rt):
     del r
     gc.collect()
     assert wait_until(lambda: oid not in head.objects, 10), "the returned object was never freed"
+
+
+@minirt.remote
+def far_array(n):
+    import numpy as np
+    return np.ones(n, dtype=np.uint8)
+
+
+def test_a_cross_node_copy_that_fails_unexpectedly_fails_the_get_and_is_retried_later(
+        monkeypatch):
+    from minirt import _objects
+    from minirt.cluster_utils import Cluster
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    try:
+        c.add_node(num_cpus=1, resources={"far": 1})
+        minirt.init(address=c.address)
+        big = far_array.options(resources={"far": 1}).remote(1 << 20)
+        minirt.wait([big], timeout=60)
+        real_copy = _objects.copy_private
+
+        def bug(src, dst):
+            raise RuntimeError("a bug in the copy code")
+        monkeypatch.setattr(_objects, "copy_private", bug)
+        t0 = time.monotonic()
+        with pytest.raises(minirt.exceptions.ObjectStoreFullError, match="a bug in the copy"):
+            minirt.get(big, timeout=30)
+        assert time.monotonic() - t0 < 25, "the get hung until its timeout"
+        monkeypatch.setattr(_objects, "copy_private", real_copy)
+        assert minirt.get(big, timeout=30).nbytes == 1 << 20     # a later get copies again
+        head = minirt._context.peek()
+        del big
+        assert wait_until(lambda: not head.table._failed, 10)
+    finally:
+        c.shutdown()
+
+
+def test_get_timeout_also_covers_the_copy_to_the_drivers_node(monkeypatch):
+    from minirt import _objects
+    from minirt.cluster_utils import Cluster
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    try:
+        c.add_node(num_cpus=1, resources={"far": 1})
+        minirt.init(address=c.address)
+        big = far_array.options(resources={"far": 1}).remote(1 << 20)
+        minirt.wait([big], timeout=60)
+        real_copy = _objects.copy_private
+
+        def slow_network(src, dst):
+            time.sleep(4)
+            real_copy(src, dst)
+        monkeypatch.setattr(_objects, "copy_private", slow_network)
+        t0 = time.monotonic()
+        with pytest.raises(minirt.exceptions.GetTimeoutError, match="copying"):
+            minirt.get(big, timeout=0.5)
+        assert time.monotonic() - t0 < 3
+        assert minirt.get(big, timeout=30).nbytes == 1 << 20    # the copy went on
+    finally:
+        c.shutdown()
