@@ -36,16 +36,15 @@ import time
 import cloudpickle
 
 from . import _actor_concurrency, _protocol, _refs, _serial, _task_values
+from ._head import EVENTS_MAX, TIMELINE_MAX     # (the same limits as the head's)
 from ._local_actors import ExitActor, LocalActor, LocalActors
 from ._local_objects import LocalObjects, read_file
 from ._local_run import breakpoints, run
+from ._scheduler import FAILED_MAX
 from ._serial import FILE, INLINE
 from .exceptions import (ActorDiedError, GetTimeoutError, ObjectLostError, RuntimeShutdownError,
                          WorkerCrashedError)
 
-TIMELINE_MAX = 200_000     # as the head
-EVENTS_MAX = 20_000
-FAILED_MAX = 16            # failed tasks kept for minirt.util.debug.rerun (as the scheduler)
 NOTICE = ("minirt: local mode: each task and actor method runs in this process (the driver) "
           "when .remote() is called, one at a time; nothing runs in parallel.")
 

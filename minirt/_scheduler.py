@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import collections
 import time
+from typing import NamedTuple
 
 from ._objects import Obj
 from ._placement import place
@@ -43,7 +44,14 @@ from ._streaming import item_id
 from .exceptions import WorkerCrashedError
 
 FAILED_MAX = 16     # failed tasks kept, arguments pinned, for minirt.util.debug.rerun
-FAILED_ARGS_MAX = 256 << 20    # ...but not one whose arguments take more store bytes
+FAILED_ARGS_MAX = 256 << 20    # ...and their arguments together take at most these store bytes
+
+
+class KeptFailure(NamedTuple):
+    """A failed task kept for ``minirt.util.debug.rerun``."""
+    spec: object          # its TaskSpec
+    pinned: list          # the object ids of its arguments, pinned
+    size: int             # their bytes in the store
 
 
 class Scheduler:
@@ -69,7 +77,8 @@ class Scheduler:
         self.ready: dict[tuple, collections.deque] = {}
         self.fns: dict[bytes, bytes] = {}
         self.kinds: dict[str, Kind] = {"task": Kind(self)}
-        self.failed: collections.OrderedDict = collections.OrderedDict()  # tid -> (spec, pinned)
+        self.failed: collections.OrderedDict = collections.OrderedDict()  # tid -> KeptFailure
+        self.failed_bytes = 0             # the store bytes their pinned arguments take
 
     # --- submission and dependencies ----------------------------------------
     def submit(self, spec, from_worker=None) -> Task:
@@ -291,19 +300,23 @@ class Scheduler:
 
     def keep_failed(self, spec) -> None:
         """Keep a task whose code raised, with its arguments pinned, for
-        ``minirt.util.debug.rerun``; only the last :data:`FAILED_MAX` are kept, and
-        none whose arguments take more than :data:`FAILED_ARGS_MAX` bytes of the store."""
+        ``minirt.util.debug.rerun``; only the last :data:`FAILED_MAX` are kept, the
+        oldest dropped first while their arguments together take more than
+        :data:`FAILED_ARGS_MAX` bytes of the store."""
         failed, table = self.failed, self.table
         # Objects only: a pinned actor handle would keep its actor alive.
         pinned = [oid for oid in needed(spec) + list(spec.contained) if oid in table.objects]
-        if sum(table.objects[oid].size or 0 for oid in pinned) > FAILED_ARGS_MAX:
+        size = sum(table.objects[oid].size or 0 for oid in pinned)
+        if size > FAILED_ARGS_MAX:
             return
         for oid in pinned:
             table.incr(oid)
-        failed[spec.tid] = (spec, pinned)
-        while len(failed) > FAILED_MAX:
-            _, (_, old) = failed.popitem(last=False)
-            for oid in old:
+        failed[spec.tid] = KeptFailure(spec, pinned, size)
+        self.failed_bytes += size
+        while len(failed) > FAILED_MAX or self.failed_bytes > FAILED_ARGS_MAX:
+            _, old = failed.popitem(last=False)
+            self.failed_bytes -= old.size
+            for oid in old.pinned:
                 table.decr(oid)
 
     # --- failures -----------------------------------------------------------------

@@ -231,3 +231,17 @@ def test_a_task_with_huge_arguments_is_not_kept(monkeypatch):
     assert debug.rerun(small, debugger=False) is not None
     with pytest.raises(ValueError, match="256 MiB"):
         debug.rerun(big, debugger=False)
+
+
+def test_kept_arguments_are_capped_in_all_the_oldest_dropped_first(monkeypatch):
+    monkeypatch.setattr(_scheduler, "FAILED_ARGS_MAX", 5 * 800_000)   # about 5 of these
+    minirt.init(num_cpus=1)
+    refs = [total.remote(np.ones(100_000)) for _ in range(8)]       # 800 kB each, all fail
+    minirt.wait(refs, num_returns=8, timeout=60)
+    head = minirt._context.peek()
+    kept = head.sched.failed
+    assert 0 < len(kept) < 8 and head.sched.failed_bytes <= 5 * 800_000
+    assert head.sched.failed_bytes == sum(k.size for k in kept.values())
+    with pytest.raises(ValueError, match="no longer keeps"):
+        debug.rerun(refs[0], debugger=False)                  # the oldest went first
+    assert isinstance(debug.rerun(refs[-1], debugger=False), RuntimeError)   # re-raised here

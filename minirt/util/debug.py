@@ -15,8 +15,8 @@ post-mortem shows the real frames and variables of the failure (Dask's
         --> f(*args) in the driver raises again --> pdb.post_mortem(its traceback)
 
 The head keeps the last ``FAILED_MAX`` (16) failed tasks, their arguments
-pinned (``Scheduler.keep_failed``; in local mode ``LocalCore`` does the
-same). An actor method cannot be re-run: the actor's state lives in its own
+pinned (at most ``FAILED_ARGS_MAX``, 256 MiB, in all: ``Scheduler.keep_failed``;
+in local mode ``LocalCore`` keeps the last 16). An actor method cannot be re-run: the actor's state lives in its own
 process, so :func:`rerun` says so and shows the remote traceback instead.
 In local mode (``init(local_mode=True)``) ``%debug`` after a failed ``get``
 reaches the task's frames directly (the error's ``__cause__`` keeps them).
@@ -35,6 +35,7 @@ import cloudpickle
 
 from .. import _context, _debugger, _protocol, _worker
 from .._refs import ObjectRef
+from .._scheduler import FAILED_ARGS_MAX, FAILED_MAX
 from .._serial import FILE
 from ..exceptions import MinirtError, TaskError
 
@@ -158,8 +159,9 @@ def rerun(ref_or_error, *, debugger: bool = True):
     record = core.call("failed_task", bytes.fromhex(error.task_id))
     if record is None:
         raise ValueError(f"minirt no longer keeps task {error.function_name} "
-                         f"({error.task_id}): only the last 16 failed tasks are kept (none "
-                         "whose arguments take more than 256 MiB), in the runtime that ran "
+                         f"({error.task_id}): only the last {FAILED_MAX} failed tasks are "
+                         f"kept, with at most {FAILED_ARGS_MAX >> 20} MiB of arguments in "
+                         "all, in the runtime that ran "
                          "them (not after shutdown()); run it again and call rerun() on the "
                          "new error")
     name, fn_bytes, args, arg_oid, deps = record
@@ -212,7 +214,7 @@ def _failed_task(head, tid: bytes):
     entry = head.sched.failed.get(tid)
     if entry is None:
         return None
-    spec = entry[0]
+    spec = entry.spec
     fn = head.sched.fns.get(spec.fn_id)
     if spec.args[0] == FILE:
         return (spec.name, fn, None, spec.args[2], list(spec.deps))
