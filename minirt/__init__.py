@@ -85,7 +85,7 @@ threaded Jupyter kernel; see ``_procs.py``).
 
 from . import cluster_utils, exceptions, experimental, util
 # Notebook views, teaching warnings and the CLI's requests attach themselves at import.
-from .util import _reprs, _teach, cli  # noqa: F401
+from .util import _cli_answers, _reprs, _teach  # noqa: F401
 from ._refs import ObjectRef
 from .actor import ActorClass, ActorHandle, method
 from .api import (available_resources, cancel, cluster_resources, events, get, get_actor,

@@ -73,7 +73,8 @@ class FileStream(_TextSink):
         return self._log.fd
 
     def _write(self, s: str) -> int:
-        self._log.write(s)
+        with deferred_cancel():         # a cancel does not cut the text in two
+            self._log.write(s)
         return len(s)
 
     def flush(self) -> None:
@@ -103,9 +104,9 @@ class Forward(_TextSink):
     def _write(self, s: str) -> int:
         if not s:
             return 0
-        if self._tee is not None:       # the log file gets it all, at once (crash-safe)
-            self._tee.write(s)
-        with deferred_cancel(), self._lock:   # never leave the lock held
+        with deferred_cancel(), self._lock:   # never leave the lock held or a write cut
+            if self._tee is not None:   # the log file gets it all, at once (crash-safe)
+                self._tee.write(s)
             cut = max(s.rfind("\n"), s.rfind("\r")) + 1
             if cut:
                 self._parts.append(s[:cut])

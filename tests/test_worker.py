@@ -80,7 +80,11 @@ def test_sigint_to_a_worker_does_not_cancel_its_task(rt):
     workers = {e["pid"] for e in minirt.events() if e["kind"] == "worker_start"}
     assert warm in workers
     for pid in workers:
-        os.kill(pid, signal.SIGINT)             # what Kernel > Interrupt sends the group
+        try:
+            os.kill(pid, signal.SIGINT)         # what Kernel > Interrupt sends the group
+        except ProcessLookupError:              # (seen once in a loaded run: say why)
+            with open(os.path.join(minirt._context.peek().logs.logs_dir, "head.log")) as f:
+                pytest.fail(f"worker pid {pid} had already exited; head.log:\n{f.read()}")
     assert minirt.get(ref, timeout=30) in workers
 
 
@@ -232,7 +236,9 @@ def test_kernel_interrupt_stops_only_the_drivers_blocked_call():
         status, out = _run_cell(kc, KERNEL_SETUP.format(repo=REPO))
         assert status == "ok", out
         assert _run_cell(kc, "bg = slow.remote(4); t = acct.transfer.remote(); time.sleep(0.5)")[0] == "ok"
-        kc.execute("minirt.get(slow.remote(60))")
+        # stop_on_error=False: else the kernel may abort the next cell, sent right after
+        # this one's error reply ("aborted"), which says nothing about minirt.
+        kc.execute("minirt.get(slow.remote(60))", stop_on_error=False)
         time.sleep(1.0)
         km.interrupt_kernel()
         reply = kc.get_shell_msg(timeout=30)
