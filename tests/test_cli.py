@@ -275,6 +275,28 @@ def test_logs_follow_prints_what_is_appended(tmp_path):
         assert proc.wait(10) == 0
 
 
+def test_logs_follow_of_a_task_prints_only_that_tasks_later_output(tmp_path):
+    logs = tmp_path / "session_x" / "logs"
+    logs.mkdir(parents=True)
+    out = logs / "worker-1-123.out"
+    out.write_text(":task_name:f\nfrom f\n")
+    proc = subprocess.Popen([sys.executable, "-m", "minirt", "logs", "--address",
+                             str(tmp_path / "session_x"), "--task", "f", "--follow"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        assert proc.stdout.readline() == "from f\n"
+        with open(out, "a") as f:      # g's output, then f's again (its marker in two writes)
+            f.write("more from f\n:task_name:g\nfrom g\n:task_na")
+            f.flush()
+            time.sleep(0.5)
+            f.write("me:f\nf again\n")
+        assert proc.stdout.readline() == "more from f\n"
+        assert proc.stdout.readline() == "f again\n"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(10) == 0
+
+
 def test_memory_says_which_objects_are_spilled(root, capsys):
     import numpy as np
     minirt.init(num_cpus=1, object_store_memory=30 * 2**20)
