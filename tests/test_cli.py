@@ -297,6 +297,35 @@ def test_logs_follow_of_a_task_prints_only_that_tasks_later_output(tmp_path):
         assert proc.wait(10) == 0
 
 
+def test_stack_never_signals_a_process_without_a_handler_for_it(tmp_path):
+    """A worker just forked has the default action for STACK_SIGNAL (it would end it):
+    `stack` signals only a process that catches it, and through its pidfd."""
+    from minirt.util._cli_answers import _send_stack_signal
+    ready, dump = tmp_path / "ready", tmp_path / "dump"
+    newborn = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    grown = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import faulthandler, signal, time
+        faulthandler.register(signal.SIGUSR2, file=open({str(dump)!r}, "w"), all_threads=True)
+        open({str(ready)!r}, "w").close()
+        time.sleep(60)
+        """)])
+    fds = [os.pidfd_open(p.pid) for p in (newborn, grown)]
+    try:
+        assert wait_until(ready.exists, 20)
+        assert not _send_stack_signal(newborn.pid, fds[0], signal.SIGUSR2)
+        assert _send_stack_signal(grown.pid, fds[1], signal.SIGUSR2)
+        assert wait_until(lambda: "<module>" in dump.read_text(), 10)
+        time.sleep(0.3)
+        assert newborn.poll() is None and grown.poll() is None
+    finally:
+        for p in (newborn, grown):
+            p.kill()
+            p.wait()
+        for fd in fds:
+            os.close(fd)
+    assert not _send_stack_signal(newborn.pid, None, signal.SIGUSR2)    # gone
+
+
 def test_memory_says_which_objects_are_spilled(root, capsys):
     import numpy as np
     minirt.init(num_cpus=1, object_store_memory=30 * 2**20)
