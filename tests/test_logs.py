@@ -159,6 +159,50 @@ def test_a_log_file_is_capped(tmp_path):
     assert len(text) < 200
 
 
+def test_markers_are_written_only_before_output_and_not_counted(tmp_path):
+    path = tmp_path / "x.log"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    log = _logs.LogFile(fd, limit=40)
+    writes = []
+    real_write = os.write
+    try:
+        os.write = lambda f, b: writes.append(b) or real_write(f, b)
+        for i in range(1000):           # tasks that print nothing: no system call
+            log.mark(f":task_name:quiet{i}")
+        assert writes == []
+        log.write("from f")             # a partial line: the next marker starts a line
+        log.mark(":task_name:f")
+        log.mark(":task_name:g")        # only the last one before output counts
+        log.write("from g\n")
+        for i in range(100):            # markers alone never reach the cap
+            log.mark(f":task_name:t{i}")
+        log.mark(":task_name:h")
+        log.write("from h\n")
+        log.flush()
+    finally:
+        os.write = real_write
+        os.close(fd)
+    assert path.read_text() == ":task_name:quiet999\nfrom f\n:task_name:g\nfrom g\n" \
+                               ":task_name:h\nfrom h\n"
+
+
+def test_the_cap_cuts_at_a_character_boundary_and_close_drops_later_writes(tmp_path):
+    path = tmp_path / "x.log"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    log = _logs.LogFile(fd, limit=10)
+    log.write("aaaaaaaaa\u00e9\u00e9\n")         # the cap falls inside the first é
+    path.read_bytes().decode("utf-8")               # strict: no cut character
+    assert path.read_text().startswith("aaaaaaaaa\n[minirt: this log reached")
+    log2 = _logs.LogFile(os.open(tmp_path / "y.log", os.O_WRONLY | os.O_CREAT), limit=100)
+    log2.write("before\n")
+    log2.close()
+    assert log2.fd == -1
+    log2.write("after\n")                          # dropped, not written to a reused fd
+    log2.flush()
+    log2.close()
+    assert (tmp_path / "y.log").read_text() == "before\n"
+
+
 @minirt.remote
 def one():
     return 1
