@@ -19,7 +19,7 @@ import pytest
 import minirt
 from minirt import _admin, _logs
 from minirt.util import cli
-from conftest import wait_until
+from tests.conftest import wait_until
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -16,7 +16,7 @@ import pytest
 
 import minirt
 from minirt import _logs
-from conftest import wait_until
+from tests.conftest import wait_until
 
 
 @pytest.fixture
