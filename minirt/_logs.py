@@ -38,6 +38,7 @@ import datetime
 import fcntl
 import json
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -66,11 +67,15 @@ def root_dir() -> str:
     return os.environ.get("MINIRT_TMPDIR") or os.path.join(tempfile.gettempdir(), "minirt-logs")
 
 
+_SESSION_NAME = re.compile(r"session_\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d_\d{6}_\d+")
+
+
 def sessions(root: str | None = None) -> list[str]:
-    """Session directories under ``root``, newest first."""
+    """Session directories under ``root``, newest first (only names :class:`Session`
+    makes: not ``session_latest`` nor its ``.tmp`` link being replaced)."""
     root = root or root_dir()
     try:
-        names = [n for n in os.listdir(root) if n.startswith("session_") and n != LATEST]
+        names = [n for n in os.listdir(root) if _SESSION_NAME.fullmatch(n)]
     except OSError:
         return []
     return [os.path.join(root, n) for n in sorted(names, reverse=True)]

@@ -131,6 +131,8 @@ def test_only_the_newest_sessions_are_kept_and_live_ones_never_removed(root):
         os.makedirs(os.path.join(root, f"session_2000-01-01_00-00-{i:02d}_000000_1"))
     live = os.path.join(root, "session_1999-01-01_00-00-00_000000_1")   # the oldest
     os.makedirs(live)
+    for other in ("session_latest.4242.tmp", "session_notes"):    # not sessions
+        os.symlink(os.path.basename(live), os.path.join(root, other))
     fd = os.open(os.path.join(live, "session.lock"), os.O_RDWR | os.O_CREAT)
     fcntl.flock(fd, fcntl.LOCK_EX)          # another runtime holds it
     try:
@@ -139,6 +141,7 @@ def test_only_the_newest_sessions_are_kept_and_live_ones_never_removed(root):
         left = _logs.sessions(root)
         assert len(left) == _logs.KEEP_SESSIONS + 1, left
         assert s.path == left[0] and live in left
+        assert all(os.path.basename(p).startswith("session_2") or p == live for p in left)
         assert os.path.basename(os.readlink(os.path.join(root, "session_latest"))) == \
             os.path.basename(s.path)
     finally:
