@@ -148,8 +148,9 @@ def test_every_command_shows_the_running_drivers_state(root, tmp_path, capsys):
 
         trace = tmp_path / "trace.json"
         _run(capsys, "timeline", "-o", str(trace))
-        names = {e["name"] for e in json.loads(trace.read_text())}
-        assert {"make_array", "Counter.incr"} <= names
+        events = json.loads(trace.read_text())
+        assert {"make_array", "Counter.incr"} <= {e["name"] for e in events}
+        assert all("cname" in e for e in events)      # as minirt.timeline() makes them
 
         out = _run(capsys, "stack")
         assert "Stack dump for the driver" in out and "readline" in out

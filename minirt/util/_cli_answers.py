@@ -22,7 +22,7 @@ import threading
 import time
 import traceback
 
-from .. import _admin, _logs
+from .. import _admin, _logs, _protocol
 from . import state
 from ._introspect import held
 
@@ -159,11 +159,7 @@ def _h_summary(head, args: dict) -> dict:
 
 def _h_timeline(head, args: dict) -> list:
     rows = _locked(head, lambda h: list(h.timeline_rows))
-    return [{"cat": "actor" if kind != "task" else "task", "name": name,
-             "pid": f"node {node}", "tid": f"worker {wid} (pid {pid})",
-             "ts": t0 * 1e6, "dur": max(0.0, (t1 - t0) * 1e6), "ph": "X",
-             "args": {"task_id": tid, "attempt": attempt}}
-            for name, kind, node, wid, pid, t0, t1, tid, attempt in rows]
+    return _protocol.trace_events(rows)
 
 
 def _driver_stacks() -> str:
