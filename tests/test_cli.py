@@ -202,7 +202,8 @@ def add(x, y):
     return x + y
 
 
-def test_a_silent_client_does_not_block_the_runtime(root):
+def test_a_silent_client_does_not_block_the_runtime(root, monkeypatch):
+    monkeypatch.setattr(_admin, "CONN_TIMEOUT", 120.0)   # they keep their slots throughout
     minirt.init(num_cpus=1)
     head = minirt._context.peek()
     silent = []
@@ -212,6 +213,8 @@ def test_a_silent_client_does_not_block_the_runtime(root):
         s.sendall(b'{"op": "stat')              # half a request, then nothing
         silent.append(s)
     try:
+        with pytest.raises(RuntimeError, match="already answering"):
+            _admin.request(head.admin.path, "ping", timeout=5)
         t0 = time.monotonic()
         assert minirt.get(add.remote(1, 2), timeout=20) == 3
         assert minirt.get(minirt.put(5), timeout=5) == 5
