@@ -59,8 +59,7 @@ class AdminServer:
             with _short_address(path) as address:
                 self._sock.bind(address)
             os.chmod(path, 0o600)        # the directory is 0700: nobody else got in before
-            self._sock.listen(16)
-            self._sock.settimeout(0.25)  # the accept loop looks at _closed this often
+            self._sock.listen(16)        # blocking accept(): close() wakes it by connecting
         except BaseException:
             self._sock.close()
             raise
@@ -71,9 +70,7 @@ class AdminServer:
         while not self._closed:
             try:
                 conn, _ = self._sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
+            except OSError:              # shut down by close()
                 break
             if self._closed:             # woken by close()
                 conn.close()
@@ -94,12 +91,13 @@ class AdminServer:
 
     def _one(self, conn) -> None:
         try:
-            deadline = time.monotonic() + CONN_TIMEOUT
-            conn.settimeout(CONN_TIMEOUT)
+            deadline = time.monotonic() + CONN_TIMEOUT     # for the whole request, in total
             data = b""
             while not data.endswith(b"\n"):
-                if len(data) > REQUEST_MAX or time.monotonic() > deadline:
+                left = deadline - time.monotonic()
+                if len(data) > REQUEST_MAX or left <= 0:
                     return
+                conn.settimeout(left)
                 chunk = conn.recv(65536)
                 if not chunk:
                     return
@@ -143,7 +141,11 @@ class AdminServer:
             pass
         if self._thread is not threading.current_thread():
             self._thread.join(1.0)
-        if self._thread.is_alive():     # not woken: close it from here
+        if self._thread.is_alive():     # not woken (backlog full?): shutdown() ends accept()
+            try:
+                self._sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             self._sock.close()
         try:
             os.unlink(self.path)

@@ -24,7 +24,9 @@ Bounds: the newest :data:`KEEP_SESSIONS` sessions are kept (live ones are
 never removed); ``head.log`` and each worker file keep at most
 :data:`LOG_FILE_MAX` bytes of what Python code writes, then one line saying
 the rest was dropped (output written by C code straight to the descriptor is
-not counted). Writing happens outside the head's lock: the head queues
+not counted, nor the ``:task_name:`` marker lines, each written only before a
+task's first Python output to that file, so C-only output of a task shows
+under the previous marker). Writing happens outside the head's lock: the head queues
 ``head.log`` lines (:meth:`Session.log`) and the control thread writes them
 after each turn (:meth:`Session.flush`).
 """
@@ -36,6 +38,7 @@ import datetime
 import fcntl
 import json
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -64,11 +67,15 @@ def root_dir() -> str:
     return os.environ.get("MINIRT_TMPDIR") or os.path.join(tempfile.gettempdir(), "minirt-logs")
 
 
+_SESSION_NAME = re.compile(r"session_\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d_\d{6}_\d+")
+
+
 def sessions(root: str | None = None) -> list[str]:
-    """Session directories under ``root``, newest first."""
+    """Session directories under ``root``, newest first (only names :class:`Session`
+    makes: not ``session_latest`` nor its ``.tmp`` link being replaced)."""
     root = root or root_dir()
     try:
-        names = [n for n in os.listdir(root) if n.startswith("session_") and n != LATEST]
+        names = [n for n in os.listdir(root) if _SESSION_NAME.fullmatch(n)]
     except OSError:
         return []
     return [os.path.join(root, n) for n in sorted(names, reverse=True)]
@@ -94,7 +101,10 @@ class LogFile:
 
     A write ending a line (or filling :data:`_BUFFER` bytes) goes out at once; a partial
     line waits for the rest, or :meth:`flush` (so a million one-character writes cost
-    a few hundred system calls, not a million). Thread-safe.
+    a few hundred system calls, not a million). :meth:`mark` sets a marker line
+    (``:task_name:f``) written only before the next output, if any comes: a task that
+    prints nothing costs nothing, and markers do not count toward ``limit``. After
+    :meth:`close` writes are dropped. Thread-safe.
     """
 
     def __init__(self, fd: int, limit: int = LOG_FILE_MAX):
@@ -102,16 +112,30 @@ class LogFile:
         self.limit = limit
         self._parts: list[str] = []
         self._pending = 0
+        self._marker: str | None = None     # written before the next output
+        self._marker_bytes = 0              # bytes of marker at the start of _parts
+        self._line_start = True             # the last byte written ended a line
         self._lock = threading.Lock()
         try:
             self.written = os.fstat(fd).st_size
         except OSError:
             self.written = 0
 
+    def mark(self, line: str) -> None:
+        """Write ``line`` (a marker, without its newline) before the next output."""
+        with self._lock:
+            self._flush_locked()
+            self._marker = line
+
     def write(self, text: str) -> None:
         if self.written >= self.limit or not text:
             return
         with self._lock:
+            if self._marker is not None:
+                marker = ("" if self._line_start else "\n") + self._marker + "\n"
+                self._marker = None
+                self._parts.append(marker)
+                self._marker_bytes = len(marker.encode("utf-8", "replace"))
             self._parts.append(text)
             self._pending += len(text)
             if "\n" in text or self._pending >= _BUFFER:
@@ -122,18 +146,35 @@ class LogFile:
             with self._lock:
                 self._flush_locked()
 
+    def close(self) -> None:
+        """Write what is held and close the descriptor; later writes are dropped."""
+        with self._lock:
+            self._flush_locked()
+            fd, self.fd = self.fd, -1
+            self.written = self.limit
+        if fd >= 0:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
     def _flush_locked(self) -> None:
         data = "".join(self._parts).encode("utf-8", "replace")
-        self._parts, self._pending = [], 0
-        if self.written >= self.limit or not data:
+        marker, data = data[:self._marker_bytes], data[self._marker_bytes:]
+        self._parts, self._pending, self._marker_bytes = [], 0, 0
+        if self.fd < 0 or self.written >= self.limit or not data:
             return
         if self.written + len(data) > self.limit:
-            data = data[:max(0, self.limit - self.written)] + (
-                f"\n[minirt: this log reached {self.limit} bytes; later output is not "
-                "saved]\n").encode()
+            cut = max(0, self.limit - self.written)
+            while 0 < cut < len(data) and data[cut] & 0xC0 == 0x80:
+                cut -= 1                    # not in the middle of a character
+            data = data[:cut] + (f"\n[minirt: this log reached {self.limit} bytes; later "
+                                 "output is not saved]\n").encode()
             self.written = self.limit
         else:
             self.written += len(data)
+        data = marker + data                # markers are not counted
+        self._line_start = data.endswith(b"\n")
         try:
             while data:
                 data = data[os.write(self.fd, data):]
@@ -237,8 +278,8 @@ class Session:
             return
         self.flush()
         self._closed = True
-        for fd in (self._head_fd, self._lock_fd):
-            try:
-                os.close(fd)          # closing the lock file's fd releases the flock
-            except OSError:
-                pass
+        self._head_log.close()        # under its lock: a write still going on finishes first
+        try:
+            os.close(self._lock_fd)   # closing the lock file's fd releases the flock
+        except OSError:
+            pass

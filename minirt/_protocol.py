@@ -84,6 +84,18 @@ class Run(NamedTuple):
     attempt: int
 
 
+def trace_events(rows) -> list[dict]:
+    """Chrome-trace ``"X"`` events of :class:`Run` rows (``minirt.timeline()`` and
+    ``minirt timeline``): ``ts``/``dur`` in microseconds, ``pid`` the node, ``tid`` the
+    worker, colored by kind (tasks vs actor work)."""
+    return [{"cat": "actor" if kind != "task" else "task", "name": name,
+             "pid": f"node {node}", "tid": f"worker {wid} (pid {pid})",
+             "ts": t0 * 1e6, "dur": max(0.0, (t1 - t0) * 1e6), "ph": "X",
+             "cname": "rail_response" if kind == "task" else "rail_animation",
+             "args": {"task_id": tid, "attempt": attempt}}
+            for name, kind, node, wid, pid, t0, t1, tid, attempt in rows]
+
+
 class Event(NamedTuple):
     """One entry of the head's event log (``minirt.events()``)."""
 

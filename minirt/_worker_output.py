@@ -200,7 +200,8 @@ log_files: tuple = ()      # this worker's .out and .err (_logs.LogFile), if any
 
 
 def mark_logs(line: str) -> None:
-    """Write a marker line (``:task_name:f``, as Ray's worker logs have) to the log files
-    only: ``minirt logs --task f`` finds a task's output by it."""
+    """Set the marker line (``:task_name:f``, as Ray's worker logs have) of the log files
+    only: ``minirt logs --task f`` finds a task's output by it. Each file writes it
+    before the task's first output to that file (no output, no marker: no system call)."""
     for f in log_files:
-        f.write(line + "\n")
+        f.mark(line)

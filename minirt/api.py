@@ -19,7 +19,7 @@ import os
 import sys
 import threading
 
-from . import _context, _options, _refs, _serial, _store
+from . import _context, _options, _protocol, _refs, _serial, _store
 from ._refs import ObjectRef, new_id
 from ._serial import FILE, INLINE, Raised
 from .actor import ActorClass, ActorHandle
@@ -691,12 +691,7 @@ def timeline(filename=None):
     if filename is not None and not isinstance(filename, (str, os.PathLike)):
         raise TypeError(f"filename must be a path; got {filename!r}")
     rows = core.call("timeline")
-    events = [{"cat": "actor" if kind != "task" else "task", "name": name,
-               "pid": f"node {node}", "tid": f"worker {wid} (pid {pid})",
-               "ts": t0 * 1e6, "dur": max(0.0, (t1 - t0) * 1e6), "ph": "X",
-               "cname": "rail_response" if kind == "task" else "rail_animation",
-               "args": {"task_id": tid, "attempt": attempt}}
-              for name, kind, node, wid, pid, t0, t1, tid, attempt in rows]
+    events = _protocol.trace_events(rows)
     if filename is None:
         return events
     with open(filename, "w") as f:

@@ -19,7 +19,7 @@ import pytest
 import minirt
 from minirt import _admin, _logs
 from minirt.util import cli
-from conftest import wait_until
+from tests.conftest import wait_until
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -148,8 +148,9 @@ def test_every_command_shows_the_running_drivers_state(root, tmp_path, capsys):
 
         trace = tmp_path / "trace.json"
         _run(capsys, "timeline", "-o", str(trace))
-        names = {e["name"] for e in json.loads(trace.read_text())}
-        assert {"make_array", "Counter.incr"} <= names
+        events = json.loads(trace.read_text())
+        assert {"make_array", "Counter.incr"} <= {e["name"] for e in events}
+        assert all("cname" in e for e in events)      # as minirt.timeline() makes them
 
         out = _run(capsys, "stack")
         assert "Stack dump for the driver" in out and "readline" in out
@@ -201,7 +202,8 @@ def add(x, y):
     return x + y
 
 
-def test_a_silent_client_does_not_block_the_runtime(root):
+def test_a_silent_client_does_not_block_the_runtime(root, monkeypatch):
+    monkeypatch.setattr(_admin, "CONN_TIMEOUT", 120.0)   # they keep their slots throughout
     minirt.init(num_cpus=1)
     head = minirt._context.peek()
     silent = []
@@ -211,6 +213,8 @@ def test_a_silent_client_does_not_block_the_runtime(root):
         s.sendall(b'{"op": "stat')              # half a request, then nothing
         silent.append(s)
     try:
+        with pytest.raises(RuntimeError, match="already answering"):
+            _admin.request(head.admin.path, "ping", timeout=5)
         t0 = time.monotonic()
         assert minirt.get(add.remote(1, 2), timeout=20) == 3
         assert minirt.get(minirt.put(5), timeout=5) == 5
@@ -273,6 +277,57 @@ def test_logs_follow_prints_what_is_appended(tmp_path):
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(10) == 0
+
+
+def test_logs_follow_of_a_task_prints_only_that_tasks_later_output(tmp_path):
+    logs = tmp_path / "session_x" / "logs"
+    logs.mkdir(parents=True)
+    out = logs / "worker-1-123.out"
+    out.write_text(":task_name:f\nfrom f\n")
+    proc = subprocess.Popen([sys.executable, "-m", "minirt", "logs", "--address",
+                             str(tmp_path / "session_x"), "--task", "f", "--follow"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        assert proc.stdout.readline() == "from f\n"
+        with open(out, "a") as f:      # g's output, then f's again (its marker in two writes)
+            f.write("more from f\n:task_name:g\nfrom g\n:task_na")
+            f.flush()
+            time.sleep(0.5)
+            f.write("me:f\nf again\n")
+        assert proc.stdout.readline() == "more from f\n"
+        assert proc.stdout.readline() == "f again\n"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(10) == 0
+
+
+def test_stack_never_signals_a_process_without_a_handler_for_it(tmp_path):
+    """A worker just forked has the default action for STACK_SIGNAL (it would end it):
+    `stack` signals only a process that catches it, and through its pidfd."""
+    from minirt.util._cli_answers import _send_stack_signal
+    ready, dump = tmp_path / "ready", tmp_path / "dump"
+    newborn = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    grown = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import faulthandler, signal, time
+        faulthandler.register(signal.SIGUSR2, file=open({str(dump)!r}, "w"), all_threads=True)
+        open({str(ready)!r}, "w").close()
+        time.sleep(60)
+        """)])
+    fds = [os.pidfd_open(p.pid) for p in (newborn, grown)]
+    try:
+        assert wait_until(ready.exists, 20)
+        assert not _send_stack_signal(newborn.pid, fds[0], signal.SIGUSR2)
+        assert _send_stack_signal(grown.pid, fds[1], signal.SIGUSR2)
+        assert wait_until(lambda: "<module>" in dump.read_text(), 10)
+        time.sleep(0.3)
+        assert newborn.poll() is None and grown.poll() is None
+    finally:
+        for p in (newborn, grown):
+            p.kill()
+            p.wait()
+        for fd in fds:
+            os.close(fd)
+    assert not _send_stack_signal(newborn.pid, None, signal.SIGUSR2)    # gone
 
 
 def test_memory_says_which_objects_are_spilled(root, capsys):

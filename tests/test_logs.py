@@ -16,7 +16,7 @@ import pytest
 
 import minirt
 from minirt import _logs
-from conftest import wait_until
+from tests.conftest import wait_until
 
 
 @pytest.fixture
@@ -131,6 +131,8 @@ def test_only_the_newest_sessions_are_kept_and_live_ones_never_removed(root):
         os.makedirs(os.path.join(root, f"session_2000-01-01_00-00-{i:02d}_000000_1"))
     live = os.path.join(root, "session_1999-01-01_00-00-00_000000_1")   # the oldest
     os.makedirs(live)
+    for other in ("session_latest.4242.tmp", "session_notes"):    # not sessions
+        os.symlink(os.path.basename(live), os.path.join(root, other))
     fd = os.open(os.path.join(live, "session.lock"), os.O_RDWR | os.O_CREAT)
     fcntl.flock(fd, fcntl.LOCK_EX)          # another runtime holds it
     try:
@@ -139,6 +141,7 @@ def test_only_the_newest_sessions_are_kept_and_live_ones_never_removed(root):
         left = _logs.sessions(root)
         assert len(left) == _logs.KEEP_SESSIONS + 1, left
         assert s.path == left[0] and live in left
+        assert all(os.path.basename(p).startswith("session_2") or p == live for p in left)
         assert os.path.basename(os.readlink(os.path.join(root, "session_latest"))) == \
             os.path.basename(s.path)
     finally:
@@ -157,6 +160,50 @@ def test_a_log_file_is_capped(tmp_path):
     text = path.read_text()
     assert text.startswith("0123456789\n") and "later output is not saved" in text
     assert len(text) < 200
+
+
+def test_markers_are_written_only_before_output_and_not_counted(tmp_path):
+    path = tmp_path / "x.log"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    log = _logs.LogFile(fd, limit=40)
+    writes = []
+    real_write = os.write
+    try:
+        os.write = lambda f, b: writes.append(b) or real_write(f, b)
+        for i in range(1000):           # tasks that print nothing: no system call
+            log.mark(f":task_name:quiet{i}")
+        assert writes == []
+        log.write("from f")             # a partial line: the next marker starts a line
+        log.mark(":task_name:f")
+        log.mark(":task_name:g")        # only the last one before output counts
+        log.write("from g\n")
+        for i in range(100):            # markers alone never reach the cap
+            log.mark(f":task_name:t{i}")
+        log.mark(":task_name:h")
+        log.write("from h\n")
+        log.flush()
+    finally:
+        os.write = real_write
+        os.close(fd)
+    assert path.read_text() == ":task_name:quiet999\nfrom f\n:task_name:g\nfrom g\n" \
+                               ":task_name:h\nfrom h\n"
+
+
+def test_the_cap_cuts_at_a_character_boundary_and_close_drops_later_writes(tmp_path):
+    path = tmp_path / "x.log"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    log = _logs.LogFile(fd, limit=10)
+    log.write("aaaaaaaaa\u00e9\u00e9\n")         # the cap falls inside the first é
+    path.read_bytes().decode("utf-8")               # strict: no cut character
+    assert path.read_text().startswith("aaaaaaaaa\n[minirt: this log reached")
+    log2 = _logs.LogFile(os.open(tmp_path / "y.log", os.O_WRONLY | os.O_CREAT), limit=100)
+    log2.write("before\n")
+    log2.close()
+    assert log2.fd == -1
+    log2.write("after\n")                          # dropped, not written to a reused fd
+    log2.flush()
+    log2.close()
+    assert (tmp_path / "y.log").read_text() == "before\n"
 
 
 @minirt.remote

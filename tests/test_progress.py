@@ -11,7 +11,7 @@ import minirt
 from minirt.experimental import tqdm_ray
 from minirt.util import ProgressBar, progress
 
-from conftest import wait_until
+from tests.conftest import wait_until
 
 
 @minirt.remote

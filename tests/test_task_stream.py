@@ -11,7 +11,7 @@ import minirt
 from minirt.util import _introspect
 from minirt.util import TaskStream
 
-from conftest import wait_until
+from tests.conftest import wait_until
 
 
 @minirt.remote

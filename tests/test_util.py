@@ -471,8 +471,11 @@ def test_minirt_cli_keeps_the_sections_asked_for_and_hides_what_changes(monkeypa
     assert "Session:" not in full and "========" not in full
     workers = util.minirt_cli("status", sections=["Workers"])
     assert workers.startswith("Workers") and "worker processes" in workers and "Tasks" not in workers
+    held = minirt.put(b"x" * 200_000)          # one row, whose pid is the driver's
     memory = util.minirt_cli("memory")
-    assert str(os.getpid()) not in memory
+    assert "--- Object references for node 0 ---" in memory, memory     # the command ran
+    assert str(os.getpid()) not in memory and "<driver pid>" in memory
+    del held
     minirt.shutdown()
     assert "no running minirt runtime" in util.minirt_cli("status")
     with pytest.raises(TypeError):

@@ -8,20 +8,21 @@ threads of the driver::
                                                (state._snapshot, a few node fields)
                            <-- JSON-able value -- format the copy, outside the lock
 
-``stack`` also signals every worker (``STACK_SIGNAL``: each dumps its threads
-with ``faulthandler`` to its ``.stack`` log file) and waits for the dumps
-without the lock. Lesson: lessons/08_patterns.ipynb (troubleshooting).
+``stack`` also signals every worker that has finished starting (``STACK_SIGNAL``:
+each dumps its threads with ``faulthandler`` to its ``.stack`` log file) and
+waits for the dumps without the lock. Lesson: lessons/08_patterns.ipynb (troubleshooting).
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import threading
 import time
 import traceback
 
-from .. import _admin, _logs
+from .. import _admin, _logs, _protocol
 from . import state
 from ._introspect import held
 
@@ -34,15 +35,25 @@ _KINDS = {"tasks": ("tasks", state._task_rows, state.TaskState),
           "nodes": ("nodes", state._node_rows, state.NodeState)}
 
 
-def _take(head, what: str, extra=None):
-    """``state._snapshot(head, what)`` (and ``extra(head)``) in one bounded hold of the lock."""
+def _locked(head, fn):
+    """``fn(head)`` in one hold of the head's lock, waited for :data:`LOCK_WAIT` s at most.
+
+    Raises:
+        TimeoutError: the lock stayed busy (the client is told to try again).
+        RuntimeError: the runtime is shutting down.
+    """
     with held(head, LOCK_WAIT) as ok:
         if not ok:
             raise TimeoutError(f"the runtime's lock was busy for {LOCK_WAIT} s; try again")
         if head._closed:
             raise RuntimeError("the runtime is shutting down")
-        snap = state._snapshot(head, what)
-        return snap, (extra(head) if extra is not None else None)
+        return fn(head)
+
+
+def _take(head, what: str, extra=None):
+    """``state._snapshot(head, what)`` (and ``extra(head)``) in one bounded hold of the lock."""
+    return _locked(head, lambda h: (state._snapshot(h, what),
+                                    extra(h) if extra is not None else None))
 
 
 def _h_list(head, args: dict) -> dict:
@@ -147,15 +158,8 @@ def _h_summary(head, args: dict) -> dict:
 
 
 def _h_timeline(head, args: dict) -> list:
-    with held(head, LOCK_WAIT) as ok:
-        if not ok:
-            raise TimeoutError(f"the runtime's lock was busy for {LOCK_WAIT} s; try again")
-        rows = list(head.timeline_rows)
-    return [{"cat": "actor" if kind != "task" else "task", "name": name,
-             "pid": f"node {node}", "tid": f"worker {wid} (pid {pid})",
-             "ts": t0 * 1e6, "dur": max(0.0, (t1 - t0) * 1e6), "ph": "X",
-             "args": {"task_id": tid, "attempt": attempt}}
-            for name, kind, node, wid, pid, t0, t1, tid, attempt in rows]
+    rows = _locked(head, lambda h: list(h.timeline_rows))
+    return _protocol.trace_events(rows)
 
 
 def _driver_stacks() -> str:
@@ -167,26 +171,81 @@ def _driver_stacks() -> str:
     return "\n".join(out)
 
 
+def _catches(pid: int, signum: int) -> bool:
+    """Has process ``pid`` a handler for ``signum`` (``SigCgt`` in ``/proc/<pid>/status``)?
+
+    A worker installs its ``faulthandler`` for ``STACK_SIGNAL`` a moment after it is
+    forked; until then the signal's default action would end it. A handler, once
+    installed, stays: a process seen catching it can be signalled safely.
+    """
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"SigCgt:"):
+                    return bool(int(line.split()[1], 16) >> (signum - 1) & 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return False
+
+
+def _send_stack_signal(pid: int, pidfd: int | None, signum: int) -> bool:
+    """Signal a worker that has finished starting (see :func:`_catches`), through its
+    pidfd (the same process even if ``pid`` was reused); return whether it was sent."""
+    if not _catches(pid, signum):
+        return False
+    try:
+        if pidfd is not None:
+            signal.pidfd_send_signal(pidfd, signum)
+        else:                           # no pidfd (kernel < 5.3): by pid
+            os.kill(pid, signum)
+        return True
+    except OSError:                     # gone meanwhile
+        return False
+
+
 def _h_stack(head, args: dict) -> dict:
-    """Every worker dumps its threads (``faulthandler`` on ``STACK_SIGNAL``) to its
-    ``.stack`` file; this waits for the dumps outside the head's lock."""
+    """Every worker that has finished starting dumps its threads (``faulthandler`` on
+    ``STACK_SIGNAL``) to its ``.stack`` file; this waits for the dumps outside the
+    head's lock. Each worker is signalled through a duplicate of its pidfd, taken
+    under the lock while the head knows it alive, so a reused pid is never hit."""
     from .._worker import STACK_SIGNAL
-    with held(head, LOCK_WAIT) as ok:
-        if not ok:
-            raise TimeoutError(f"the runtime's lock was busy for {LOCK_WAIT} s; try again")
-        workers = [w for n in _nodes_view(head) for w in n["workers"]]
-        logs_dir = head.logs.logs_dir if head.logs else None
+
+    def workers_of(h):
+        out = []
+        for n in h.nodes:
+            for w in n.workers:
+                if w.dead or w.exited:
+                    continue
+                try:
+                    fd = os.dup(w.pidfd) if w.pidfd is not None else None
+                except OSError:
+                    continue
+                out.append((w.wid, w.pid, w.actor.class_name if w.actor else None,
+                            w.task.spec.name if w.task is not None else None, fd))
+        return out, (h.logs.logs_dir if h.logs else None)
+    workers, logs_dir = _locked(head, workers_of)
     driver = _driver_stacks()
+    files, starting = {}, set()
+    try:
+        for wid, pid, actor, task, fd in workers:
+            if logs_dir is None:
+                break
+            path = _logs.worker_files(logs_dir, wid, pid)[2]
+            try:
+                start = os.path.getsize(path)
+            except OSError:
+                starting.add(wid)       # not even its log files yet
+                continue
+            if _send_stack_signal(pid, fd, STACK_SIGNAL):
+                files[wid] = (path, start)
+            else:
+                starting.add(wid)
+    finally:
+        for *_, fd in workers:
+            if fd is not None:
+                os.close(fd)
     if logs_dir is None:
         return {"driver": driver, "driver_pid": os.getpid(), "workers": []}
-    files = {}
-    for wid, pid, actor, task in workers:
-        path = _logs.worker_files(logs_dir, wid, pid)[2]
-        try:
-            files[wid] = (path, os.path.getsize(path))
-            os.kill(pid, STACK_SIGNAL)
-        except OSError:
-            continue
     deadline = time.monotonic() + STACK_WAIT
     sizes: dict = {}
     while time.monotonic() < deadline:      # until every dump has arrived and stopped growing
@@ -196,7 +255,10 @@ def _h_stack(head, args: dict) -> dict:
         sizes = now
         time.sleep(0.05)
     out = []
-    for wid, pid, actor, task in workers:
+    for wid, pid, actor, task, _ in workers:
+        if wid in starting:
+            out.append({"wid": wid, "pid": pid, "actor": actor, "task": task,
+                        "stack": "(still starting: it cannot dump its stack yet)\n"})
         if wid not in files:
             continue
         path, start = files[wid]

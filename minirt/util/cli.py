@@ -142,9 +142,20 @@ def log_files(session: str) -> list[str]:
     return ([head] if os.path.exists(head) else []) + sorted(files, key=key)
 
 
-def _marked_sections(text: str, marker: str) -> str:
-    """The parts of a worker log that follow ``marker`` lines, up to the next marker."""
-    out, on = [], False
+_MARKER = re.compile(r"^:(task|actor)_name:.*\n", flags=re.M)
+
+
+def _last_marker(text: str, current: str | None = None) -> str | None:
+    """The last ``:task_name:``/``:actor_name:`` line of ``text`` (else ``current``)."""
+    found = [m.group(0) for m in _MARKER.finditer(text)]
+    return found[-1].rstrip("\n") if found else current
+
+
+def _marked_sections(text: str, marker: str, current: str | None = None) -> str:
+    """The parts of a worker log that follow ``marker`` lines, up to the next marker;
+    ``current`` is the marker in force where ``text`` starts (``--follow`` goes on
+    from the middle of a file)."""
+    out, on = [], current == marker
     for line in text.splitlines(keepends=True):
         if line.startswith((":task_name:", ":actor_name:")):
             on = line.rstrip("\n") == marker
@@ -154,10 +165,20 @@ def _marked_sections(text: str, marker: str) -> str:
     return "".join(out)
 
 
-def select_logs(session: str, args, read: dict | None = None) -> list[tuple[str, str]]:
+def _pick_text(text: str, args, current: str | None = None) -> str:
+    """What ``--task``/``--actor`` (or neither) keep of a worker log's ``text``."""
+    if args.task:
+        return _marked_sections(text, f":task_name:{args.task}", current)
+    return _MARKER.sub("", text)        # --actor: an actor's worker runs nothing else
+
+
+def select_logs(session: str, args, read: dict | None = None,
+                marks: dict | None = None) -> list[tuple[str, str]]:
     """``(path, text)`` of the files (or parts) the ``logs`` options pick; ``read`` gets
-    the number of bytes read from each file."""
+    the number of bytes read from each file, ``marks`` the last marker line of each
+    worker file (where ``--follow`` goes on from)."""
     read = {} if read is None else read
+    marks = {} if marks is None else marks
     files = log_files(session)
     picked = []
     for path in files:
@@ -180,16 +201,13 @@ def select_logs(session: str, args, read: dict | None = None) -> list[tuple[str,
             continue
         read[path] = len(data)            # where --follow goes on from
         text = data.decode("utf-8", "replace")
-        if args.task:
-            text = _marked_sections(text, f":task_name:{args.task}")
-            if not text:
+        if args.actor and f":actor_name:{args.actor}\n" not in text:
+            continue
+        if m:
+            marks[path] = _last_marker(text)
+            text = _pick_text(text, args)
+            if args.task and not text:
                 continue
-        elif args.actor:
-            if f":actor_name:{args.actor}\n" not in text:
-                continue
-            text = text.replace(f":actor_name:{args.actor}\n", "")
-        elif m:
-            text = re.sub(r"^:(task|actor)_name:.*\n", "", text, flags=re.M)
         picked.append((path, text))
     return picked
 
@@ -212,7 +230,8 @@ def cmd_logs(args) -> int:
             print(f"  {os.path.basename(path):32} {_size(os.path.getsize(path))}")
         return 0
     read: dict = {}
-    picked = select_logs(session, args, read)
+    marks: dict = {}
+    picked = select_logs(session, args, read, marks)
     if not picked:
         print(f"minirt: no log in {os.path.join(session, 'logs')} matches", file=sys.stderr)
         return 1
@@ -234,11 +253,19 @@ def cmd_logs(args) -> int:
                     if size > sizes[p]:
                         with open(p, "rb") as f:
                             f.seek(sizes[p])
-                            data = f.read(size - sizes[p]).decode("utf-8", "replace")
-                        sizes[p] = size
-                        sys.stdout.write(re.sub(r"^:(task|actor)_name:.*\n", "", data,
-                                                flags=re.M))
-                        sys.stdout.flush()
+                            raw = f.read(size - sizes[p])
+                        if p in marks:      # whole lines only: a marker may be half written
+                            raw = raw[:raw.rfind(b"\n") + 1]
+                        sizes[p] += len(raw)
+                        data = raw.decode("utf-8", "replace")
+                        if p in marks:      # a worker file: the same filter as above
+                            text = _pick_text(data, args, marks[p])
+                            marks[p] = _last_marker(data, marks[p])
+                        else:
+                            text = data
+                        if text:
+                            sys.stdout.write(text)
+                            sys.stdout.flush()
         except KeyboardInterrupt:
             pass
     return 0
