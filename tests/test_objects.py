@@ -127,53 +127,69 @@ def far_array(n):
     return np.ones(n, dtype=np.uint8)
 
 
+@pytest.fixture
+def far_object():
+    """Makes 1 MiB objects on node 1 of a two-node cluster (the driver is on node 0)."""
+    from minirt.cluster_utils import Cluster
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    try:
+        c.add_node(num_cpus=1, resources={"far": 1})
+        minirt.init(address=c.address)
+
+        def make():
+            ref = far_array.options(resources={"far": 1}).remote(1 << 20)
+            minirt.wait([ref], timeout=60)
+            return ref
+        yield make
+    finally:
+        c.shutdown()
+
+
 def test_a_cross_node_copy_that_fails_unexpectedly_fails_the_get_and_is_retried_later(
-        monkeypatch):
+        far_object, monkeypatch):
     from minirt import _objects
-    from minirt.cluster_utils import Cluster
-    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
-    try:
-        c.add_node(num_cpus=1, resources={"far": 1})
-        minirt.init(address=c.address)
-        big = far_array.options(resources={"far": 1}).remote(1 << 20)
-        minirt.wait([big], timeout=60)
-        real_copy = _objects.copy_private
+    big = far_object()
+    real_copy = _objects.copy_private
 
-        def bug(src, dst):
-            raise RuntimeError("a bug in the copy code")
-        monkeypatch.setattr(_objects, "copy_private", bug)
-        t0 = time.monotonic()
-        with pytest.raises(minirt.exceptions.ObjectStoreFullError, match="a bug in the copy"):
-            minirt.get(big, timeout=30)
-        assert time.monotonic() - t0 < 25, "the get hung until its timeout"
-        monkeypatch.setattr(_objects, "copy_private", real_copy)
-        assert minirt.get(big, timeout=30).nbytes == 1 << 20     # a later get copies again
-        head = minirt._context.peek()
-        del big
-        assert wait_until(lambda: not head.table._failed, 10)
-    finally:
-        c.shutdown()
+    def bug(src, dst):
+        raise RuntimeError("a bug in the copy code")
+    monkeypatch.setattr(_objects, "copy_private", bug)
+    t0 = time.monotonic()
+    with pytest.raises(minirt.exceptions.ObjectStoreFullError, match="a bug in the copy"):
+        minirt.get(big, timeout=30)
+    assert time.monotonic() - t0 < 25, "the get hung until its timeout"
+    monkeypatch.setattr(_objects, "copy_private", real_copy)
+    assert minirt.get(big, timeout=30).nbytes == 1 << 20     # a later get copies again
 
 
-def test_get_timeout_also_covers_the_copy_to_the_drivers_node(monkeypatch):
+def test_a_failed_copy_nobody_read_is_forgotten_with_its_object(far_object, monkeypatch):
     from minirt import _objects
-    from minirt.cluster_utils import Cluster
-    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
-    try:
-        c.add_node(num_cpus=1, resources={"far": 1})
-        minirt.init(address=c.address)
-        big = far_array.options(resources={"far": 1}).remote(1 << 20)
-        minirt.wait([big], timeout=60)
-        real_copy = _objects.copy_private
+    big = far_object()
+    head = minirt._context.peek()
 
-        def slow_network(src, dst):
-            time.sleep(4)
-            real_copy(src, dst)
-        monkeypatch.setattr(_objects, "copy_private", slow_network)
-        t0 = time.monotonic()
-        with pytest.raises(minirt.exceptions.GetTimeoutError, match="copying"):
-            minirt.get(big, timeout=0.5)
-        assert time.monotonic() - t0 < 3
-        assert minirt.get(big, timeout=30).nbytes == 1 << 20    # the copy went on
-    finally:
-        c.shutdown()
+    def slow_failure(src, dst):
+        time.sleep(1)
+        raise OSError(5, "Input/output error")
+    monkeypatch.setattr(_objects, "copy_private", slow_failure)
+    with pytest.raises(minirt.exceptions.GetTimeoutError):
+        minirt.get(big, timeout=0.2)                  # the reader leaves before the failure
+    key = (big._id, 0)
+    assert wait_until(lambda: key in head.table._failed, 10)
+    del big
+    assert wait_until(lambda: key not in head.table._failed, 10)
+
+
+def test_get_timeout_also_covers_the_copy_to_the_drivers_node(far_object, monkeypatch):
+    from minirt import _objects
+    big = far_object()
+    real_copy = _objects.copy_private
+
+    def slow_network(src, dst):
+        time.sleep(4)
+        real_copy(src, dst)
+    monkeypatch.setattr(_objects, "copy_private", slow_network)
+    t0 = time.monotonic()
+    with pytest.raises(minirt.exceptions.GetTimeoutError, match="copying"):
+        minirt.get(big, timeout=0.5)
+    assert time.monotonic() - t0 < 3
+    assert minirt.get(big, timeout=30).nbytes == 1 << 20    # the copy went on
