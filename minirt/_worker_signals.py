@@ -47,6 +47,7 @@ class deferred_cancel:
     """
 
     __slots__ = ("_main",)
+    _over_errors = False        # raise the cancel even when the block raised
 
     def __enter__(self):
         global in_user_code
@@ -58,7 +59,7 @@ class deferred_cancel:
         global in_user_code, pending_interrupt
         if self._main:
             in_user_code += 1
-            if pending_interrupt and exc[0] is None:
+            if pending_interrupt and (exc[0] is None or self._over_errors):
                 pending_interrupt = False
                 raise KeyboardInterrupt("task cancelled")
 
@@ -98,19 +99,9 @@ class user_code:
             in_user_code -= 1
 
 
-class unblocked_signals:
-    """Inside a nested get/wait: defer a cancel, then deliver it on return to user code."""
+class unblocked_signals(deferred_cancel):
+    """Inside a nested get/wait: defer a cancel, then deliver it on return to user code
+    (even if the get/wait raised: the cancel is what the task must see)."""
 
-    def __enter__(self):
-        global in_user_code
-        self._main = threading.current_thread() is threading.main_thread() and in_user_code > 0
-        if self._main:
-            in_user_code -= 1
-
-    def __exit__(self, *exc):
-        global in_user_code, pending_interrupt
-        if self._main:
-            in_user_code += 1
-            if pending_interrupt:
-                pending_interrupt = False
-                raise KeyboardInterrupt("task cancelled")
+    __slots__ = ()
+    _over_errors = True

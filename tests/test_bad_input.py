@@ -12,6 +12,7 @@ import pytest
 
 import minirt
 from minirt.exceptions import TaskError
+from tests.shared_remotes import Counter
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -19,16 +20,6 @@ pytestmark = pytest.mark.timeout(30)
 @minirt.remote
 def inc(x):
     return x + 1
-
-
-@minirt.remote
-class Counter:
-    def __init__(self):
-        self.n = 0
-
-    def incr(self):
-        self.n += 1
-        return self.n
 
 
 def _still_works():

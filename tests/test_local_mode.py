@@ -23,6 +23,7 @@ import minirt
 from minirt import _local
 from minirt.exceptions import (ActorAlreadyExistsError, ActorDiedError, GetTimeoutError,
                                TaskError)
+from tests.shared_remotes import Counter
 
 
 @minirt.remote
@@ -61,22 +62,6 @@ def fails_until(path):
     if n < 3:
         raise KeyError(f"attempt {n}")
     return n
-
-
-@minirt.remote
-class Counter:
-    def __init__(self, start=0):
-        self.n = start
-
-    def incr(self, by=1):
-        self.n += by
-        return self.n
-
-    def pid(self):
-        return os.getpid()
-
-    def boom(self):
-        raise IndexError("no such item")
 
 
 @minirt.remote

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import minirt
+from tests.shared_remotes import Counter
 
 MB = 2**20
 SLOW = 1.0            # seconds added to the slow operation
@@ -26,16 +27,6 @@ WORST = 0.25          # the slowest small call allowed meanwhile (a loaded machi
 @minirt.remote
 def one():
     return 1
-
-
-@minirt.remote
-class Counter:
-    def __init__(self):
-        self.n = 0
-
-    def incr(self):
-        self.n += 1
-        return self.n
 
 
 def _slowest_call_while(busy: threading.Event, done, small) -> tuple[float, int]:

@@ -11,6 +11,7 @@ import pytest
 import minirt
 from minirt.util import state
 from test_on_ray import _kill_tagged   # Ray daemons that escaped: one helper for both files
+from tests.shared_remotes import Counter
 
 SCHEMA = json.load(open(os.path.join(os.path.dirname(__file__), "data", "ray_state_schema.json")))
 CLASSES = {"TaskState": state.TaskState, "ActorState": state.ActorState,
@@ -27,16 +28,6 @@ def nap(seconds):
 @minirt.remote
 def boom():
     raise KeyError("no")
-
-
-@minirt.remote
-class Counter:
-    def __init__(self):
-        self.n = 0
-
-    def incr(self):
-        self.n += 1
-        return self.n
 
 
 def wait_for(predicate, timeout=10.0):

@@ -4,6 +4,7 @@ Used by tests/test_state.py: ``python state_workload.py minirt|ray``.
 """
 
 import json
+import os
 import sys
 import time
 
@@ -37,7 +38,9 @@ class Counter:
         return 1
 
 
-ray.init(num_cpus=2)
+context = ray.init(num_cpus=2)
+if sys.argv[1] == "ray":     # other Ray instances may run on this machine: ask this one
+    os.environ["RAY_ADDRESS"] = context.address_info["gcs_address"]
 c = Counter.options(name="tally").remote()
 ray.get([c.incr.remote(), ok.remote()])
 try:
