@@ -1,5 +1,6 @@
 """The object store: freeing, capacity and spilling (spec: Objects; issue: store capacity)."""
 
+import errno
 import os
 import threading
 
@@ -181,9 +182,11 @@ def test_put_in_a_task_raises_object_store_full_there():
     del keep
 
 
-def test_write_value_goes_to_the_spill_dir_when_shared_memory_is_full(tmp_path, monkeypatch):
-    import errno
-    from minirt import _serial, _store
+@pytest.fixture
+def full_shm(tmp_path, monkeypatch):
+    """(shm, spill) folders under tmp_path; writing a file into shm fails as a full
+    /dev/shm does (ENOSPC)."""
+    from minirt import _serial
     shm, spill = tmp_path / "shm", tmp_path / "spill"
     shm.mkdir()
     real = _serial.write_file
@@ -193,6 +196,13 @@ def test_write_value_goes_to_the_spill_dir_when_shared_memory_is_full(tmp_path, 
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(s, path)
     monkeypatch.setattr(_serial, "write_file", full)
+    return shm, spill
+
+
+def test_write_value_goes_to_the_spill_dir_when_shared_memory_is_full(tmp_path, full_shm,
+                                                                      monkeypatch):
+    from minirt import _serial, _store
+    shm, spill = full_shm
     s = _serial.serialize(np.arange(100_000))
     size = _store.write_value(s, "ab12", str(shm), str(spill))
     assert os.listdir(shm) == [] and os.path.getsize(spill / "ab12") == size
@@ -312,7 +322,6 @@ def test_task_return_raises_out_of_disk_when_the_spill_disk_is_over_the_threshol
 
 
 def test_a_spill_write_that_fails_leaves_no_partial_file_and_no_raw_oserror(monkeypatch):
-    import errno
     from minirt import _store
     minirt.init(num_cpus=1, object_store_memory=4 * MB)
     first = minirt.put(np.ones(3 * MB // 8))
@@ -332,18 +341,9 @@ def test_a_spill_write_that_fails_leaves_no_partial_file_and_no_raw_oserror(monk
     assert minirt.get(first)[0] == 1.0
 
 
-def test_write_value_refuses_a_full_spill_disk_before_writing(tmp_path, monkeypatch):
-    import errno
+def test_write_value_refuses_a_full_spill_disk_before_writing(full_shm, monkeypatch):
     from minirt import _serial, _store
-    shm, spill = tmp_path / "shm", tmp_path / "spill"
-    shm.mkdir()
-    real = _serial.write_file
-
-    def shm_full(s, path):
-        if path.startswith(str(shm)):
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real(s, path)
-    monkeypatch.setattr(_serial, "write_file", shm_full)
+    shm, spill = full_shm
     monkeypatch.setattr(_store, "disk_usage", _nearly_full(0.99))
     s = _serial.serialize(np.arange(100_000))
     with pytest.raises(minirt.exceptions.OutOfDiskError, match="shared memory .* is full") as info:
