@@ -34,8 +34,7 @@ def results(spec, value) -> list:
         try:
             s = _serial.serialize(v)
         except Exception as e:
-            raise TypeError(f"the return value of {spec.name} could not be serialized "
-                            f"({type(v).__name__}): {e}") from e
+            raise _task_values.unserializable(spec, v, e) from e
         out.append((oid, _serial.to_inline(s), False, tuple(s.contained)))
     return out
 
@@ -56,8 +55,7 @@ def stream(spec, gen, objects, lock) -> list:
         except (KeyboardInterrupt, ExitActor, SystemExit):
             raise
         except BaseException as e:  # noqa: BLE001 - the error becomes the last item
-            err = _task_values.tag_error(_serial.describe_exception(e, spec.name, os.getpid()),
-                                    spec)
+            err = _task_values.failure(spec, e)
             entry = (oid, objects.error_bytes(oid, err), True, ())
             it = iter(())
         with lock:
@@ -143,12 +141,7 @@ def run(core, spec, target, args, deps, actor) -> None:
         except SystemExit as e:
             error = core._sys_exit(spec, e, actor)
         except BaseException as e:  # noqa: BLE001 - everything goes back to the caller
-            error = _task_values.tag_error(_serial.describe_exception(e, spec.name, os.getpid()),
-                                      spec)
-            try:
-                retry = _task_values.should_retry(spec, e)
-            except Exception as bad:  # noqa: BLE001 - classes that cannot be loaded
-                error = TypeError(f"retry_exceptions of {spec.name} could not be loaded: {bad}")
+            error, retry = _task_values.task_error(spec, e)
             del e
         if error is None:
             core._finish(spec, out)

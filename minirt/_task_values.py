@@ -99,6 +99,34 @@ def should_retry(spec, exc: BaseException) -> bool:
     return isinstance(cause, classes)
 
 
+def task_error(spec, exc: BaseException):
+    """The error a caller gets for ``exc`` raised by the task's code (a TaskError naming
+    the task, or the exception itself if it cannot be wrapped), and whether
+    ``retry_exceptions`` asks for another attempt.
+
+    Returns:
+        ``(error, retry)``; if the ``retry_exceptions`` classes cannot be loaded here,
+        the error says so (a TaskError for a TypeError) and ``retry`` is False.
+    """
+    err = failure(spec, exc)
+    try:
+        return err, should_retry(spec, exc)
+    except Exception as bad:  # noqa: BLE001 - classes that cannot be loaded here
+        return failure(spec, TypeError(f"retry_exceptions of {spec.name} could not be "
+                                       f"loaded in process {os.getpid()}: {bad}")), False
+
+
+def failure(spec, exc: BaseException):
+    """``exc`` raised by the task's code, as its caller gets it (see :func:`tag_error`)."""
+    return tag_error(_serial.describe_exception(exc, spec.name, os.getpid()), spec)
+
+
+def unserializable(spec, value, exc: Exception) -> TypeError:
+    """The error for a return value that cannot be pickled."""
+    return TypeError(f"the return value of {spec.name} could not be serialized "
+                     f"({type(value).__name__}): {exc}")
+
+
 def tag_error(err, spec):
     """Name the task (and actor) on a TaskError made for it; return ``err``.
 

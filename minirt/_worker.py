@@ -41,16 +41,13 @@ from . import (_actor_concurrency, _context, _debugger, _logs, _protocol, _refs,
                _streaming, _worker_output)
 from ._refs import ObjectRef
 from ._serial import FILE
-from ._task_values import (DepSlot, exit_on_sys_exit, load_args, should_retry,  # noqa: F401
-                           split_returns, store_value, tag_error)
+from ._task_values import (exit_on_sys_exit, failure, load_args, split_returns, store_value,
+                           task_error, unserializable)
 from ._worker_core import WorkerCore
 from ._worker_output import Forward, flush_streams, mark_logs
 from ._worker_signals import CANCEL_SIGNAL, STACK_SIGNAL, on_cancel, unblocked_signals, user_code
 from .exceptions import ObjectStoreFullError, TaskCancelledError
 
-# DepSlot (remote_function.py), STACK_SIGNAL (util/_cli_answers.py) and _load_args
-# (util/debug.py) are read here by modules outside the worker's parts.
-_load_args = load_args
 
 
 class Worker(WorkerCore):
@@ -132,14 +129,7 @@ class Worker(WorkerCore):
     def _failed(self, spec, e: BaseException, t0):
         if isinstance(e, SystemExit):
             exit_on_sys_exit(spec, e)
-        err = tag_error(_serial.describe_exception(e, spec.name, os.getpid()), spec)
-        retry = False
-        try:
-            retry = should_retry(spec, e)
-        except Exception as bad:  # noqa: BLE001 - classes that cannot be loaded here
-            err = _serial.describe_exception(TypeError(
-                f"retry_exceptions of {spec.name} could not be loaded in the worker: "
-                f"{bad}"), spec.name, os.getpid())
+        err, retry = task_error(spec, e)
         results = _serial.error_results(spec.returns, err)
         flush_streams()
         return results, t0, time.time(), retry, None
@@ -163,7 +153,7 @@ class Worker(WorkerCore):
             except BaseException as e:  # noqa: BLE001 - the error becomes the last item
                 if isinstance(e, SystemExit):
                     exit_on_sys_exit(spec, e)
-                err = tag_error(_serial.describe_exception(e, spec.name, os.getpid()), spec)
+                err = failure(spec, e)
                 result = _serial.error_results([oid], err)[0]
                 it = iter(())
             refs.append(ObjectRef(oid))
@@ -181,8 +171,7 @@ class Worker(WorkerCore):
                 for done in out:            # don't leave files nobody will register
                     if done.kind == FILE:
                         _serial.unlink(os.path.join(self.shm_dir, done.oid.hex()))
-                raise TypeError(f"the return value of {spec.name} could not be serialized "
-                                f"({type(v).__name__}): {e}") from e
+                raise unserializable(spec, v, e) from e
         return out
 
     def run_task(self, msg) -> None:

@@ -24,7 +24,7 @@ from ._protocol import TaskSpec
 from ._refs import ObjectRef, new_id
 from ._serial import FILE, INLINE
 from ._streaming import ObjectRefGenerator
-from ._worker import DepSlot
+from ._task_values import DepSlot
 
 
 def submit(core, spec):

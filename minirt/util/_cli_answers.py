@@ -208,7 +208,7 @@ def _h_stack(head, args: dict) -> dict:
     ``STACK_SIGNAL``) to its ``.stack`` file; this waits for the dumps outside the
     head's lock. Each worker is signalled through a duplicate of its pidfd, taken
     under the lock while the head knows it alive, so a reused pid is never hit."""
-    from .._worker import STACK_SIGNAL
+    from .._worker_signals import STACK_SIGNAL
 
     def workers_of(h):
         out = []

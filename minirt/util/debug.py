@@ -33,7 +33,7 @@ import time as _time
 
 import cloudpickle
 
-from .. import _context, _debugger, _protocol, _worker
+from .. import _context, _debugger, _protocol, _task_values
 from .._refs import ObjectRef
 from .._scheduler import FAILED_ARGS_MAX, FAILED_MAX
 from .._serial import FILE
@@ -167,7 +167,7 @@ def rerun(ref_or_error, *, debugger: bool = True):
     name, fn_bytes, args, arg_oid, deps = record
     if arg_oid is not None:
         args = core.get([arg_oid], None)[0]
-    a, kw = _worker._load_args(args, core.get(deps, None) if deps else [])
+    a, kw = _task_values.load_args(args, core.get(deps, None) if deps else [])
     fn = cloudpickle.loads(fn_bytes)
     try:
         value = fn(*a, **kw)
