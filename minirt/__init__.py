@@ -6,7 +6,8 @@ lesson "How the runtime works" (lessons/07_internals.ipynb) walks through it.
 
 Map of the modules (one concept each)::
 
-    api.py              init, shutdown, get, put, wait, cancel, kill, get_actor, timeline...
+    api.py              get, put, wait, remote, cancel, kill, get_actor, timeline...
+    _start.py           init, shutdown and the auto-init; RuntimeInfo (what init returns)
     cluster_utils.py    Cluster: simulated nodes, added and removed at run time (Ray's shape)
     remote_function.py  @remote on a function -> tasks
     actor.py            @remote on a class -> actors, handles, @method

@@ -24,7 +24,7 @@ import dataclasses
 import itertools
 import os
 
-from . import _context, api
+from . import _context, _start
 from ._nodes import NodeSpec
 from ._options import validate
 
@@ -34,8 +34,8 @@ _IGNORED_NODE_ARGS = {"node_ip_address", "node_manager_port", "object_manager_po
                       "dashboard_port", "include_dashboard", "min_worker_port",
                       "max_worker_port", "labels", "env_vars", "_system_config",
                       "enable_object_reconstruction", "dashboard_agent_listen_port"}
-_clusters = api.clusters                  # address -> Cluster, for init(address=...)
-_lock = api.clusters_lock
+_clusters = _start.clusters               # address -> Cluster, for init(address=...)
+_lock = _start.clusters_lock
 _ids = itertools.count(1)
 
 
@@ -130,7 +130,7 @@ class Cluster:
         """Start the runtime on this cluster: ``init(address=self.address, namespace=...)``."""
         if self.address is None:
             raise RuntimeError("the cluster has no head node: call add_node() first")
-        ctx = api.init(address=self.address, namespace=namespace, ignore_reinit_error=True)
+        ctx = _start.init(address=self.address, namespace=namespace, ignore_reinit_error=True)
         self.connected = True
         return ctx
 
@@ -237,7 +237,7 @@ class Cluster:
     def shutdown(self) -> None:
         """Stop the runtime running on this cluster (if any) and remove every node."""
         if self._running_head() is not None:
-            api.shutdown()
+            _start.shutdown()
         with _lock:
             self._nodes.clear()
             self.worker_nodes.clear()
@@ -249,7 +249,7 @@ class Cluster:
     def __repr__(self):
         return f"Cluster(address={self.address!r}, nodes={len(self._nodes)})"
 
-    # --- for api.init ---------------------------------------------------------------------
+    # --- for init() (_start.py) ----------------------------------------------------------
     def _running_head(self):
         head = self._head
         if head is not None and _context.peek() is head and not head._closed:

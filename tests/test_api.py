@@ -332,11 +332,11 @@ def test_init_and_shutdown_racing_in_threads_leave_no_orphan_runtime():
 
 def test_shutdown_never_clears_a_runtime_started_while_it_waited_for_the_lock():
     import threading
-    from minirt import _context, api
+    from minirt import _context, _start
     from minirt._head import Head
     first = minirt.init(num_cpus=1)
     old = _context.peek()
-    with api._init_lock:                 # another thread is inside init()/shutdown()
+    with _start.init_lock:                 # another thread is inside init()/shutdown()
         t = threading.Thread(target=minirt.shutdown)
         t.start()
         time.sleep(0.5)                  # the shutdown thread is now waiting for the lock

@@ -218,12 +218,12 @@ def test_write_value_goes_to_the_spill_dir_when_shared_memory_is_full(tmp_path, 
 
 
 def test_default_store_size_respects_free_shared_memory(monkeypatch):
-    from minirt import api
+    from minirt import _start
 
     class Small:
         f_bavail, f_frsize = 16 * MB // 4096, 4096     # 16 MB free, as in a busy Docker /dev/shm
     monkeypatch.setattr(os, "statvfs", lambda path: Small)
-    assert api._default_store_memory() <= 16 * MB * 0.8
+    assert _start.default_store_memory() <= 16 * MB * 0.8
 
 
 SMALL_SHM = """

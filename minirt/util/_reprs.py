@@ -2,7 +2,7 @@
 
 Jupyter shows an object's ``_repr_html_`` when a cell ends with it, and an
 exception's ``_render_traceback_`` when a cell raises it. The classes in
-``api.py``, ``_refs.py``, ``actor.py`` and ``exceptions.py`` get those methods
+``_start.py``, ``_refs.py``, ``actor.py`` and ``exceptions.py`` get those methods
 from this module when it is imported (the package imports it; the core never
 does: it is a layer on top), and they
 
@@ -27,7 +27,7 @@ import os
 import re
 import traceback
 
-from .. import _context, api, exceptions
+from .. import _context, _start, exceptions
 from . import _introspect
 from .._refs import ObjectRef
 from ..actor import ActorHandle
@@ -382,7 +382,7 @@ class RecordList(list):
 # The core's classes get their notebook views here (add-on -> core, never the reverse).
 exceptions.MinirtError._render_traceback_ = render_traceback
 exceptions.MinirtError._repr_html_ = error_html
-api.RuntimeInfo.__str__ = runtime_text
-api.RuntimeInfo._repr_html_ = runtime_html
+_start.RuntimeInfo.__str__ = runtime_text
+_start.RuntimeInfo._repr_html_ = runtime_html
 ObjectRef._repr_html_ = ref_html
 ActorHandle._repr_html_ = actor_html
