@@ -8,6 +8,7 @@ Map of the modules (one concept each)::
 
     api.py              get, put, wait, remote, cancel, kill, get_actor, timeline...
     _start.py           init, shutdown and the auto-init; RuntimeInfo (what init returns)
+    _cluster_info.py    cluster_resources, available_resources, nodes, timeline, events
     cluster_utils.py    Cluster: simulated nodes, added and removed at run time (Ray's shape)
     remote_function.py  @remote on a function -> tasks
     actor.py            @remote on a class -> actors, handles, @method

@@ -1,5 +1,6 @@
 """The public functions: get, put, wait, remote, and friends (``init`` and
-``shutdown`` live in ``_start.py`` and are re-exported here).
+``shutdown`` live in ``_start.py``, what the runtime reports about itself in
+``_cluster_info.py``; both are re-exported here).
 
 Each function validates its arguments first (``TypeError`` for a wrong
 type, ``ValueError`` for a bad value, with a message that says how to fix
@@ -13,13 +14,14 @@ lessons/04_api_tour.ipynb (everything else).
 from __future__ import annotations
 
 import inspect
-import json
-import os
 
-from . import _context, _options, _protocol, _refs, _serial, _store
+from . import _context, _options, _refs, _serial, _store
+# Re-exported: minirt.api holds every public function, wherever it lives.
+from ._cluster_info import (available_resources, cluster_resources, events,  # noqa: F401
+                            nodes, timeline)
 from ._refs import ObjectRef, new_id
 from ._serial import FILE, INLINE, Raised
-from ._start import RuntimeInfo, init, is_initialized, shutdown  # noqa: F401 (re-exported)
+from ._start import RuntimeInfo, init, is_initialized, shutdown  # noqa: F401
 from .actor import ActorClass, ActorHandle
 from .exceptions import TaskError
 from .remote_function import RemoteFunction
@@ -335,86 +337,6 @@ def get_gpu_ids() -> list:
     """
     _context.current()
     return []
-
-
-def cluster_resources() -> dict:
-    """Total logical resources, e.g. ``{'CPU': 8.0, 'object_store_memory': ...}``."""
-    return _context.current().call("resources", False)
-
-
-def available_resources() -> dict:
-    """Resources free right now; ones at 0 are left out."""
-    return _context.current().call("resources", True)
-
-
-def nodes() -> list:
-    """One dict per node: ``NodeID``, ``Alive``, ``Resources``, store usage, ..."""
-    return _context.current().call("nodes")
-
-
-def _require_running(fn: str):
-    core = _context.peek()
-    if core is None:
-        raise RuntimeError(f"{fn}() needs a running runtime: call minirt.init() first")
-    return core
-
-
-def timeline(filename=None):
-    """Every task and actor call since ``init``, as Chrome trace events.
-
-    Args:
-        filename: if given, write the events there as JSON (open it in
-            https://ui.perfetto.dev or chrome://tracing) and return None.
-
-    Returns:
-        A list of events ``{"cat", "name", "pid", "tid", "ts", "dur", "ph": "X", "args"}``
-        with ``ts``/``dur`` in microseconds; ``pid`` is the node, ``tid`` the worker.
-
-    Raises:
-        RuntimeError: the runtime is not started.
-
-    Example:
-        >>> _ = minirt.init(num_cpus=2)
-        >>> @minirt.remote
-        ... def square(x):
-        ...     return x * x
-        >>> minirt.get([square.remote(i) for i in range(3)])
-        [0, 1, 4]
-        >>> rows = [e for e in minirt.timeline() if e["name"] == "square"]
-        >>> len(rows), sorted(rows[0])[:4]
-        (3, ['args', 'cat', 'cname', 'dur'])
-        >>> minirt.shutdown()
-
-    Lesson: lessons/05_tasks_revisited.ipynb.
-    """
-    core = _require_running("timeline")
-    if filename is not None and not isinstance(filename, (str, os.PathLike)):
-        raise TypeError(f"filename must be a path; got {filename!r}")
-    rows = core.call("timeline")
-    events = _protocol.trace_events(rows)
-    if filename is None:
-        return events
-    with open(filename, "w") as f:
-        json.dump(events, f)
-    return None
-
-
-def events() -> list:
-    """What the runtime did, step by step (minirt only; used by the internals lesson).
-
-    Returns:
-        A list of dicts with ``time`` (seconds since ``init``), ``kind`` (``submit``,
-        ``place``, ``worker_start``, ``copy``, ``store``, ``finish``, ``retry``, ...)
-        and the fields of that kind (task name, node, worker, object id, bytes).
-
-    Lesson: lessons/07_internals.ipynb.
-    """
-    core = _require_running("events")
-    start = core.started_at
-    # Ids are kept as bytes while recording (cheap) and shown as hex here.
-    return [dict(time=t - start, kind=kind,
-                 **{k: v.hex() if isinstance(v, bytes) else v for k, v in fields.items()})
-            for t, kind, fields in core.call("events")]
 
 
 # This module sits above _context and _refs, which call back into it through these.
