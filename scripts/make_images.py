@@ -358,15 +358,18 @@ def make_architecture():
     fig.grid.visible = False
     fig.outline_line_color = None
     # the driver process with the head inside
-    fig.rect(width_units / 2, 5.65, width_units - 2 * gap, 1.3, fill_color="#d9ead3",
+    fig.rect(width_units / 2, 5.55, width_units - 2 * gap, 1.5, fill_color="#d9ead3",
              line_color="#38761d", line_width=2)
     fig.text([gap + 0.15], [6.0], text=["driver process (your notebook's kernel)"],
              text_font_size="15px", text_font_style="bold")
-    fig.text([gap + 0.15], [5.55],
-             text=["api.py  ->  head (_head.py), made of parts: actors -> scheduler "
+    fig.text([gap + 0.15], [5.58],
+             text=["api.py, _start.py  ->  head (_head.py), made of parts: actors -> scheduler "
                    "(placement, ledgers) -> worker pool; object table"], text_font_size="13px")
-    fig.text([gap + 0.15], [5.2], text=["control thread (_control.py): listens on every worker's "
-                                        "pipe (results, nested calls, deaths); copies run apart"],
+    fig.text([gap + 0.15], [5.26], text=["control thread (_control.py): listens on every worker's "
+                                         "pipe (results, nested calls, deaths)"],
+             text_font_size="13px")
+    fig.text([gap + 0.15], [4.94], text=["off the head's lock: copies, spills and forks on helper "
+                                         "threads; memory monitor; admin socket for `minirt status`"],
              text_font_size="13px")
     src = {"x0": [], "y0": [], "x1": [], "y1": []}
     for i, node in enumerate(info):
@@ -385,7 +388,7 @@ def make_architecture():
             fig.rect(cx, y, node_w - 0.3, 0.4, fill_color="#cfe2f3", line_color="#3d85c6")
             fig.text([x0 + 0.25], [y - 0.09], text=[f"worker {wid} ({kind})"], text_font_size="12px")
             xr = x0 + node_w - 0.05 - 0.05 * j
-            for seg in ((xr, 5.0, xr, y), (xr, y, box_right, y)):     # the worker's pipe
+            for seg in ((xr, 4.8, xr, y), (xr, y, box_right, y)):     # the worker's pipe
                 for key, v in zip(("x0", "y0", "x1", "y1"), seg):
                     src[key].append(v)
         fig.rect(cx, 0.95, node_w - 0.3, 1.1, fill_color="#fff2cc", line_color="#bf9000")
