@@ -462,6 +462,22 @@ def ray_pool(request):
 
 
 _TIMES: dict[str, float] = {}
+_MINIRT_TIMES: dict[str, float | None] = {}  # notebook -> its time on minirt (saved outputs)
+
+
+def saved_seconds(path: str) -> float | None:
+    """How long the run on minirt that made the saved outputs took, first cell to last.
+
+    nbconvert/nbclient record each cell's start and end in its metadata
+    (``execution``); None when the notebook has no such timings.
+    """
+    starts, ends = [], []
+    for cell in nbformat.read(path, as_version=4).cells:
+        timing = cell.get("metadata", {}).get("execution", {})
+        if "iopub.execute_input" in timing and "shell.execute_reply" in timing:
+            starts.append(datetime.fromisoformat(timing["iopub.execute_input"].replace("Z", "+00:00")))
+            ends.append(datetime.fromisoformat(timing["shell.execute_reply"].replace("Z", "+00:00")))
+    return (max(ends) - min(starts)).total_seconds() if starts else None
 _RETRIED: dict[str, str] = {}   # notebook -> why Ray was started again (it failed to start)
 _WALL: list = []            # (seconds from the first notebook's start to the last's end, jobs)
 
@@ -476,10 +492,12 @@ def _report_times(request):
         return
     with capture.global_and_fixture_disabled():
         reporter.write_line("")
-        reporter.write_line("time of each notebook on Ray:")
+        reporter.write_line("time of each notebook on Ray, and on minirt (the saved outputs' run):")
         for rel, seconds in _TIMES.items():
             again = "  (run twice: Ray failed to start the first time)" if rel in _RETRIED else ""
-            reporter.write_line(f"  {seconds:6.1f} s  {rel}{again}")
+            on_minirt = _MINIRT_TIMES.get(rel)
+            minirt = f"{on_minirt:6.1f} s" if on_minirt is not None else "     ? s"
+            reporter.write_line(f"  {seconds:6.1f} s  {minirt}  {rel}{again}")
         for wall, jobs in _WALL:
             reporter.write_line(f"  {wall:6.1f} s  all of them, {jobs} at a time "
                                 f"(their times add up to {sum(_TIMES.values()):.1f} s)")
@@ -570,6 +588,7 @@ def test_a_cell_that_starts_ray_waits_for_the_start_lock(tmp_path):
 def test_sample_notebook_on_ray():
     run = run_on_ray(SAMPLE)
     _TIMES[os.path.relpath(SAMPLE, ROOT)] = run.seconds
+    _MINIRT_TIMES[os.path.relpath(SAMPLE, ROOT)] = saved_seconds(SAMPLE)
     print(f"\n{os.path.relpath(SAMPLE, ROOT)}: {run.seconds:.1f} s on Ray")
     assert compare_markers(SAMPLE, run.prepared) == []
     assert "✗" in "".join(markers(c) for c in run.prepared.nb.cells)   # the unsolved exercise
@@ -630,7 +649,9 @@ def test_notebook_on_ray(path, ray_pool):
         _RETRIED[rel] = run.retried
         print(f"\n{rel}: Ray failed to start ({run.retried}); ran the notebook again")
     slowest = sorted(zip(run.cell_seconds, run.prepared.origin), reverse=True)[:3]
-    print(f"\n{rel}: {run.seconds:.1f} s on Ray; slowest cells: "
-          + ", ".join(f"{i} ({t:.1f} s)" for t, i in slowest))
+    _MINIRT_TIMES[rel] = on_minirt = saved_seconds(path)
+    print(f"\n{rel}: {run.seconds:.1f} s on Ray"
+          + (f" ({on_minirt:.1f} s on minirt)" if on_minirt is not None else "")
+          + "; slowest cells: " + ", ".join(f"{i} ({t:.1f} s)" for t, i in slowest))
     diffs = compare_markers(path, run.prepared)
     assert not diffs, f"{rel}: ✓/✗ on Ray differ from the saved outputs:\n" + "\n".join(diffs)
