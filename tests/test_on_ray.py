@@ -12,7 +12,9 @@ kernel (nbclient) in its own folder, on Ray 2.60. Then:
   solutions ✓, and claims in the text hold on Ray too;
 * every ``ray.X`` name used outside ``minirt-only`` cells exists in Ray.
 
-Each notebook's time on Ray, and its slowest cells, are printed (``pytest -s``).
+Each notebook's time on Ray, its slowest cells there, and its time on minirt (the run
+that made its saved outputs, from nbclient's cell timings) are printed (``pytest -s``);
+the list of times is shown at the end even without ``-s``.
 One kernel and one Ray per notebook, each with its own RAY_TMPDIR; starting Ray
 is most of a short notebook's time, so the notebooks run in a pool (:class:`RayPool`),
 ``MINIRT_RAY_JOBS`` at a time (default 2), and each test waits for its own. A
@@ -30,9 +32,10 @@ machine) and because their checks read ``ray.timeline()`` where that says more t
 total time.
 
 Marker ``ray`` (skipped when Ray is not installed); the notebook runs are also marked
-``ray_notebooks`` (opt-in until every notebook passes on Ray twice in a row:
-``MINIRT_RAY_NOTEBOOKS=1 bash scripts/test.sh``). Run them alone with
-``MINIRT_RAY_NOTEBOOKS=1 bash scripts/test.sh tests/test_on_ray.py -s``.
+``ray_notebooks`` and are part of ``bash scripts/test.sh``: all 23 notebooks take 10 to
+20 minutes on a busy 2-core machine, two at a time. ``MINIRT_RAY_NOTEBOOKS=0`` leaves them
+out (``-m "not ray_notebooks"`` when calling pytest directly). Run them alone with
+``bash scripts/test.sh tests/test_on_ray.py -s``.
 """
 
 from __future__ import annotations
@@ -462,6 +465,22 @@ def ray_pool(request):
 
 
 _TIMES: dict[str, float] = {}
+_MINIRT_TIMES: dict[str, float | None] = {}  # notebook -> its time on minirt (saved outputs)
+
+
+def saved_seconds(path: str) -> float | None:
+    """How long the run on minirt that made the saved outputs took, first cell to last.
+
+    nbconvert/nbclient record each cell's start and end in its metadata
+    (``execution``); None when the notebook has no such timings.
+    """
+    starts, ends = [], []
+    for cell in nbformat.read(path, as_version=4).cells:
+        timing = cell.get("metadata", {}).get("execution", {})
+        if "iopub.execute_input" in timing and "shell.execute_reply" in timing:
+            starts.append(datetime.fromisoformat(timing["iopub.execute_input"].replace("Z", "+00:00")))
+            ends.append(datetime.fromisoformat(timing["shell.execute_reply"].replace("Z", "+00:00")))
+    return (max(ends) - min(starts)).total_seconds() if starts else None
 _RETRIED: dict[str, str] = {}   # notebook -> why Ray was started again (it failed to start)
 _WALL: list = []            # (seconds from the first notebook's start to the last's end, jobs)
 
@@ -476,10 +495,12 @@ def _report_times(request):
         return
     with capture.global_and_fixture_disabled():
         reporter.write_line("")
-        reporter.write_line("time of each notebook on Ray:")
+        reporter.write_line("time of each notebook on Ray, and on minirt (the saved outputs' run):")
         for rel, seconds in _TIMES.items():
             again = "  (run twice: Ray failed to start the first time)" if rel in _RETRIED else ""
-            reporter.write_line(f"  {seconds:6.1f} s  {rel}{again}")
+            on_minirt = _MINIRT_TIMES.get(rel)
+            minirt = f"{on_minirt:6.1f} s" if on_minirt is not None else "     ? s"
+            reporter.write_line(f"  {seconds:6.1f} s  {minirt}  {rel}{again}")
         for wall, jobs in _WALL:
             reporter.write_line(f"  {wall:6.1f} s  all of them, {jobs} at a time "
                                 f"(their times add up to {sum(_TIMES.values()):.1f} s)")
@@ -570,6 +591,7 @@ def test_a_cell_that_starts_ray_waits_for_the_start_lock(tmp_path):
 def test_sample_notebook_on_ray():
     run = run_on_ray(SAMPLE)
     _TIMES[os.path.relpath(SAMPLE, ROOT)] = run.seconds
+    _MINIRT_TIMES[os.path.relpath(SAMPLE, ROOT)] = saved_seconds(SAMPLE)
     print(f"\n{os.path.relpath(SAMPLE, ROOT)}: {run.seconds:.1f} s on Ray")
     assert compare_markers(SAMPLE, run.prepared) == []
     assert "✗" in "".join(markers(c) for c in run.prepared.nb.cells)   # the unsolved exercise
@@ -630,7 +652,9 @@ def test_notebook_on_ray(path, ray_pool):
         _RETRIED[rel] = run.retried
         print(f"\n{rel}: Ray failed to start ({run.retried}); ran the notebook again")
     slowest = sorted(zip(run.cell_seconds, run.prepared.origin), reverse=True)[:3]
-    print(f"\n{rel}: {run.seconds:.1f} s on Ray; slowest cells: "
-          + ", ".join(f"{i} ({t:.1f} s)" for t, i in slowest))
+    _MINIRT_TIMES[rel] = on_minirt = saved_seconds(path)
+    print(f"\n{rel}: {run.seconds:.1f} s on Ray"
+          + (f" ({on_minirt:.1f} s on minirt)" if on_minirt is not None else "")
+          + "; slowest cells: " + ", ".join(f"{i} ({t:.1f} s)" for t, i in slowest))
     diffs = compare_markers(path, run.prepared)
     assert not diffs, f"{rel}: ✓/✗ on Ray differ from the saved outputs:\n" + "\n".join(diffs)
