@@ -266,3 +266,36 @@ def workers(found) -> set:
 def now() -> float:
     """``time.time()``, for the ``since`` argument of :func:`calls`."""
     return time.time()
+
+
+# --- how often a value was serialized (stored) ------------------------------------------
+class _Watched:
+    """Mixed into an ndarray subclass by :func:`watched`: notes the time of each
+    serialization, then serializes as the plain array (so tasks receive a plain
+    ndarray, zero-copy as usual)."""
+
+    def __reduce_ex__(self, protocol):
+        self.__dict__.setdefault("_serialized_at", []).append(time.time())
+        return self.view(self.__class__.__mro__[2]).__reduce_ex__(protocol)
+
+
+def watched(array):
+    """The same data as ``array``, noting each time it is serialized: every ``ray.put``
+    and every call that passes it by value stores one serialized copy, on minirt and on
+    Ray alike. :func:`serialized` counts them.
+
+    >>> import numpy as np
+    >>> import pickle
+    >>> a = watched(np.arange(3))
+    >>> type(pickle.loads(pickle.dumps(a))).__name__, serialized(a)
+    ('ndarray', 1)
+    """
+    import numpy as np
+    cls = type("Watched" + type(array).__name__, (_Watched, type(array)), {})
+    assert cls.__mro__[2] is type(array) and issubclass(type(array), np.ndarray)
+    return array.view(cls)
+
+
+def serialized(array, since: float = 0.0) -> int:
+    """How many times ``array`` (made by :func:`watched`) was serialized after ``since``."""
+    return sum(t >= since for t in array.__dict__.get("_serialized_at", []))
