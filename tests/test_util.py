@@ -4,6 +4,7 @@ import json
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -480,3 +481,27 @@ def test_minirt_cli_keeps_the_sections_asked_for_and_hides_what_changes(monkeypa
     assert "no running minirt runtime" in util.minirt_cli("status")
     with pytest.raises(TypeError):
         util.minirt_cli("status", sections="Tasks")
+
+
+@pytest.mark.filterwarnings("ignore::minirt.util._teach.MinirtTeachingWarning")  # (by value on purpose)
+def test_watched_counts_every_time_a_value_is_stored():
+    import doctest
+
+    import numpy as np
+
+    import minirt
+    from util import check
+    assert doctest.testmod(check).failed == 0
+    minirt.init(num_cpus=1)
+
+    @minirt.remote
+    def kind(a):
+        return type(a).__name__, float(a[1])
+    table = check.watched(np.arange(300_000, dtype=np.float64))
+    start = time.time()
+    ref = minirt.put(table)
+    assert minirt.get([kind.remote(ref) for _ in range(3)]) == [("ndarray", 1.0)] * 3
+    assert check.serialized(table, since=start) == 1          # one put, three refs
+    assert minirt.get([kind.remote(table) for _ in range(3)]) == [("ndarray", 1.0)] * 3
+    assert check.serialized(table, since=start) == 4          # + one copy per by-value call
+    assert check.serialized(table, since=time.time()) == 0
