@@ -25,5 +25,9 @@ class Counter:
     def pid(self):
         return os.getpid()
 
+    @minirt.method(num_returns=2)
+    def pair(self):
+        return self.n, -self.n
+
     def boom(self):
         raise IndexError("no such item")

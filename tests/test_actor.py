@@ -10,26 +10,7 @@ import pytest
 import minirt
 from minirt.exceptions import ActorAlreadyExistsError, ActorDiedError
 from tests.conftest import wait_until
-
-
-@minirt.remote
-class Counter:
-    def __init__(self, start=0):
-        self.n = start
-
-    def incr(self, by=1):
-        self.n += by
-        return self.n
-
-    def pid(self):
-        return os.getpid()
-
-    def value(self):
-        return self.n
-
-    @minirt.method(num_returns=2)
-    def pair(self):
-        return self.n, -self.n
+from tests.shared_remotes import Counter
 
 
 def test_state_and_order_of_1000_calls(rt):

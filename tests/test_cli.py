@@ -3,6 +3,7 @@ run against a driver in another process, as an operator would."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -261,44 +262,42 @@ def test_the_cli_sees_a_runtime_in_a_notebook_kernel(root):
         km.shutdown_kernel(now=True)
 
 
-def test_logs_follow_prints_what_is_appended(tmp_path):
+@contextlib.contextmanager
+def _following(tmp_path, text, *args):
+    """``minirt logs --follow ARGS`` on a session whose worker-1-123.out holds ``text``:
+    yields (the file, the command's stdout); stops it with SIGINT (exit status 0)."""
     logs = tmp_path / "session_x" / "logs"
     logs.mkdir(parents=True)
     out = logs / "worker-1-123.out"
-    out.write_text(":task_name:f\nfirst line\n")
+    out.write_text(text)
     proc = subprocess.Popen([sys.executable, "-m", "minirt", "logs", "--address",
-                             str(tmp_path / "session_x"), "--pid", "123", "--follow"],
+                             str(tmp_path / "session_x"), *args, "--follow"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
     try:
-        assert proc.stdout.readline() == "first line\n"
-        with open(out, "a") as f:
-            f.write(":task_name:g\nsecond line\n")
-        assert proc.stdout.readline() == "second line\n"
+        yield out, proc.stdout
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(10) == 0
 
 
+def test_logs_follow_prints_what_is_appended(tmp_path):
+    with _following(tmp_path, ":task_name:f\nfirst line\n", "--pid", "123") as (out, stdout):
+        assert stdout.readline() == "first line\n"
+        with open(out, "a") as f:
+            f.write(":task_name:g\nsecond line\n")
+        assert stdout.readline() == "second line\n"
+
+
 def test_logs_follow_of_a_task_prints_only_that_tasks_later_output(tmp_path):
-    logs = tmp_path / "session_x" / "logs"
-    logs.mkdir(parents=True)
-    out = logs / "worker-1-123.out"
-    out.write_text(":task_name:f\nfrom f\n")
-    proc = subprocess.Popen([sys.executable, "-m", "minirt", "logs", "--address",
-                             str(tmp_path / "session_x"), "--task", "f", "--follow"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
-    try:
-        assert proc.stdout.readline() == "from f\n"
+    with _following(tmp_path, ":task_name:f\nfrom f\n", "--task", "f") as (out, stdout):
+        assert stdout.readline() == "from f\n"
         with open(out, "a") as f:      # g's output, then f's again (its marker in two writes)
             f.write("more from f\n:task_name:g\nfrom g\n:task_na")
             f.flush()
             time.sleep(0.5)
             f.write("me:f\nf again\n")
-        assert proc.stdout.readline() == "more from f\n"
-        assert proc.stdout.readline() == "f again\n"
-    finally:
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(10) == 0
+        assert stdout.readline() == "more from f\n"
+        assert stdout.readline() == "f again\n"
 
 
 def test_stack_never_signals_a_process_without_a_handler_for_it(tmp_path):
