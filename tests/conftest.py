@@ -85,6 +85,14 @@ def no_leaks(monkeypatch, request):
     assert ok_segs, f"shared memory left after the test: {sorted(segs)}"
 
 
+@pytest.fixture(params=[False, True], ids=["processes", "local"])
+def mode(request):
+    """A runtime with 2 CPUs, multi-process or local mode; yields whether it is local."""
+    minirt.init(num_cpus=2, local_mode=request.param)
+    yield request.param
+    minirt.shutdown()
+
+
 @pytest.fixture
 def rt():
     """A running runtime with 4 logical CPUs (shut down by no_leaks)."""

@@ -53,13 +53,6 @@ class Shelf:
         return self.items.pop()
 
 
-@pytest.fixture(params=[False, True], ids=["processes", "local"])
-def mode(request):
-    minirt.init(num_cpus=2, local_mode=request.param)
-    yield request.param
-    minirt.shutdown()
-
-
 def _innermost(exc):
     tb = exc.__traceback__
     while tb.tb_next is not None:

@@ -81,14 +81,6 @@ def squares(n):
         yield i * i
 
 
-@pytest.fixture(params=[False, True], ids=["processes", "local"])
-def mode(request):
-    """A runtime with 2 CPUs, multi-process or local; yields whether it is local."""
-    minirt.init(num_cpus=2, local_mode=request.param)
-    yield request.param
-    minirt.shutdown()
-
-
 # --- the same tests in both modes ------------------------------------------------------
 def test_tasks_and_nested_tasks(mode):
     assert minirt.get([echo.remote(i) for i in range(5)]) == [0, 1, 2, 3, 4]
