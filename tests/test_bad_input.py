@@ -17,6 +17,10 @@ from tests.shared_remotes import Counter
 pytestmark = pytest.mark.timeout(30)
 
 
+# _still_works() gets right after .remote(), test after test: the hint about it is expected.
+pytestmark = pytest.mark.filterwarnings("ignore::minirt.util._teach.MinirtTeachingWarning")
+
+
 @minirt.remote
 def inc(x):
     return x + 1

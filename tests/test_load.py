@@ -27,6 +27,7 @@ def inc(x):
     return x + 1
 
 
+@pytest.mark.filterwarnings("ignore::minirt.util._teach.MinirtTeachingWarning")  # (on purpose)
 @pytest.mark.slow
 def test_100k_tiny_tasks_submitted_at_once_all_complete():
     minirt.init(num_cpus=2)

@@ -268,6 +268,7 @@ def _quick(i):
     return i
 
 
+@pytest.mark.filterwarnings("ignore::minirt.util._teach.MinirtTeachingWarning")  # (on purpose)
 def test_a_cancel_sent_as_the_task_starts_is_never_lost():
     """The head's cancel signal can reach the worker while it still reads the task's
     arguments, before the task's code runs; that cancel must not be dropped (it was,
