@@ -158,6 +158,9 @@ class Control:
         """The worker's process has exited with status ``code`` (None if unknown)."""
         if worker.dead:
             return
+        self._read_rest(worker)
+        if worker.dead:
+            return
         worker.dead = True
         if self.head.logs is not None:
             self.head.logs.log(exit_line(worker, code))
@@ -192,11 +195,15 @@ class Control:
             with self.head._lock:
                 if self.head._closed:
                     return
+                self.head._batch = {}          # sends: one write per worker, at the end
                 try:
                     timeout = self._handle(ready)
+                    self.head.flush_sends()
                 except Exception as e:  # noqa: BLE001 - the state may be half-updated: stop
+                    self.head._batch = None
                     self.head._break(e)
                     return
+                self.head._batch = None
             self.flush_logs(block=False)
             if self.head.logs is not None:
                 self.head.logs.flush()
@@ -220,6 +227,25 @@ class Control:
         if not ready and self.head._prestart:
             self.head._prestart = self.head.pool.prestart_one()
         return timeout
+
+    def _read_rest(self, w) -> None:
+        """Handle what a dead worker wrote before it died (a "done" first, then its
+        death: a task queued behind the finished one is not blamed for it)."""
+        if w.reader is None or w.conn.closed:
+            return
+        while not w.dead:
+            try:
+                if not select.select([w.reader.fd], [], [], 0)[0]:
+                    return                  # (a child it forked may hold the pipe open)
+                msgs = w.reader.read()
+            except (EOFError, OSError):
+                return
+            if not msgs:
+                return
+            for msg in msgs:
+                if w.dead:
+                    return
+                self._on_message(w, msg)
 
     def _read_worker(self, w) -> None:
         if w.dead:          # handled already (e.g. its node was removed): a stale event
@@ -297,6 +323,9 @@ class Control:
         def reply(ok, value):
             self.head._send(w, ("reply", None, rid, ok, value))
 
+        if op in ("get", "wait", "debug"):      # its queued tasks must not wait behind it
+            for t in self.head.sched.pipeline.take_back(w):
+                self.head.sched.deps_ready(t)
         if op in ("get", "wait"):
             self._blocking_request(w, op, args, reply)
             return

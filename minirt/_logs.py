@@ -124,7 +124,8 @@ class LogFile:
     def mark(self, line: str) -> None:
         """Write ``line`` (a marker, without its newline) before the next output."""
         with self._lock:
-            self._flush_locked()
+            if self._parts:             # (most tasks print nothing: no write then)
+                self._flush_locked()
             self._marker = line
 
     def write(self, text: str) -> None:

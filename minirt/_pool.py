@@ -26,6 +26,7 @@ parts.
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import errno
 import os
@@ -45,7 +46,7 @@ class Worker:
 
     __slots__ = ("wid", "node", "proc", "conn", "pid", "task", "fns", "actor", "held",
                  "fn_calls", "dead", "retiring", "inflight_bytes", "reader", "pidfd",
-                 "exited", "status_gone", "exit_reason", "exit_error")
+                 "exited", "status_gone", "exit_reason", "exit_error", "queue", "killed_for")
 
     def __init__(self, wid, node, proc, conn):
         self.wid = wid
@@ -67,6 +68,8 @@ class Worker:
         self.status_gone = False  # the forkserver that knew its exit status died
         self.exit_reason: str | None = None   # why the head ended it (head.log), if it did
         self.exit_error = None    # the error its task gets if not retried (OutOfMemoryError)
+        self.queue = collections.deque()  # tasks sent to run after ``task`` (see _scheduler)
+        self.killed_for = None    # the task a cancel(force=True) killed it for
 
 
 class WorkerPool:

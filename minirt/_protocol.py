@@ -149,6 +149,16 @@ class TaskSpec:
             setattr(self, s, v)
 
 
+def frame(msg) -> bytes:
+    """``msg`` pickled and framed as ``Connection.send`` would write it (so that several
+    can go in one write, and the other end's ``Connection.recv`` reads them one by one)."""
+    data = ForkingPickler.dumps(msg)
+    n = len(data)
+    if n > 0x7fffffff:
+        return _SIZE.pack(-1) + _BIG_SIZE.pack(n) + data
+    return _SIZE.pack(n) + data
+
+
 class MessageReader:
     """Reassembles the messages of one worker's pipe without ever blocking.
 

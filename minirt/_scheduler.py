@@ -35,6 +35,7 @@ import time
 from typing import NamedTuple
 
 from ._objects import Obj
+from ._pipeline import Pipeline
 from ._placement import place
 from ._tasks import Kind, Task, cancelled_error, needed, retries_left
 from ._pool import describe_exit
@@ -79,6 +80,7 @@ class Scheduler:
         self.kinds: dict[str, Kind] = {"task": Kind(self)}
         self.failed: collections.OrderedDict = collections.OrderedDict()  # tid -> KeptFailure
         self.failed_bytes = 0             # the store bytes their pinned arguments take
+        self.pipeline = Pipeline(self)    # short tasks sent ahead to busy workers
 
     # --- submission and dependencies ----------------------------------------
     def submit(self, spec, from_worker=None) -> Task:
@@ -160,6 +162,9 @@ class Scheduler:
                     continue
                 node = self._place(task)
                 if node is None:
+                    if self.pipeline.send_ahead(task):
+                        q.popleft()
+                        continue
                     break
                 q.popleft()
                 self._start(task, node)
@@ -243,6 +248,8 @@ class Scheduler:
         if task is None or task.done:
             return
         self.record(task, worker, t0, t1)
+        if task.spec.kind == "task":
+            self.pipeline.ran(task.spec.fn_id, t1 - t0)
         self.kinds[task.spec.kind].done(worker, task, [Result(*r) for r in results], retry)
 
     def retry(self, task) -> None:
@@ -323,7 +330,14 @@ class Scheduler:
     def worker_died(self, worker, code) -> None:
         """Retry or fail the task ``worker`` was running (exit status ``code``, None if unknown)."""
         task = worker.task
-        if task is not None and not task.done:
+        for t in self.pipeline.take_back(worker):      # queued: never started
+            self.deps_ready(t)
+        if task is not None and not task.done and worker.killed_for not in (None, task):
+            # cancel(force=True) of the task before it: its "done" came with the death
+            self.release(task)
+            task.node = task.worker = None
+            self.deps_ready(task)
+        elif task is not None and not task.done:
             self.release(task)
             spec = task.spec
             node = self.nodes[worker.node]
@@ -357,6 +371,9 @@ class Scheduler:
         kind = self.kinds[task.spec.kind]
         kind.check_cancel(task, force)
         task.cancelled = True
+        if self.pipeline.cancel(task):          # queued on a busy worker: never runs
+            self.fail(task, cancelled_error(task.spec))
+            return
         self.event("cancel", task=task.spec.name, id=task.spec.tid, force=force)
         if recursive and task.children:
             for child in task.children:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 from ._serial import FILE, error_results
 from ._worker_signals import CANCEL_SIGNAL
@@ -67,6 +68,7 @@ class Kind:
             fn = sched.fns[spec.fn_id]
             worker.fns.add(spec.fn_id)
         sched.send(worker, ("task", None, spec, fn, args, deps))
+        sched.pipeline.running(worker)
 
     def start_failed(self, task, error) -> None:
         """No worker could be started for it."""
@@ -76,11 +78,15 @@ class Kind:
     def done(self, worker, task, results, retry) -> None:
         """The worker finished it: ``results`` are :class:`~minirt._protocol.Result`."""
         sched, spec = self.sched, task.spec
-        sched.release(task)
         n = worker.fn_calls[spec.fn_id] = worker.fn_calls.get(spec.fn_id, 0) + 1
         if spec.max_calls and n >= spec.max_calls:
             worker.retiring = True
-        sched.pool.give_back(worker)
+        if sched.pipeline.next_task(worker, task):     # its next task was sent already
+            worker.task.started = time.monotonic()
+        else:
+            sched.release(task)
+            sched.pipeline.closed(worker)
+            sched.pool.give_back(worker)
         if retry and not task.cancelled and retries_left(task):
             sched.retry(task)
         else:
@@ -103,8 +109,9 @@ class Kind:
             return
         if force:
             w.exit_reason = "cancelled: minirt.cancel(force=True)"     # for head.log
+            w.killed_for = task
         else:               # first: which task the signal is for (WorkerCore.take_cancel)
-            sched.send(w, ("cancel_task", None, task.spec.tid))
+            sched.send(w, ("cancel_task", None, task.spec.tid), now=True)
         try:
             os.kill(w.pid, signal.SIGKILL if force else CANCEL_SIGNAL)
         except OSError:

@@ -63,19 +63,19 @@ class Worker(WorkerCore):
             else:
                 self.drain_refs()
                 with self._read_lock:
-                    msg = self._recv()
-                if msg[0] in ("reply", "cancel_call") or (msg[0] == "call" and self.pool is not None):
-                    self._dispatch(msg)
-                    continue
+                    self._dispatch(self._recv())     # replies, cancels: at once; work: backlog
+                continue
             kind = msg[0]
             if kind == "task":
+                self._read_ahead()          # a drop or cancel the head sent after it
+                if msg[2].tid in self.dropped:
+                    self.dropped.discard(msg[2].tid)
+                    continue
                 self.run_task(msg)
             elif kind == "call":
                 self.run_call(msg)
             elif kind == "actor":
                 self.create_actor(msg)
-            elif kind == "cancel_task":
-                pass       # for a task that has ended (a cancel before one starts: take_cancel)
             elif kind == "exit":
                 flush_streams()
                 self.drain_refs()
@@ -236,25 +236,30 @@ class Worker(WorkerCore):
         results, t0, t1, retry, value = out
         self.send(("done", None, spec.tid, results, t0, t1, retry))
 
-    def take_cancel(self, tid) -> bool:
-        """A cancel signal came before task ``tid``'s code started: was it meant for it?
+    def take_cancel(self, tid, blocking: bool = True, locked: bool = False) -> bool:
+        """A cancel signal came: is it meant for task ``tid`` (the one running or about to)?
 
         The signal says nothing of which task it is for: it may be a late one for
-        the task before (the head had not yet read its "done"). The head writes
+        a task that has ended (the head had not yet read its "done", and this
+        worker went on to the next task it was sent). The head writes
         ``("cancel_task", None, tid)`` to the pipe *before* it sends the signal, so
         that message is already here: read what the pipe holds and look.
+        ``blocking=False`` (from the signal handler): if another thread is reading
+        the pipe, assume the cancel is for ``tid``; ``locked``: the caller holds
+        the reading lock already.
         """
-        mine = False
-        with self._read_lock:
+        if locked:
             while self.conn.poll(0):
-                msg = self._recv()
-                if msg[0] == "cancel_task":
-                    mine = mine or msg[2] == tid
-                elif msg[0] in ("reply", "cancel_call") or (msg[0] == "call" and self.pool is not None):
-                    self._dispatch(msg)
-                else:
-                    self.backlog.append(msg)
-        return mine
+                self._dispatch(self._recv())
+            return tid in self.cancel_tids
+        if not self._read_lock.acquire(blocking=blocking):
+            return True
+        try:
+            while self.conn.poll(0):
+                self._dispatch(self._recv())
+        finally:
+            self._read_lock.release()
+        return tid in self.cancel_tids
 
     def cancel_call(self, tid) -> None:
         """``cancel()`` of an actor call the head already sent here (see _actor_concurrency)."""

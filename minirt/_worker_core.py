@@ -37,6 +37,9 @@ class _Reply:
         self.ok = self.value = None
 
 
+_CANCELS_KEPT = 1024      # task ids of cancels remembered (late ones name ended tasks)
+
+
 class WorkerCore:
     """The minirt API as seen from inside a worker: requests to the head
     (a :class:`~minirt._context.Core`). ``_worker.Worker`` adds running tasks."""
@@ -62,6 +65,8 @@ class WorkerCore:
         self.actor_name = None
         self.pool = None                # ThreadRunner or AsyncRunner: calls side by side
         self.cancelled: set = set()     # sent calls cancelled before they started (no pool)
+        self.cancel_tids: dict = {}     # tasks the head sent a cancel for (an ordered set)
+        self.dropped: set = set()       # queued tasks the head took back: never run them
         self.was_restarted = False
         self.namespace = cfg["namespace"]
         self.max_node = cfg["max_node"]
@@ -102,6 +107,12 @@ class WorkerCore:
             self.pool.submit(msg)
         elif msg[0] == "cancel_call":
             self.cancel_call(msg[2])
+        elif msg[0] == "cancel_task":        # for the running task, a queued one or an ended one
+            self.cancel_tids[msg[2]] = None
+            if len(self.cancel_tids) > _CANCELS_KEPT:
+                del self.cancel_tids[next(iter(self.cancel_tids))]
+        elif msg[0] == "drop_tasks":         # queued tasks the head has placed elsewhere
+            self.dropped.update(msg[2])
         else:
             self.backlog.append(msg)
 
@@ -114,12 +125,13 @@ class WorkerCore:
         # never in the middle of reading a message: poll, then check the flag.
         cancellable = threading.current_thread() is threading.main_thread()
         while not r.event.is_set():
-            if cancellable and signals.pending_interrupt:
+            if cancellable and signals.pending_interrupt and signals.cancel_due():
                 raise KeyboardInterrupt("task cancelled")
             if self._read_lock.acquire(blocking=False):
                 try:
                     while not r.event.is_set():
-                        if cancellable and signals.pending_interrupt:
+                        if cancellable and signals.pending_interrupt and \
+                                signals.cancel_due(locked=True):
                             raise KeyboardInterrupt("task cancelled")
                         if self.conn.poll(0.05):
                             self._dispatch(self._recv())

@@ -30,13 +30,18 @@ STACK_SIGNAL = signal.SIGUSR2    # dump every thread's stack to worker-<id>-<pid
 pending_interrupt = False
 in_user_code = 0
 cancel_seen = False         # the running task was cancelled (is_canceled())
+running_tid = None          # the task (not actor call) whose code runs in the main thread
 
 
 def on_cancel(signum, frame) -> None:
     global pending_interrupt, cancel_seen
-    cancel_seen = True
     if in_user_code > 0:
+        tid = running_tid
+        if tid is not None and not _context.peek().take_cancel(tid, blocking=False):
+            return            # a late signal for the task before (see WorkerCore.take_cancel)
+        cancel_seen = True
         raise KeyboardInterrupt("task cancelled")
+    cancel_seen = True
     pending_interrupt = True
 
 
@@ -59,7 +64,7 @@ class deferred_cancel:
         global in_user_code, pending_interrupt
         if self._main:
             in_user_code += 1
-            if pending_interrupt and (exc[0] is None or self._over_errors):
+            if pending_interrupt and (exc[0] is None or self._over_errors) and cancel_due():
                 pending_interrupt = False
                 raise KeyboardInterrupt("task cancelled")
 
@@ -77,26 +82,45 @@ class user_code:
         self.tid = tid
 
     def __enter__(self):
-        global in_user_code, pending_interrupt, cancel_seen
+        global in_user_code, pending_interrupt, cancel_seen, running_tid
         early = pending_interrupt
         pending_interrupt = False
         if threading.current_thread() is threading.main_thread():
             cancel_seen = False
+            running_tid = self.tid
             if early and self.tid is not None and _context.peek().take_cancel(self.tid):
                 cancel_seen = True
+                running_tid = None
                 raise KeyboardInterrupt("task cancelled")
             in_user_code += 1
-            if pending_interrupt:       # a cancel signal came while we looked: it is this task's
+            if pending_interrupt and cancel_due():    # a signal came while we looked
                 pending_interrupt = False
                 in_user_code -= 1
                 cancel_seen = True
+                running_tid = None
                 raise KeyboardInterrupt("task cancelled")
 
     def __exit__(self, *exc):
-        global in_user_code
+        global in_user_code, running_tid
         _debugger.leave_user_code()         # a breakpoint()'s session ends with the task
         if threading.current_thread() is threading.main_thread():
             in_user_code -= 1
+            running_tid = None
+
+
+def cancel_due(locked: bool = False) -> bool:
+    """``pending_interrupt`` is set: is that cancel meant for the running task? If not
+    (a late signal for the task before it: see ``WorkerCore.take_cancel``), forget it.
+
+    Args:
+        locked: the caller holds the worker's pipe-reading lock.
+    """
+    global pending_interrupt
+    tid = running_tid
+    if tid is None or _context.peek().take_cancel(tid, blocking=False, locked=locked):
+        return True
+    pending_interrupt = False
+    return False
 
 
 class unblocked_signals(deferred_cancel):
