@@ -31,6 +31,7 @@ Map of the modules (one concept each)::
     _scheduler.py         ...tasks: dependencies, placement, running, retries, cancel
     _tasks.py             ...a task's record, and the Kind hooks (plain tasks' by default)
     _placement.py         ...where a task goes (a pure function)
+    _pipeline.py          ...short tasks sent ahead to busy workers (a queue per worker)
     _ledger.py            ...one node's resources, held per holder
     _pool.py              ...worker processes: start (on a fork thread), reuse, retire
     _memory_monitor.py    ...a thread: memory above the threshold -> kill the newest task

@@ -43,7 +43,10 @@ class Ledger:
     def fits(self, request: dict) -> bool:
         """Whether ``request`` is available now."""
         avail = self.avail
-        return all(avail.get(k, 0.0) + EPS >= v for k, v in request.items())
+        for k, v in request.items():      # (a loop: this runs for every placement)
+            if avail.get(k, 0.0) + EPS < v:
+                return False
+        return True
 
     def holds(self, holder) -> bool:
         return holder in self._held

@@ -8,7 +8,8 @@ whose recent runs took under :data:`SHORT` seconds) may be sent at once to a
 worker that runs a task of the same resource shape, to wait in that worker's
 pipe (at most :data:`DEPTH` per worker)::
 
-    schedule: no free CPU --> short function? a busy worker, same shape, queue < DEPTH?
+    schedule: no free CPU --> short function? a busy worker running a short one (for
+                             less than LATE so far), same shape, queue < DEPTH?
                                  yes: send it now, worker.queue.append(task)
     "done" from the worker --> the first queued task is the running one now: the
                                finished task's resources pass to it (ledger)
@@ -16,6 +17,11 @@ pipe (at most :data:`DEPTH` per worker)::
                            --> the queue is taken back: ("drop_tasks", tids) to the
                                worker (it skips them), each placed again, no attempt used
     cancel of a queued task --> taken back the same way, and fails at once
+
+A queued task waits for the one before it: a few milliseconds, unless that one
+runs far longer than its function did so far (the queue cannot be taken back
+from a worker busy in user code without risking a second run). The lessons'
+timing stories use tasks of a second or so, which are never queued.
 
 Queued tasks hold no resources: ``available_resources()`` and the ledger's
 ``available <= total`` are as without pipelining. Tasks of functions with
@@ -28,11 +34,14 @@ Always used under the head's lock, by the scheduler (``_scheduler.py``).
 
 from __future__ import annotations
 
+import time
+
 from ._serial import FILE
 from ._tasks import needed
 
 DEPTH = 4           # tasks queued on one worker, at most
 SHORT = 0.002       # seconds: a function whose runs take about this long or less is short
+LATE = 0.05         # seconds: a running task older than this is not queued behind
 
 
 class Pipeline:
@@ -46,6 +55,8 @@ class Pipeline:
         self.sched = sched
         self.busy: dict = {}          # worker -> None: running a task, open to a queue
         self.fn_time: dict = {}       # fn_id -> recent run time (seconds, smoothed)
+        self.sent = 0                 # tasks sent ahead so far (the benchmark reports it)
+        self.taken_back = 0           # ...and taken back (a blocked or dead worker, a cancel)
 
     def ran(self, fn_id, seconds: float) -> None:
         """A task of ``fn_id`` ran for ``seconds`` (its worker's clock)."""
@@ -68,9 +79,13 @@ class Pipeline:
                 or not self.busy):
             return False
         best = None
-        for w in self.busy:
-            if (len(w.queue) < DEPTH and not w.retiring and not w.dead
-                    and w.task is not None and w.task.spec.resources == spec.resources
+        fn_time, late = self.fn_time, time.monotonic() - LATE
+        for w in self.busy:                 # behind a short task that is not late: the
+            t = w.task                      # wait is a few milliseconds at most
+            if (len(w.queue) < DEPTH and not w.retiring and not w.dead and t is not None
+                    and t.spec.resources == spec.resources
+                    and fn_time.get(t.spec.fn_id, SHORT) < SHORT
+                    and t.started is not None and t.started > late
                     and (best is None or len(w.queue) < len(best.queue))):
                 best = w
                 if not w.queue:
@@ -80,6 +95,7 @@ class Pipeline:
         sched = self.sched
         task.node, task.worker = best.node, best
         best.queue.append(task)
+        self.sent += 1
         sched.event("place", task=spec.name, id=spec.tid, node=best.node,
                     worker=best.wid, attempt=task.attempt)
         deps, args = sched.descriptors(spec, best.node)
@@ -117,6 +133,7 @@ class Pipeline:
         tasks = list(worker.queue)
         worker.queue.clear()
         if tasks:
+            self.taken_back += len(tasks)
             self.sched.send(worker, ("drop_tasks", None, [t.spec.tid for t in tasks]))
             for t in tasks:
                 t.node = t.worker = None
@@ -128,6 +145,7 @@ class Pipeline:
         if w is None or w.task is task or task not in w.queue:
             return False
         w.queue.remove(task)
+        self.taken_back += 1
         self.sched.send(w, ("drop_tasks", None, [task.spec.tid]))
         task.node = task.worker = None
         return True

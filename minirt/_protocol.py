@@ -50,6 +50,7 @@ cover this error?", and an actor's failed ``__init__`` arrives as text.
 
 from __future__ import annotations
 
+import operator
 import os
 import struct
 from multiprocessing.reduction import ForkingPickler
@@ -142,7 +143,7 @@ class TaskSpec:
         self.contained = contained    # ids of refs/handles nested inside the arguments
 
     def __getstate__(self):
-        return tuple(getattr(self, s) for s in self.__slots__)
+        return _spec_state(self)
 
     def __setstate__(self, state):
         for s, v in zip(self.__slots__, state):
@@ -157,6 +158,9 @@ def frame(msg) -> bytes:
     if n > 0x7fffffff:
         return _SIZE.pack(-1) + _BIG_SIZE.pack(n) + data
     return _SIZE.pack(n) + data
+
+
+_spec_state = operator.attrgetter(*TaskSpec.__slots__)   # a TaskSpec's fields, in order
 
 
 class MessageReader:

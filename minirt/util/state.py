@@ -3,7 +3,8 @@
 The functions and their arguments are Ray's (``ray.util.state``), and so are
 the records they return: the same field names in the same order, the same
 state values (``PENDING_ARGS_AVAIL``, ``PENDING_NODE_ASSIGNMENT``,
-``RUNNING``, ``FINISHED``, ``FAILED`` for tasks; ``ALIVE``, ``RESTARTING``,
+``SUBMITTED_TO_WORKER`` (queued behind a worker's running task, see
+``minirt/_pipeline.py``), ``RUNNING``, ``FINISHED``, ``FAILED`` for tasks; ``ALIVE``, ``RESTARTING``,
 ``DEAD`` for actors...). A record allows both ``task.state`` and
 ``task["state"]``. Fields Ray fills only with ``detail=True`` are None
 otherwise, as in Ray; fields that have no minirt counterpart are None.
@@ -239,7 +240,9 @@ def _snapshot(head, what: str) -> dict:
             live.append((spec.tid, spec.name, spec.kind, spec.actor_id, t.attempt,
                          t.node if t.node is not None else (w.node if w is not None else None),
                          w.wid if w is not None else None, w.pid if w is not None else None,
-                         w is not None and not w.dead, deps_ready, t.cancelled,
+                         # a task queued behind its worker's running one is not running
+                         w is not None and not w.dead and (spec.kind != "task" or w.task is t),
+                         deps_ready, t.cancelled,
                          dict(spec.resources), tuple(spec.returns), tuple(spec.deps)))
         snap["tasks"] = live
     if what == "objects":
@@ -326,6 +329,8 @@ def _task_rows(snap: dict, detail: bool) -> list[TaskState]:
             state = "PENDING_ARGS_AVAIL"
         elif kind == "call":
             state = "PENDING_ACTOR_TASK_ORDERING_OR_CONCURRENCY"
+        elif wid is not None:                   # queued on a busy worker (see _pipeline.py)
+            state = "SUBMITTED_TO_WORKER"
         else:
             state = "PENDING_NODE_ASSIGNMENT"
         row.update(name=name, kind=kind, actor_id=actor_id, attempt=attempt,
@@ -399,10 +404,12 @@ def _actor_rows(snap: dict, detail: bool) -> list[ActorState]:
 
 def _object_rows(snap: dict, detail: bool) -> list[ObjectState]:
     status_of = {}                            # producer tid -> its state
-    for (tid, _n, kind, _a, _att, _node, _w, _pid, running, deps_ready, _c, _r, _ret,
+    for (tid, _n, kind, _a, _att, _node, wid, _pid, running, deps_ready, _c, _r, _ret,
          _d) in snap["tasks"]:
         status_of[tid] = ("RUNNING" if running else
-                          "PENDING_ARGS_AVAIL" if not deps_ready else "PENDING_NODE_ASSIGNMENT")
+                          "PENDING_ARGS_AVAIL" if not deps_ready else
+                          "SUBMITTED_TO_WORKER" if wid is not None and kind == "task" else
+                          "PENDING_NODE_ASSIGNMENT")
     pinned: dict[bytes, int] = {}             # oid -> live tasks taking it as an argument
     for t in snap["tasks"]:
         for d in t[13]:
