@@ -53,7 +53,7 @@ class Pipeline:
 
     def __init__(self, sched):
         self.sched = sched
-        self.busy: dict = {}          # worker -> None: running a task, open to a queue
+        self.open: dict = {}          # worker -> None: running a task, room in its queue
         self.fn_time: dict = {}       # fn_id -> recent run time (seconds, smoothed)
         self.sent = 0                 # tasks sent ahead so far (the benchmark reports it)
         self.taken_back = 0           # ...and taken back (a blocked or dead worker, a cancel)
@@ -65,24 +65,24 @@ class Pipeline:
 
     def running(self, worker) -> None:
         """``worker`` started a plain task: it may take a queue."""
-        self.busy[worker] = None
+        self.open[worker] = None
 
     def closed(self, worker) -> None:
         """``worker`` takes no more queued tasks (idle, blocked, retiring or dead)."""
-        self.busy.pop(worker, None)
+        self.open.pop(worker, None)
 
     def send_ahead(self, task) -> bool:
         """No CPU is free for ``task``: queue it on a busy worker if it is short; True if sent."""
         spec = task.spec
         if (spec.kind != "task" or spec.max_calls or spec.num_returns == "streaming"
                 or task.cancelled or self.fn_time.get(spec.fn_id, SHORT) >= SHORT
-                or not self.busy):
+                or not self.open):
             return False
         best = None
         fn_time, late = self.fn_time, time.monotonic() - LATE
-        for w in self.busy:                 # behind a short task that is not late: the
+        for w in self.open:                 # behind a short task that is not late: the
             t = w.task                      # wait is a few milliseconds at most
-            if (len(w.queue) < DEPTH and not w.retiring and not w.dead and t is not None
+            if (not w.retiring and not w.dead and t is not None
                     and t.spec.resources == spec.resources
                     and fn_time.get(t.spec.fn_id, SHORT) < SHORT
                     and t.started is not None and t.started > late
@@ -95,6 +95,8 @@ class Pipeline:
         sched = self.sched
         task.node, task.worker = best.node, best
         best.queue.append(task)
+        if len(best.queue) >= DEPTH:
+            del self.open[best]
         self.sent += 1
         sched.event("place", task=spec.name, id=spec.tid, node=best.node,
                     worker=best.wid, attempt=task.attempt)
@@ -121,6 +123,8 @@ class Pipeline:
         if not worker.queue:
             return False
         nxt = worker.queue.popleft()
+        if not worker.retiring:
+            self.open[worker] = None
         sched = self.sched
         sched.release(finished)
         sched.nodes[worker.node].ledger.acquire(nxt, nxt.spec.resources)
@@ -145,6 +149,8 @@ class Pipeline:
         if w is None or w.task is task or task not in w.queue:
             return False
         w.queue.remove(task)
+        if w.task is not None and not w.retiring and not w.dead:
+            self.open[w] = None
         self.taken_back += 1
         self.sched.send(w, ("drop_tasks", None, [task.spec.tid]))
         task.node = task.worker = None
