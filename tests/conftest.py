@@ -6,20 +6,30 @@ down after it, and fails the test if a process it started (the janitors
 included, which live outside this process's tree), a /dev/shm segment or a
 session directory is still there a few seconds later. ``rt`` starts a
 runtime for a test.
+
+``kernel`` starts a real Jupyter kernel (through ``jupyter_client``) for the
+notebook-behaviour tests; ``start_kernel`` is the same as a context manager for
+a kernel that needs its own working directory, extra environment or a graceful
+shutdown. Either way the client's channels stop and the kernel is shut down
+when the test ends, pass or fail, before ``no_leaks`` looks for leftovers.
 """
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import tempfile
 import time
+from typing import Any, NamedTuple
 
 import psutil
 import pytest
 
 import minirt
 from minirt import _procs
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _children() -> set[int]:
@@ -99,3 +109,45 @@ def rt():
     info = minirt.init(num_cpus=4)
     yield info
     minirt.shutdown()
+
+
+class Kernel(NamedTuple):
+    """A running Jupyter kernel: its manager (restart, interrupt, shut down) and a ready client."""
+    manager: Any        # jupyter_client.KernelManager
+    client: Any         # its BlockingKernelClient, channels started
+
+
+@contextlib.contextmanager
+def start_kernel(cwd: str = REPO, env: dict | None = None, now: bool = True):
+    """A python3 Jupyter kernel started in ``cwd``, ready to run cells; yields a ``Kernel``.
+
+    ``env`` is added to this process's environment for the kernel. On leaving (pass or
+    fail) the client's channels stop and the kernel, unless the test shut it down itself,
+    is shut down: killed at once (``now``) or asked to exit first (``now=False``).
+    """
+    jupyter_client = pytest.importorskip("jupyter_client")
+    km = jupyter_client.KernelManager(kernel_name="python3")
+    km.start_kernel(cwd=str(cwd), **({"env": {**os.environ, **env}} if env else {}))
+    try:
+        kc = km.client()
+        kc.start_channels()
+        try:
+            kc.wait_for_ready(timeout=60)
+            yield Kernel(km, kc)
+        finally:
+            kc.stop_channels()
+    finally:
+        if km.has_kernel:
+            km.shutdown_kernel(now=now)
+
+
+@pytest.fixture
+def kernel():
+    """A python3 Jupyter kernel in the repository root, ready to run cells (``start_kernel``).
+
+    It inherits this process's environment when the fixture starts: a fixture that
+    sets environment variables for it (monkeypatch.setenv) comes before it in the
+    test's arguments.
+    """
+    with start_kernel() as k:
+        yield k

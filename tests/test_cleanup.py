@@ -296,30 +296,20 @@ def _kernel_run(kc, code):
 
 
 @pytest.mark.parametrize("action", ["restart", "shutdown"])
-def test_real_jupyter_kernel_restart_and_shutdown_leave_nothing(action):
-    jupyter_client = pytest.importorskip("jupyter_client")
-    km = jupyter_client.KernelManager(kernel_name="python3")
-    km.start_kernel(cwd=REPO)
-    kc = km.client()
-    kc.start_channels()
-    try:
-        kc.wait_for_ready(timeout=60)
-        info = json.loads(_kernel_run(kc, KERNEL_CELL.format(repo=REPO)).strip().splitlines()[-1])
-        procs = [psutil.Process(p) for p in info["procs"]]
-        assert len(procs) >= 4 and os.path.isdir(info["shm"])
-        if action == "restart":
-            km.restart_kernel(now=False)          # JupyterLab's Kernel > Restart Kernel
-        else:
-            km.shutdown_kernel(now=False)         # JupyterLab's Kernel > Shut Down Kernel
-        assert wait_until(lambda: not os.path.exists(info["shm"])
-                          and not os.path.exists(info["session"])
-                          and not [p for p in procs if _alive(p)], 10, 0.1), \
-            (os.path.exists(info["shm"]), os.path.exists(info["session"]),
-             [p.pid for p in procs if _alive(p)])
-    finally:
-        kc.stop_channels()
-        if km.has_kernel:
-            km.shutdown_kernel(now=True)
+def test_real_jupyter_kernel_restart_and_shutdown_leave_nothing(action, kernel):
+    km, kc = kernel
+    info = json.loads(_kernel_run(kc, KERNEL_CELL.format(repo=REPO)).strip().splitlines()[-1])
+    procs = [psutil.Process(p) for p in info["procs"]]
+    assert len(procs) >= 4 and os.path.isdir(info["shm"])
+    if action == "restart":
+        km.restart_kernel(now=False)          # JupyterLab's Kernel > Restart Kernel
+    else:
+        km.shutdown_kernel(now=False)         # JupyterLab's Kernel > Shut Down Kernel
+    assert wait_until(lambda: not os.path.exists(info["shm"])
+                      and not os.path.exists(info["session"])
+                      and not [p for p in procs if _alive(p)], 10, 0.1), \
+        (os.path.exists(info["shm"]), os.path.exists(info["session"]),
+         [p.pid for p in procs if _alive(p)])
 
 
 @minirt.remote

@@ -237,29 +237,21 @@ def _ping(path) -> bool:
         return False
 
 
-def test_the_cli_sees_a_runtime_in_a_notebook_kernel(root):
-    jupyter_client = pytest.importorskip("jupyter_client")
-    km = jupyter_client.KernelManager(kernel_name="python3")
-    km.start_kernel(cwd=REPO, env=dict(os.environ, MINIRT_TMPDIR=root))
-    kc = km.client()
-    kc.start_channels()
-    try:
-        kc.wait_for_ready(timeout=60)
-        out = []
-        reply = kc.execute_interactive(
-            f"import os, sys; sys.path.insert(0, {REPO!r}); import minirt; "
-            "minirt.init(num_cpus=1); print(os.getpid())", timeout=60,
-            output_hook=lambda m: out.append(m["content"].get("text", ""))
-            if m["msg_type"] == "stream" else None)
-        assert reply["content"]["status"] == "ok", out
-        kernel_pid = int("".join(out).split()[-1])
-        r = _cli("status")
-        assert r.returncode == 0, r.stderr
-        assert f"driver pid {kernel_pid}" in r.stdout
-        kc.execute_interactive("minirt.shutdown()", timeout=60)
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
+def test_the_cli_sees_a_runtime_in_a_notebook_kernel(root, kernel):
+    # (root comes first: the kernel inherits the MINIRT_TMPDIR it sets)
+    _, kc = kernel
+    out = []
+    reply = kc.execute_interactive(
+        f"import os, sys; sys.path.insert(0, {REPO!r}); import minirt; "
+        "minirt.init(num_cpus=1); print(os.getpid())", timeout=60,
+        output_hook=lambda m: out.append(m["content"].get("text", ""))
+        if m["msg_type"] == "stream" else None)
+    assert reply["content"]["status"] == "ok", out
+    kernel_pid = int("".join(out).split()[-1])
+    r = _cli("status")
+    assert r.returncode == 0, r.stderr
+    assert f"driver pid {kernel_pid}" in r.stdout
+    kc.execute_interactive("minirt.shutdown()", timeout=60)
 
 
 @contextlib.contextmanager

@@ -172,13 +172,9 @@ def test_real_pdb_with_piped_stdin(tmp_path, local):
     assert "after the debugger" in out.stdout
 
 
-def test_rerun_in_a_real_jupyter_kernel():
+def test_rerun_in_a_real_jupyter_kernel(kernel):
     """The post-mortem prompt is the kernel's input box (answered here through jupyter_client)."""
-    jupyter_client = pytest.importorskip("jupyter_client")
-    km = jupyter_client.KernelManager(kernel_name="python3")
-    km.start_kernel(cwd=os.getcwd())
-    kc = km.client()
-    kc.start_channels()
+    _, kc = kernel
     out, asked, answers = [], [], ["p x", "q"]
 
     def on_output(m):
@@ -189,30 +185,25 @@ def test_rerun_in_a_real_jupyter_kernel():
         asked.append(m["content"]["prompt"])
         kc.input(answers.pop(0) if answers else "q")
 
-    try:
-        kc.wait_for_ready(timeout=60)
-        code = textwrap.dedent("""
-            import minirt
-            from minirt.util import debug
-            _ = minirt.init(num_cpus=1)
+    code = textwrap.dedent("""
+        import minirt
+        from minirt.util import debug
+        _ = minirt.init(num_cpus=1)
 
-            @minirt.remote
-            def scale(values, factor):
-                x = sum(values) * factor
-                return 100 / (x - 42)
+        @minirt.remote
+        def scale(values, factor):
+            x = sum(values) * factor
+            return 100 / (x - 42)
 
-            debug.rerun(scale.remote([1, 2, 3, 1], 6))
-            minirt.shutdown()
-        """)
-        reply = kc.execute_interactive(code, timeout=90, allow_stdin=True, stdin_hook=on_input,
-                                       output_hook=on_output)
-        text = re.sub(r"\x1b\[[0-9;]*m", "", "".join(out))      # (the kernel's pdb colours)
-        assert reply["content"]["status"] == "ok", text
-        assert len(asked) == 2 and "db>" in asked[0]      # pdb (ipdb> in a kernel)
-        assert "return 100 / (x - 42)" in text and "42" in text.split("return 100 / (x - 42)")[-1]
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
+        debug.rerun(scale.remote([1, 2, 3, 1], 6))
+        minirt.shutdown()
+    """)
+    reply = kc.execute_interactive(code, timeout=90, allow_stdin=True, stdin_hook=on_input,
+                                   output_hook=on_output)
+    text = re.sub(r"\x1b\[[0-9;]*m", "", "".join(out))      # (the kernel's pdb colours)
+    assert reply["content"]["status"] == "ok", text
+    assert len(asked) == 2 and "db>" in asked[0]      # pdb (ipdb> in a kernel)
+    assert "return 100 / (x - 42)" in text and "42" in text.split("return 100 / (x - 42)")[-1]
 
 
 def test_a_task_with_huge_arguments_is_not_kept(monkeypatch):

@@ -300,12 +300,8 @@ CELL_DEFS = textwrap.dedent("""
 """)
 
 
-def test_pdb_through_a_real_jupyter_kernel():
-    jupyter_client = pytest.importorskip("jupyter_client")
-    km = jupyter_client.KernelManager(kernel_name="python3")
-    km.start_kernel(cwd=REPO)
-    kc = km.client()
-    kc.start_channels()
+def test_pdb_through_a_real_jupyter_kernel(kernel):
+    _, kc = kernel
     answers = ["p x", "ll", "b helper", "c", "p v * 100", "c"]
     prompts, out = [], []
 
@@ -319,25 +315,20 @@ def test_pdb_through_a_real_jupyter_kernel():
         elif msg["msg_type"] == "execute_result":
             out.append(msg["content"]["data"]["text/plain"])
 
-    try:
-        kc.wait_for_ready(timeout=60)
-        reply = kc.execute_interactive(CELL_DEFS.format(repo=REPO), timeout=60)
-        assert reply["content"]["status"] == "ok"
-        reply = kc.execute_interactive("minirt.get(g.remote(14))", timeout=60,
-                                       allow_stdin=True, stdin_hook=on_input,
-                                       output_hook=on_output)
-        text = "".join(out)
-        assert reply["content"]["status"] == "ok", text
-        assert len(prompts) == 6 and " task g) " in prompts[0], prompts
-        assert "14\n" in text                               # p x
-        assert "y = x * 3" in text and "breakpoint()" in text   # ll: the cell's source
-        assert "Breakpoint 1 at Cell In[" in text            # b helper: found in the cell
-        assert "4200\n" in text                             # stopped in helper: p v * 100
-        assert "42" in text.splitlines()[-1]                 # the task's result
-        kc.execute_interactive("minirt.shutdown()", timeout=60)
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
+    reply = kc.execute_interactive(CELL_DEFS.format(repo=REPO), timeout=60)
+    assert reply["content"]["status"] == "ok"
+    reply = kc.execute_interactive("minirt.get(g.remote(14))", timeout=60,
+                                   allow_stdin=True, stdin_hook=on_input,
+                                   output_hook=on_output)
+    text = "".join(out)
+    assert reply["content"]["status"] == "ok", text
+    assert len(prompts) == 6 and " task g) " in prompts[0], prompts
+    assert "14\n" in text                               # p x
+    assert "y = x * 3" in text and "breakpoint()" in text   # ll: the cell's source
+    assert "Breakpoint 1 at Cell In[" in text            # b helper: found in the cell
+    assert "4200\n" in text                             # stopped in helper: p v * 100
+    assert "42" in text.splitlines()[-1]                 # the task's result
+    kc.execute_interactive("minirt.shutdown()", timeout=60)
 
 
 def test_a_paused_task_shows_as_paused_in_the_state_api_and_live_view(rt, monkeypatch):

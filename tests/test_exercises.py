@@ -23,7 +23,8 @@ from typing import NamedTuple
 
 import nbformat
 import pytest
-from jupyter_client.manager import start_new_kernel
+
+from tests.conftest import start_kernel
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = ROOT / "solutions"
@@ -125,10 +126,10 @@ def test_stored_check_outputs(folder, mark):
 
 
 class _Kernel:
-    """A fresh IPython kernel in solutions/ that runs cells and reports errors."""
+    """Runs cells in a fresh IPython kernel (started in solutions/) and reports errors."""
 
-    def __init__(self):
-        self.km, self.kc = start_new_kernel(kernel_name="python3", cwd=str(SOLUTIONS))
+    def __init__(self, kc):
+        self.kc = kc
 
     def run(self, source: str) -> str:
         chunks = []
@@ -149,30 +150,30 @@ class _Kernel:
             raise AssertionError(f"cell raised:\n{source}\n---\n{text}")
         return text
 
-    def close(self):
+    def shutdown_runtime(self):
+        """Shut down the runtime the cells started (minirt or Ray), if any; never raises."""
         try:
             self.kc.execute_interactive(
                 "import sys\nrt = sys.modules.get('minirt') or sys.modules.get('ray')\n"
                 "rt and rt.shutdown()", timeout=30)
         except (queue.Empty, TimeoutError, RuntimeError):
             pass
-        self.kc.stop_channels()
-        self.km.shutdown_kernel(now=False)
 
 
 @pytest.mark.timeout(400)
 @pytest.mark.parametrize("ex,variant,source,should_pass", list(_variants()))
 def test_check_judges_variant(ex, variant, source, should_pass):
-    kernel = _Kernel()
-    try:
-        for cell in ex.setup:
-            kernel.run(cell)
-        kernel.run(source)
-        shown = kernel.run(ex.check)
-        raw = kernel.run("import json, util.check\n"
-                         "print(json.dumps({k: list(v) for k, v in util.check.RESULTS.items()}))")
-    finally:
-        kernel.close()
+    with start_kernel(cwd=SOLUTIONS, now=False) as (_, kc):
+        kernel = _Kernel(kc)
+        try:
+            for cell in ex.setup:
+                kernel.run(cell)
+            kernel.run(source)
+            shown = kernel.run(ex.check)
+            raw = kernel.run("import json, util.check\n"
+                             "print(json.dumps({k: list(v) for k, v in util.check.RESULTS.items()}))")
+        finally:
+            kernel.shutdown_runtime()
     results = json.loads(raw.strip().splitlines()[-1])
     title = f"Exercise {ex.number}"
     assert list(results) == [title], f"the check recorded {list(results)}, expected only {title!r}"

@@ -23,6 +23,7 @@ import minirt
 from minirt import _local
 from minirt.exceptions import (ActorAlreadyExistsError, ActorDiedError, GetTimeoutError,
                                TaskError)
+from tests.conftest import start_kernel
 from tests.shared_remotes import Counter
 
 
@@ -329,13 +330,7 @@ def _kernel_cell(kc, code, answers=()):
 
 
 def test_breakpoint_and_debug_in_a_real_jupyter_kernel():
-    jupyter_client = pytest.importorskip("jupyter_client")
-    km = jupyter_client.KernelManager(kernel_name="python3")
-    km.start_kernel(cwd=os.getcwd(), env={**os.environ, "PYTHONBREAKPOINT": ""})
-    kc = km.client()
-    kc.start_channels()
-    try:
-        kc.wait_for_ready(timeout=60)
+    with start_kernel(env={"PYTHONBREAKPOINT": ""}) as (_, kc):
         status, out, _ = _kernel_cell(kc, "import minirt\n_ = minirt.init(num_cpus=1, local_mode=True)")
         assert status == "ok" and "nothing runs in parallel" in out
         status, out, asked = _kernel_cell(kc, textwrap.dedent("""
@@ -362,9 +357,6 @@ def test_breakpoint_and_debug_in_a_real_jupyter_kernel():
         assert "(7, 0)" in out                       # %debug reached the task's frame
         assert "quotient = a / b" in out             # and shows its source (a cell's)
         _kernel_cell(kc, "minirt.shutdown()")
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
 
 
 def test_what_local_mode_cannot_do_raises_clearly(local):

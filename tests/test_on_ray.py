@@ -60,6 +60,8 @@ import nbformat
 import psutil
 import pytest
 
+from tests.ray_tagged import kill_tagged, tagged
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NOTEBOOKS = sorted(glob.glob(os.path.join(ROOT, "lessons", "*.ipynb")) +
                    glob.glob(os.path.join(ROOT, "solutions", "*.ipynb")))
@@ -198,38 +200,6 @@ def missing_in_ray(names) -> list[str]:
     return missing
 
 
-def _tagged(tmp) -> list:
-    """Pids of the live processes started with RAY_TMPDIR=tmp."""
-    found = []
-    for p in psutil.process_iter():
-        try:
-            if p.environ().get("RAY_TMPDIR") == tmp and p.status() != psutil.STATUS_ZOMBIE:
-                found.append(p.pid)
-        except psutil.Error:
-            pass
-    return found
-
-
-def _kill_tagged(tmp) -> list:
-    """Kill what was started with RAY_TMPDIR=tmp and escaped the kernel's process tree.
-
-    Returns:
-        The pids still alive 10 s later (none, normally).
-    """
-    if not tmp:
-        return []
-    procs = []
-    for pid in _tagged(tmp):
-        try:
-            p = psutil.Process(pid)
-            p.kill()
-            procs.append(p)
-        except psutil.Error:
-            pass
-    _, alive = psutil.wait_procs(procs, timeout=10)
-    return [p.pid for p in alive]
-
-
 def _descendants(pid: int) -> list:
     try:
         return psutil.Process(pid).children(recursive=True)
@@ -270,7 +240,7 @@ def ray_environment(tmp: str) -> dict:
     env.update({
         # A private temp dir: ray.init() without an address would otherwise join a cluster
         # someone started on this machine (found through /tmp/ray/ray_current_cluster).
-        # It also tags every process of this run (see _kill_tagged).
+        # It also tags every process of this run (see tests/ray_tagged.py).
         "RAY_TMPDIR": tmp,
         "RAY_USAGE_STATS_ENABLED": "0",        # no prompt, no network call
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",
@@ -346,7 +316,7 @@ def run_on_ray(path: str, tmp: str | None = None, deadline: float = NOTEBOOK_TIM
             except psutil.Error:
                 pass
         psutil.wait_procs(leftovers, timeout=10)
-        survivors = _kill_tagged(tmp)
+        survivors = kill_tagged(tmp)
         shutil.rmtree(tmp, ignore_errors=True)
     assert not survivors, f"processes of the Ray run of {path} survived being killed: {survivors}"
     return RayRun(prepared, time.monotonic() - t0 - waited,
@@ -447,7 +417,7 @@ class RayPool:
             except psutil.Error:
                 pass
         self._executor.shutdown(wait=True)
-        return [pid for tmp in self._tmps for pid in _tagged(tmp)]
+        return [pid for tmp in self._tmps for pid in tagged(tmp)]
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from minirt.util import _reprs
 from minirt.exceptions import (ActorDiedError, GetTimeoutError, ObjectLostError,
                                ObjectStoreFullError, WorkerCrashedError)
 
-from tests.conftest import wait_until
+from tests.conftest import start_kernel, wait_until
 
 
 def helper(d):
@@ -144,37 +144,31 @@ def test_render_never_raises():
 
 def test_in_a_real_kernel(tmp_path):
     """Through jupyter_client: a raised TaskError's traceback, a ref's HTML."""
-    from jupyter_client.manager import start_new_kernel
-    km, kc = start_new_kernel(kernel_name="python3", cwd=str(tmp_path))
+    with start_kernel(cwd=tmp_path) as (_, kc):
+        def run(code):
+            msg_id = kc.execute(code)
+            outs = []
+            while True:
+                m = kc.get_iopub_msg(timeout=60)
+                if m["parent_header"].get("msg_id") != msg_id:
+                    continue
+                if m["msg_type"] in ("error", "execute_result", "display_data"):
+                    outs.append(m)
+                if m["msg_type"] == "status" and m["content"]["execution_state"] == "idle":
+                    return outs
 
-    def run(code):
-        msg_id = kc.execute(code)
-        outs = []
-        while True:
-            m = kc.get_iopub_msg(timeout=60)
-            if m["parent_header"].get("msg_id") != msg_id:
-                continue
-            if m["msg_type"] in ("error", "execute_result", "display_data"):
-                outs.append(m)
-            if m["msg_type"] == "status" and m["content"]["execution_state"] == "idle":
-                return outs
-
-    try:
-        run("import minirt\nminirt.init(num_cpus=1)\n"
-            "@minirt.remote\ndef f(d):\n    return d['nope']\n")
-        (err,) = run("minirt.get(f.remote({}))")
-        tb = "\n".join(err["content"]["traceback"])
-        assert err["content"]["ename"].startswith("TaskError")
-        assert "Your code (in task f" in tb and "return d['nope']" in tb and "Advice:" in tb
-        (res,) = run("minirt.put(41)")
-        assert "ready" in res["content"]["data"]["text/html"]
-        assert res["content"]["data"]["text/plain"].startswith("ObjectRef(")
-    finally:
         try:
-            run("minirt.shutdown()")
+            run("import minirt\nminirt.init(num_cpus=1)\n"
+                "@minirt.remote\ndef f(d):\n    return d['nope']\n")
+            (err,) = run("minirt.get(f.remote({}))")
+            tb = "\n".join(err["content"]["traceback"])
+            assert err["content"]["ename"].startswith("TaskError")
+            assert "Your code (in task f" in tb and "return d['nope']" in tb and "Advice:" in tb
+            (res,) = run("minirt.put(41)")
+            assert "ready" in res["content"]["data"]["text/html"]
+            assert res["content"]["data"]["text/plain"].startswith("ObjectRef(")
         finally:
-            kc.stop_channels()
-            km.shutdown_kernel(now=True)
+            run("minirt.shutdown()")
 
 
 def test_state_lists_show_as_tables(rt):

@@ -8,6 +8,7 @@ import pytest
 
 import minirt
 from minirt import _serial
+from tests.conftest import start_kernel
 
 
 def _mapped_ranges(path_fragment):
@@ -195,23 +196,17 @@ def test_code_pickled_by_value_keeps_file_and_ships_source():
 
 
 def test_traceback_in_a_jupyter_kernel_shows_the_cell_and_line():
-    jupyter_client = pytest.importorskip("jupyter_client")
-    km, kc = jupyter_client.manager.start_new_kernel(kernel_name="python3", cwd=os.getcwd())
     outputs = []
+    with start_kernel(now=False) as (_, kc):
+        def run(code):
+            reply = kc.execute_interactive(code, timeout=90,
+                                           output_hook=lambda m: outputs.append(m["content"]))
+            assert reply["content"]["status"] == "ok", reply["content"]
 
-    def run(code):
-        reply = kc.execute_interactive(code, timeout=90,
-                                       output_hook=lambda m: outputs.append(m["content"]))
-        assert reply["content"]["status"] == "ok", reply["content"]
-
-    try:
         run("import minirt\nminirt.init(num_cpus=1)")
         run("@minirt.remote\ndef fails(n):\n    total = n + 1\n    raise ValueError(f'bad {total}')")
         run("try:\n    minirt.get(fails.remote(1))\nexcept ValueError as e:\n    print(str(e))")
         run("minirt.shutdown()")
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=False)
     text = "".join(c.get("text", "") for c in outputs)
     assert 'File "Cell In[2]", line 4, in fails' in text, text
     assert "raise ValueError(f'bad {total}')" in text

@@ -10,7 +10,7 @@ import pytest
 
 import minirt
 from minirt.util import state
-from test_on_ray import _kill_tagged   # Ray daemons that escaped: one helper for both files
+from tests.ray_tagged import kill_tagged   # Ray daemons that escaped
 from tests.shared_remotes import Counter
 
 SCHEMA = json.load(open(os.path.join(os.path.dirname(__file__), "data", "ray_state_schema.json")))
@@ -236,7 +236,7 @@ def test_same_answers_as_ray_on_the_same_workload():
             out = subprocess.run([sys.executable, script, backend], env=env, timeout=240,
                                  capture_output=True, text=True)
         finally:
-            _kill_tagged(tmp)
+            kill_tagged(tmp)
             shutil.rmtree(tmp, ignore_errors=True)
         lines = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")]
         assert lines, f"{backend} printed no result:\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}"

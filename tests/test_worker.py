@@ -225,37 +225,28 @@ def _run_cell(kc, code, timeout=60):
     return reply["content"]["status"], "".join(out)
 
 
-def test_kernel_interrupt_stops_only_the_drivers_blocked_call():
-    jupyter_client = pytest.importorskip("jupyter_client")
-    km = jupyter_client.KernelManager(kernel_name="python3")
-    km.start_kernel(cwd=REPO)
-    kc = km.client()
-    kc.start_channels()
-    try:
-        kc.wait_for_ready(timeout=60)
-        status, out = _run_cell(kc, KERNEL_SETUP.format(repo=REPO))
-        assert status == "ok", out
-        assert _run_cell(kc, "bg = slow.remote(4); t = acct.transfer.remote(); time.sleep(0.5)")[0] == "ok"
-        # stop_on_error=False: else the kernel may abort the next cell, sent right after
-        # this one's error reply ("aborted"), which says nothing about minirt.
-        kc.execute("minirt.get(slow.remote(60))", stop_on_error=False)
-        time.sleep(1.0)
-        km.interrupt_kernel()
-        reply = kc.get_shell_msg(timeout=30)
-        assert reply["content"]["status"] == "error"
-        assert reply["content"]["ename"] == "KeyboardInterrupt"
-        status, out = _run_cell(kc, textwrap.dedent("""
-            import json
-            print(json.dumps([minirt.get(bg, timeout=30), minirt.get(t, timeout=30),
-                              minirt.get(acct.history.remote(), timeout=30),
-                              minirt.get(minirt.put(7), timeout=5)]))
-        """))
-        assert status == "ok", out
-        assert json.loads(out.strip().splitlines()[-1]) == [4, "done", ["debit", "credit"], 7]
-        assert _run_cell(kc, "minirt.shutdown()")[0] == "ok"
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
+def test_kernel_interrupt_stops_only_the_drivers_blocked_call(kernel):
+    km, kc = kernel
+    status, out = _run_cell(kc, KERNEL_SETUP.format(repo=REPO))
+    assert status == "ok", out
+    assert _run_cell(kc, "bg = slow.remote(4); t = acct.transfer.remote(); time.sleep(0.5)")[0] == "ok"
+    # stop_on_error=False: else the kernel may abort the next cell, sent right after
+    # this one's error reply ("aborted"), which says nothing about minirt.
+    kc.execute("minirt.get(slow.remote(60))", stop_on_error=False)
+    time.sleep(1.0)
+    km.interrupt_kernel()
+    reply = kc.get_shell_msg(timeout=30)
+    assert reply["content"]["status"] == "error"
+    assert reply["content"]["ename"] == "KeyboardInterrupt"
+    status, out = _run_cell(kc, textwrap.dedent("""
+        import json
+        print(json.dumps([minirt.get(bg, timeout=30), minirt.get(t, timeout=30),
+                          minirt.get(acct.history.remote(), timeout=30),
+                          minirt.get(minirt.put(7), timeout=5)]))
+    """))
+    assert status == "ok", out
+    assert json.loads(out.strip().splitlines()[-1]) == [4, "done", ["debit", "credit"], 7]
+    assert _run_cell(kc, "minirt.shutdown()")[0] == "ok"
 
 
 @minirt.remote

@@ -274,9 +274,11 @@ class _Watched:
     serialization, then serializes as the plain array (so tasks receive a plain
     ndarray, zero-copy as usual)."""
 
+    _plain_class: type      # the array class it watches (set by watched())
+
     def __reduce_ex__(self, protocol):
         self.__dict__.setdefault("_serialized_at", []).append(time.time())
-        return self.view(self.__class__.__mro__[2]).__reduce_ex__(protocol)
+        return self.view(self._plain_class).__reduce_ex__(protocol)
 
 
 def watched(array):
@@ -291,8 +293,9 @@ def watched(array):
     ('ndarray', 1)
     """
     import numpy as np
-    cls = type("Watched" + type(array).__name__, (_Watched, type(array)), {})
-    assert cls.__mro__[2] is type(array) and issubclass(type(array), np.ndarray)
+    plain = type(array)
+    assert issubclass(plain, np.ndarray)
+    cls = type("Watched" + plain.__name__, (_Watched, plain), {"_plain_class": plain})
     return array.view(cls)
 
 
