@@ -276,9 +276,12 @@ KERNEL_CELL = textwrap.dedent("""
 
     @minirt.remote
     def inc(x):
+        import time
+        time.sleep(0.3)
         return x + 1
 
-    assert minirt.get(inc.remote(1)) == 2
+    # Two at once: two workers run now (a second one is not left to the warm-up's timing).
+    assert minirt.get([inc.remote(1), inc.remote(2)]) == [2, 3]
     print(json.dumps({{"shm": os.path.dirname(minirt.nodes()[0]["ObjectStoreDir"]),
                       "session": info["session_dir"],
                       "procs": [p.pid for p in psutil.Process().children(recursive=True)]}}))
