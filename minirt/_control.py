@@ -16,7 +16,6 @@ unknown kind raises, which marks the runtime broken.
 from __future__ import annotations
 
 import os
-import select
 import selectors
 import threading
 
@@ -119,7 +118,7 @@ class Control:
             self._sel.unregister(w.pidfd)
         except (KeyError, ValueError):
             pass
-        if w.status_gone or select.select([w.proc.sentinel], [], [], 0)[0]:
+        if w.status_gone or _procs.readable(w.proc.sentinel):
             self._on_status_event(w)
         # else: the forkserver reaps it in a moment and its sentinel reports the status
 
@@ -235,7 +234,7 @@ class Control:
             return
         while not w.dead:
             try:
-                if not select.select([w.reader.fd], [], [], 0)[0]:
+                if not _procs.readable(w.reader.fd):
                     return                  # (a child it forked may hold the pipe open)
                 msgs = w.reader.read()
             except (EOFError, OSError):

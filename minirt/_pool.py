@@ -30,7 +30,6 @@ import collections
 import concurrent.futures
 import errno
 import os
-import select
 import signal
 import time
 
@@ -300,7 +299,7 @@ def _wait_exits(workers, timeout: float) -> None:
             continue
         left = max(0.0, deadline - time.monotonic())
         if w.pidfd is not None:
-            w.exited = bool(select.select([w.pidfd], [], [], left)[0])
+            w.exited = _procs.readable(w.pidfd, left)
         elif not w.status_gone:          # no pidfd: the forkserver's word for it
             w.proc.join(left)
             w.exited = w.proc.exitcode is not None
