@@ -48,6 +48,18 @@ of 50, 200, 1,000 and 5,000 µs. ``--quick`` takes fewer samples, a coarser grid
 skips the 100,000- and 1,000,000-task figures (``--many-tasks N`` and ``--million N``
 bring them back); ``--tiny`` shrinks every size (for the smoke test, not for
 figures you quote).
+
+Issue #17's other curves, each a figure holding every point (``figures.CURVES``),
+each on a runtime of its own: 3,000 no-op tasks on 1, 4, 16 simulated nodes of 2
+CPUs (``cluster_utils.Cluster``); 3,000 actor calls round robin over 10, 100, 1,000
+live actors, and 3,000 plain tasks while they live (with each actor worker's
+memory; the curve stops early, saying why, if the machine's free memory would not
+cover the next step); one task over 10,000 and 100,000 ready refs, as arguments and
+as one list it gets itself; driver memory per pending task with 10,000, 100,000,
+1,000,000 tasks pending behind blockers (PPE too). ``--quick``: 10 and 100 actors,
+10,000 refs, up to 100,000 pending; ``--nodes``, ``--actors``, ``--fanin``,
+``--pending-curve`` set the sizes. ``--only curves`` measures just these (``--only``
+takes any of ``figures.MEASUREMENTS``); ``--report`` prints them as a third table.
 """
 
 from __future__ import annotations
@@ -420,11 +432,9 @@ def curve_table(runs: list[dict], systems: list[str]) -> str:
     lines = []
     for key, (_, name) in CURVES.items():
         pts = {s: dict(curve_points(runs, key, s)) for s in shown}
-        xs = sorted({x for p in pts.values() for x in p})
-        cols = [s for s in shown if pts[s]]
-        for x in xs:
-            lines.append(f"| {name} | {x:,} | " + " | ".join(fmt(pts[s].get(x)) for s in cols)
-                         + " |" + " |" * (len(shown) - len(cols)))
+        for x in sorted({x for p in pts.values() for x in p}):
+            lines.append(f"| {name} | {x:,} | " + " | ".join(fmt(pts[s].get(x)) for s in shown)
+                         + " |")
     if not lines:
         return ""
     head = "| curve | n | " + " | ".join(NAMES[s] for s in shown) + " |"

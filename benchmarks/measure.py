@@ -515,12 +515,14 @@ class Round:
             self.attempt("million_tasks_s", self.million_tasks)
         self.attempt("scaling", self.scaling)
         # Issue #17's scaling curves, each on a runtime of its own.
+        if self.system != "pipe":
+            # First of the curves: memory freed by earlier figures (fan-in's 100,000 tasks)
+            # would be reused and hide the growth at the small sizes.
+            self.attempt("pending_curve_bytes", self.pending_curve)
         if self.system in ("minirt", "base"):
             self.attempt("nodes_curve", self.nodes_curve)
         if s.has_objects:
             self.attempt("fanin", self.fanin)
-        if self.system != "pipe":
-            self.attempt("pending_curve_bytes", self.pending_curve)
         if self.system in ("minirt", "base"):
             # Last: with hundreds of actors the driver's descriptors pass 1,024, and a
             # runtime that select()s on one of them breaks (see actors_curve).
@@ -915,7 +917,9 @@ class Round:
         Every CPU is held by a blocker; tasks are submitted in one growing batch and
         the driver's RSS is read at each size (with the submit rate of each step).
         The pending tasks are then dropped by a shutdown: running a million no-ops
-        is the "a million at once" figure's job.
+        is the "a million at once" figure's job. RSS only grows once the memory freed
+        by earlier figures of the round is used up, so the small sizes read low unless
+        this runs first (``bench.py --only curves``).
         """
         s, k = self.s, self.cfg["num_cpus"]
         d = tempfile.mkdtemp(prefix="bench-block-")
