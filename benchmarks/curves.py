@@ -179,14 +179,18 @@ def _new_chart(key, lines, title, xlabel, xt, yt, ylabel, xs_cfg, width, height)
         if key == "fanin" and len(xs) > 1 and ys[0] > 0:
             # Linear growth from the first point: a curve above it grows faster than n.
             lin = [ys[0] * x / xs[0] for x in xs]
-            p.line(xs, lin, color=COLORS[s], line_dash="dotted", line_alpha=0.6,
-                   legend_label=NAMES[s] + sfx + ": linear")
+            p.line(xs, lin, color="gray", line_dash="dotted", line_alpha=0.8,
+                   legend_label="linear from each first point")
     if xs_cfg:
         p.xaxis.ticker = [float(x) for x in xs_cfg]
+    if yt == "linear":
+        p.y_range.start = 0
     if p.legend:
         p.legend.location = "top_left" if key == "fanin" else "bottom_left"
-        p.legend.background_fill_alpha = 0.6
-        p.legend.label_text_font_size = "9pt"
+        p.legend.background_fill_alpha = 0.7
+        p.legend.label_text_font_size = "8pt"
+        p.legend.spacing = 0
+        p.legend.padding = 4
     return p
 
 
@@ -205,6 +209,7 @@ def write(doc, html_path: str, png_stem: str | None, width: int = 560, height: i
         from util import plots
         for key, p in figs:
             path = f"{png_stem}-{key}.png"
+            p.toolbar_location = None          # a picture has no use for the tools
             try:
                 plots.save_png(p, path)
             except (FileNotFoundError, ImportError):
