@@ -48,6 +48,18 @@ of 50, 200, 1,000 and 5,000 µs. ``--quick`` takes fewer samples, a coarser grid
 skips the 100,000- and 1,000,000-task figures (``--many-tasks N`` and ``--million N``
 bring them back); ``--tiny`` shrinks every size (for the smoke test, not for
 figures you quote).
+
+Issue #17's other curves, each a figure holding every point (``figures.CURVES``),
+each on a runtime of its own: 3,000 no-op tasks on 1, 4, 16 simulated nodes of 2
+CPUs (``cluster_utils.Cluster``); 3,000 actor calls round robin over 10, 100, 1,000
+live actors, and 3,000 plain tasks while they live (with each actor worker's
+memory; the curve stops early, saying why, if the machine's free memory would not
+cover the next step); one task over 10,000 and 100,000 ready refs, as arguments and
+as one list it gets itself; driver memory per pending task with 10,000, 100,000,
+1,000,000 tasks pending behind blockers (PPE too). ``--quick``: 10 and 100 actors,
+10,000 refs, up to 100,000 pending; ``--nodes``, ``--actors``, ``--fanin``,
+``--pending-curve`` set the sizes. ``--only curves`` measures just these (``--only``
+takes any of ``figures.MEASUREMENTS``); ``--report`` prints them as a third table.
 """
 
 from __future__ import annotations
@@ -67,8 +79,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
-from figures import (ALL, BY_KEY, DURATIONS_US, FIGURES, NAMES, RATIOS, crossover,  # noqa: E402
-                     expected, label_sizes)
+from figures import (ALL, BY_KEY, CURVES, DURATIONS_US, FIGURES, MEASUREMENTS,  # noqa: E402
+                     NAMES, NEW_CURVES, RATIOS, crossover, curve_points, expected, group_of,
+                     label_sizes)
 
 DEFAULT_RAY_PYTHON = "/tmp/rayvenv/bin/python"
 FULL_GRID = [i * 10 ** j for j in range(2, 6) for i in (1, 2, 3, 5, 8)]
@@ -79,7 +92,9 @@ def make_config(args) -> dict:
                grid=FULL_GRID, gran_sweeps=3, gran_retries=4, big_bytes=100 * 10 ** 6, big_samples=5,
                n_pending=10_000, n_many=100_000, n_million=1_000_000, scaling=[1, 2, 4, 8],
                durations_us=list(DURATIONS_US), duration_span_s=0.5, skip=[],
-               stall_s=300, repo_root=args.minirt_root, base_root=args.base_root)
+               stall_s=300, repo_root=args.minirt_root, base_root=args.base_root,
+               nodes=[1, 4, 16], node_cpus=2, actors=[10, 100, 1000], fanin=[10_000, 100_000],
+               pending_curve=[10_000, 100_000, 1_000_000], actor_mem_margin_gb=4.0)
     if args.quick:
         cfg.update(sync_samples=200, reps=2, big_samples=3, n_pending=2_000, gran_sweeps=1,
                    gran_retries=1,
@@ -88,16 +103,24 @@ def make_config(args) -> dict:
             cfg["skip"] = ["many_tasks_s"]
         if args.million is None:
             cfg["skip"] = cfg["skip"] + ["million_tasks_s"]
+        cfg.update(actors=[10, 100], fanin=[10_000], pending_curve=[10_000, 100_000])
     if args.tiny:
         cfg.update(sync_samples=20, reps=1, n_tasks=100, trials=5, grid=[100, 10_000, 100_000],
                    gran_sweeps=1, gran_retries=0, big_bytes=2 * 10 ** 6, big_samples=2, n_pending=100, n_many=500,
-                   n_million=1000, durations_us=[200, 5000], duration_span_s=0.05, stall_s=60)
+                   n_million=1000, durations_us=[200, 5000], duration_span_s=0.05, stall_s=60,
+                   nodes=[1, 2], actors=[2, 4], fanin=[100, 1000], pending_curve=[100, 1000])
     if args.many_tasks is not None:
         cfg["n_many"] = args.many_tasks
     if args.million is not None:
         cfg["n_million"] = args.million
         if args.million <= 0:
             cfg["skip"] = cfg["skip"] + ["million_tasks_s"]
+    for key in ("nodes", "actors", "fanin", "pending_curve"):
+        if getattr(args, key) is not None:
+            cfg[key] = getattr(args, key)
+    if args.only:
+        cfg["only"] = list(args.only)
+        cfg["skip"] = sorted(set(cfg["skip"]) | (set(MEASUREMENTS) - set(args.only)))
     return cfg
 
 
@@ -296,22 +319,13 @@ def _why_missing(mine, f):
     if "unavailable" in r:
         return "unavailable"
     errs = [x.get("errors", {}) for x in mine]
-    for key in (f.key, "put_get_big", "actor", "granularity", "scaling", "durations",
-                "million_tasks_s"):
+    for key in (f.key, group_of(f.key)):
         for e in errs:
-            if key in e and (key == f.key or f.key in _GROUP.get(key, ())):
+            if key in e:
                 return "skipped" if e[key] == "skipped" else "failed"
     if any("fatal" in x for x in mine):
         return "failed"
     return "missing"
-
-
-_GROUP = {"put_get_big": ("put_big_ms", "get_big_ms"),
-          "actor": ("actor_sync_us", "actor_calls_per_s"),
-          "granularity": ("granularity_crossover_n",),
-          "scaling": tuple(f.key for f in FIGURES if f.key.startswith("scaling_")),
-          "durations": tuple(f.key for f in FIGURES if f.key.startswith("duration_")),
-          "million_tasks_s": tuple(f.key for f in FIGURES if f.key.startswith("million_"))}
 
 
 def fmt(v) -> str:
@@ -412,11 +426,26 @@ def ratios(runs: list[dict], cfg: dict) -> list[dict]:
     return out
 
 
-def ratio_table(rows: list[dict]) -> str:
+def curve_table(runs: list[dict], systems: list[str]) -> str:
+    """Issue #17's curves, point by point (median of the rounds per point); "" if none."""
+    shown = [s for s in ALL if s in systems]
+    lines = []
+    for key, (_, name) in CURVES.items():
+        pts = {s: dict(curve_points(runs, key, s)) for s in shown}
+        for x in sorted({x for p in pts.values() for x in p}):
+            lines.append(f"| {name} | {x:,} | " + " | ".join(fmt(pts[s].get(x)) for s in shown)
+                         + " |")
+    if not lines:
+        return ""
+    head = "| curve | n | " + " | ".join(NAMES[s] for s in shown) + " |"
+    return "\n".join([head, "|" + "---|" * (len(shown) + 2)] + lines)
+
+
+def ratio_table(rows: list[dict], measured_only: bool = False) -> str:
     lines = ["| target (issue #17) | ratio, median of rounds | per round | target | |",
              "|---|---|---|---|---|"]
     for r in rows:
-        if r["value"] is None and r["target"] is None:
+        if r["value"] is None and (r["target"] is None or measured_only):
             continue
         tgt = f"{'≤' if r['target'][0] == '<=' else '≥'} {r['target'][1]:.2f}" if r["target"] else "—"
         verdict = {True: "met", False: "**missed**", None: "—" if r["target"] is None else
@@ -424,7 +453,7 @@ def ratio_table(rows: list[dict]) -> str:
         per = ", ".join(f"{x:.3g}" for x in r["rounds"]) or "—"
         val = f"{r['value']:.3g}" if r["value"] is not None else "—"
         lines.append(f"| {r['label']} | {val} | {per} | {tgt} | {verdict} |")
-    return "\n".join(lines)
+    return "\n".join(lines) if len(lines) > 2 else ""
 
 
 # ------------------------------------------------------------------------------ main
@@ -446,6 +475,16 @@ def parse_args(argv=None):
     p.add_argument("--million", type=int, default=None, metavar="N",
                    help="size of the first round's 'a million tasks at once' figure (default "
                         "1,000,000; 0 leaves it out; runs even with --quick when given)")
+    p.add_argument("--only", default=None, metavar="LIST",
+                   help="measure only these (comma-separated): " + ",".join(MEASUREMENTS)
+                        + "; 'curves' stands for issue #17's new curves ("
+                        + ",".join(NEW_CURVES) + ")")
+    for opt, what in (("--nodes", "simulated nodes (default 1,4,16)"),
+                      ("--actors", "live actors (default 10,100,1000; --quick 10,100)"),
+                      ("--fanin", "refs fanned into one task (default 10000,100000; --quick 10000)"),
+                      ("--pending-curve", "pending tasks of the driver-memory curve (default "
+                                          "10000,100000,1000000; --quick 10000,100000)")):
+        p.add_argument(opt, default=None, metavar="N,N,...", help="the curve's sizes: " + what)
     p.add_argument("--base-root", default=None, metavar="DIR",
                    help="another copy of minirt measured as the system 'base' (\"before\"), "
                         "e.g. today's main: git archive HEAD | tar -x -C DIR")
@@ -486,6 +525,19 @@ def parse_args(argv=None):
         p.error(f"unknown system(s) {bad}; choose from {','.join(ALL)}")
     if a.rounds < 1:
         p.error("--rounds must be at least 1")
+    if a.only is not None:
+        only = []
+        for x in (y.strip() for y in a.only.split(",")):
+            if x == "curves":
+                only.extend(NEW_CURVES)
+            elif x in MEASUREMENTS:
+                only.append(x)
+            elif x:
+                p.error(f"--only: unknown measurement {x!r}; choose from curves,"
+                        + ",".join(MEASUREMENTS))
+        if not only:
+            p.error("--only needs at least one measurement")
+        a.only = only
     a.minirt_root = os.path.abspath(a.minirt_root)
     if not os.path.isfile(os.path.join(a.minirt_root, "minirt", "__init__.py")):
         p.error(f"--minirt-root {a.minirt_root}: no minirt/__init__.py there")
@@ -497,6 +549,16 @@ def parse_args(argv=None):
         p.error("system 'base' needs --base-root DIR (a copy of minirt to compare with)")
     if a.load < 0:
         p.error("--load must be 0 or more")
+    for key in ("nodes", "actors", "fanin", "pending_curve"):
+        v = getattr(a, key)
+        if v is not None:
+            try:
+                xs = [int(x) for x in v.split(",") if x.strip()]
+            except ValueError:
+                xs = []
+            if not xs or min(xs) < 1 or xs != sorted(xs):
+                p.error(f"--{key.replace('_', '-')}: give growing whole numbers >= 1, e.g. 1,4,16")
+            setattr(a, key, xs)
     if a.timeout is None:
         a.timeout = 400.0 if (a.quick or a.tiny) else 1200.0
     return a
@@ -511,7 +573,13 @@ def reprint(path: str) -> int:
     text, _ = table(summarize(doc["runs"], systems, cfg), cfg, systems)
     print(text)
     print()
-    print(ratio_table(ratios(doc["runs"], cfg)))
+    rtext = ratio_table(ratios(doc["runs"], cfg), bool(cfg.get("only")))
+    if rtext:
+        print(rtext)
+    ctext = curve_table(doc["runs"], systems)
+    if ctext:
+        print()
+        print(ctext)
     return 0
 
 
@@ -589,7 +657,8 @@ def report(args, cfg, runs, started, src, argv) -> int:
     summary = summarize(runs, args.systems, cfg)
     text, rows = table(summary, cfg, args.systems)
     rat = ratios(runs, cfg)
-    rtext = ratio_table(rat)
+    rtext = ratio_table(rat, bool(cfg.get("only")))
+    ctext = curve_table(runs, args.systems)
     versions = {r["system"]: r.get("version") for r in runs if r.get("version")}
     print()
     print(text)
@@ -597,8 +666,12 @@ def report(args, cfg, runs, started, src, argv) -> int:
     print("Medians over rounds. Ratios are minirt's value / the other's: below 1 is better for "
           "times, above 1 for rates. PPE = concurrent.futures.ProcessPoolExecutor.")
     print("Versions: " + "; ".join(f"{NAMES[s]} {v}" for s, v in versions.items()))
-    print()
-    print(rtext)
+    if rtext:
+        print()
+        print(rtext)
+    if ctext:
+        print()
+        print(ctext)
     loads = [r["loadavg_start"][0] for r in runs if r.get("loadavg_start")]
     ncpu = os.cpu_count() or 1
     if loads and max(loads) >= ncpu:
@@ -619,7 +692,7 @@ def report(args, cfg, runs, started, src, argv) -> int:
                     "base_source": source_fingerprint(args.base_root) if args.base_root else None,
                     "load": args.load},
            "config": cfg, "summary": summary, "table": rows, "table_markdown": text,
-           "ratios": rat, "ratios_markdown": rtext, "runs": runs}
+           "ratios": rat, "ratios_markdown": rtext, "curves_markdown": ctext, "runs": runs}
     if args.json:
         os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
         with open(args.json, "w") as f:

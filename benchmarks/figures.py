@@ -38,10 +38,16 @@ class Figure:
 
 
 def label_sizes(cfg: dict) -> dict:
+    def top(key):
+        xs = cfg.get(key) or [0]
+        return f"{max(xs):,}"
     return dict(big_mb=f"{cfg['big_bytes'] / 1e6:g}", n_tasks=f"{cfg['n_tasks']:,}",
                 n_many=f"{cfg['n_many']:,}", n_pending=f"{cfg['n_pending']:,}",
                 trials=cfg["trials"], grid_max=f"{max(cfg['grid']):,}",
-                n_million=f"{cfg.get('n_million', 0):,}", num_cpus=cfg.get("num_cpus"))
+                n_million=f"{cfg.get('n_million', 0):,}", num_cpus=cfg.get("num_cpus"),
+                nodes_max=top("nodes"), node_cpus=cfg.get("node_cpus", 2),
+                actors_max=top("actors"), fanin_max=top("fanin"),
+                pending_max=top("pending_curve"))
 
 
 FIGURES = [
@@ -74,7 +80,71 @@ FIGURES = [
 ] + [
     Figure(f"duration_{d}us_per_s", f"tasks of {d} µs busy work, num_cpus={{num_cpus}}",
            "tasks/s", "higher") for d in DURATIONS_US
+] + [
+    # The scaling curves of issue #17. Each is one figure holding every point of its curve
+    # (``x``, ``y``, the samples); its value is the curve's last point (the largest size).
+    Figure("nodes_curve", "{n_tasks} no-op tasks on {nodes_max} simulated nodes of "
+           "{node_cpus} CPUs", "tasks/s", "higher", systems=("minirt", "base")),
+    Figure("actors_curve", "{n_tasks} actor calls round-robin over {actors_max} live actors",
+           "calls/s", "higher", systems=("minirt", "base")),
+    Figure("actors_tasks_curve", "{n_tasks} no-op tasks while {actors_max} actors live",
+           "tasks/s", "higher", systems=("minirt", "base")),
+    Figure("fanin_args_s", "one task over {fanin_max} refs as arguments: submit + get", "s",
+           "lower", systems=RT),
+    Figure("fanin_list_s", "one task over a list of {fanin_max} refs, get inside: submit + get",
+           "s", "lower", systems=RT),
+    Figure("pending_curve_bytes", "driver memory per pending task ({pending_max} pending)",
+           "bytes", "lower", systems=NOPIPE),
 ]
+
+#: Curves: figure key -> (config key with the x values, the curve's name in the curve table).
+#: ``expected`` leaves a curve out when its config key is missing or empty (an older run).
+CURVES = {"nodes_curve": ("nodes", "no-op tasks/s on n simulated nodes"),
+          "actors_curve": ("actors", "actor calls/s, round robin over n live actors"),
+          "actors_tasks_curve": ("actors", "no-op tasks/s while n actors live"),
+          "fanin_args_s": ("fanin", "s: one task over n refs as arguments, submit + get"),
+          "fanin_list_s": ("fanin", "s: one task over a list of n refs (get inside), submit + get"),
+          "pending_curve_bytes": ("pending_curve", "driver bytes per pending task, n pending")}
+
+
+def curve_points(runs: list, key: str, system: str, field: str = "y") -> list:
+    """[(x, median over the rounds of ``field`` at x)] of one system's curve figure."""
+    import statistics
+    per = {}
+    for r in runs:
+        e = r.get("figures", {}).get(key) if r["system"] == system else None
+        if not e or field not in e:
+            continue
+        for x, y in zip(e["x"], e[field]):
+            if y is not None:
+                per.setdefault(x, []).append(y)
+    return sorted((x, statistics.median(ys)) for x, ys in per.items())
+
+#: One measurement (``measure.Round.attempt``'s key, what ``--only`` and the config's
+#: ``skip`` name) -> the figures it reports, where they differ from the key itself.
+GROUPS = {"put_get_big": ("put_big_ms", "get_big_ms"),
+          "actor": ("actor_sync_us", "actor_calls_per_s"),
+          "granularity": ("granularity_crossover_n",),
+          "scaling": tuple(f"scaling_{k}cpu_per_s" for k in (1, 2, 4, 8)),
+          "durations": tuple(f"duration_{d}us_per_s" for d in DURATIONS_US),
+          "million_tasks_s": ("million_tasks_s", "million_bytes_per_task", "million_retained_mb"),
+          "actors_curve": ("actors_curve", "actors_tasks_curve"),
+          "fanin": ("fanin_args_s", "fanin_list_s")}
+#: Every measurement of a round, in the order ``measure.Round.run`` makes them.
+MEASUREMENTS = ("init_first_s", "sync_task_us", "tasks_per_s", "granularity", "put_get_big",
+                "task_big_ref_ms", "actor", "pending_task_bytes", "durations", "shutdown_s",
+                "many_tasks_s", "million_tasks_s", "scaling", "nodes_curve", "actors_curve",
+                "fanin", "pending_curve_bytes")
+#: The new curves (``bench.py --only curves``).
+NEW_CURVES = ("nodes_curve", "actors_curve", "fanin", "pending_curve_bytes")
+
+
+def group_of(key: str) -> str:
+    """The measurement that reports figure ``key``."""
+    for g, keys in GROUPS.items():
+        if key in keys:
+            return g
+    return key
 
 BY_KEY = {f.key: f for f in FIGURES}
 
@@ -87,8 +157,9 @@ def expected(system: str, cfg: dict) -> list[Figure]:
             continue
         if f.key.startswith("scaling_") and int(f.key.split("_")[1][:-3]) not in cfg["scaling"]:
             continue
-        if f.key in cfg.get("skip", []) or (f.key.startswith("million_") and
-                                            "million_tasks_s" in cfg.get("skip", [])):
+        if f.key in cfg.get("skip", []) or group_of(f.key) in cfg.get("skip", []):
+            continue
+        if f.key in CURVES and not cfg.get(CURVES[f.key][0]):
             continue
         if f.key.startswith("duration_") and int(f.key.split("_")[1][:-2]) not in \
                 cfg.get("durations_us", DURATIONS_US):

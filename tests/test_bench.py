@@ -51,7 +51,10 @@ def test_every_figure_has_a_number(report, system):
         assert {f.key for f in figures} >= {
             "init_first_s", "sync_task_us", "tasks_per_s", "many_tasks_s", "scaling_8cpu_per_s",
             "million_tasks_s", "million_bytes_per_task", "million_retained_mb",
-            "duration_200us_per_s", "duration_5000us_per_s"}
+            "duration_200us_per_s", "duration_5000us_per_s", "nodes_curve", "actors_curve",
+            "actors_tasks_curve", "fanin_args_s", "fanin_list_s", "pending_curve_bytes"}
+    if system == "ppe":
+        assert "pending_curve_bytes" in {f.key for f in figures}
     if system == "pipe":
         assert {f.key for f in figures} == {"sync_task_us", "tasks_per_s", "duration_200us_per_s",
                                             "duration_5000us_per_s"} | {
@@ -150,14 +153,65 @@ def test_scaling_curves(report, tmp_path):
     assert [x for x, _ in data["duration"]["pipe"]] == doc["config"]["durations_us"]
     assert [x for x, _ in data["pending"]["minirt"]] == [100, 300, 1000]
     assert "pipe" not in data["pending"]
+    cfg = doc["config"]
+    assert [x for x, _ in data["nodes"][("minirt", "nodes_curve")]] == cfg["nodes"]
+    assert [x for x, _ in data["actors"][("base", "actors_tasks_curve")]] == cfg["actors"]
+    assert [x for x, _ in data["fanin"][("minirt", "fanin_list_s")]] == cfg["fanin"]
+    assert [x for x, _ in data["memory"][("ppe", "pending_curve_bytes")]] == cfg["pending_curve"]
+    assert ("pipe", "pending_curve_bytes") not in data["memory"]
+    new = ["nodes", "actors", "fanin", "memory"]
     figs = curves.charts(doc, 400, 250)
-    assert [k for k, _ in figs] == ["cpus", "duration", "pending"]
+    assert [k for k, _ in figs] == ["cpus", "duration", "pending"] + new
     assert all(p.width == 400 and p.height == 250 for _, p in figs)
     written = curves.write(doc, str(tmp_path / "c.html"), str(tmp_path / "c"), 400, 250)
     assert "Bokeh" in (tmp_path / "c.html").read_text()
-    for key in ("cpus", "duration", "pending"):
+    for key in ["cpus", "duration", "pending"] + new:
         png = tmp_path / f"c-{key}.png"
         assert str(png) in written and png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_scaling_curves_of_issue_17(report):
+    """Nodes, live actors, fan-in and pending memory: every point measured, and sane."""
+    doc, stdout = report
+    cfg = doc["config"]
+    for system in ("minirt", "base"):
+        figs = [r for r in doc["runs"] if r["system"] == system][0]["figures"]
+        nodes = figs["nodes_curve"]
+        assert nodes["x"] == cfg["nodes"] and all(y > 0 for y in nodes["y"])
+        assert len(nodes["samples"]) == len(cfg["nodes"]) * cfg["reps"]
+        # Tasks ran on more CPUs than one node has: the simulated nodes were used.
+        assert nodes["workers_used"][0] <= cfg["node_cpus"] < nodes["workers_used"][-1]
+        actors = figs["actors_curve"]
+        assert actors["x"] == figs["actors_tasks_curve"]["x"] == cfg["actors"]
+        assert all(y > 0 for y in actors["y"] + figs["actors_tasks_curve"]["y"])
+        # Each actor is a process of its own, measured: a few MB private, tens of MB resident.
+        assert all(0 < p < r for p, r in zip(actors["worker_private"], actors["worker_rss"]))
+        assert actors["driver_fds"][-1] > actors["driver_fds"][0]
+        for key in ("fanin_args_s", "fanin_list_s"):
+            e = figs[key]
+            assert e["x"] == cfg["fanin"]
+            assert all(0 < sub <= tot for sub, tot in zip(e["submit_s"], e["y"]))
+        mem = figs["pending_curve_bytes"]
+        assert mem["x"] == cfg["pending_curve"] and all(r > 0 for r in mem["rss"])
+        assert all(rate > 0 for rate in mem["submit_per_s"]) and mem["abandon_s"] >= 0
+    assert "| curve | n |" in stdout and "no-op tasks/s on n simulated nodes" in stdout
+    assert "| curve | n |" in doc["curves_markdown"]
+
+
+def test_only_measures_what_it_names(tmp_path):
+    out = tmp_path / "out.json"
+    cmd = [sys.executable, os.path.join(BENCH, "bench.py"), "--tiny", "--quick", "--systems",
+           "minirt", "--rounds", "1", "--only", "fanin", "--fanin", "50,70", "--json", str(out)]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=100)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = json.loads(out.read_text())
+    (run,) = doc["runs"]
+    assert set(run["figures"]) == {"import_s", "fanin_args_s", "fanin_list_s"}
+    assert run["figures"]["fanin_args_s"]["x"] == [50, 70]
+    assert all(v == "skipped" for v in run["errors"].values()) and "scaling" in run["errors"]
+    assert "| target (issue #17) |" not in proc.stdout     # no ratio was measured
+    shown = [row["key"] for row in doc["table"]]
+    assert shown == ["import_s", "fanin_args_s", "fanin_list_s"]
 
 
 def test_load_processes_are_stopped():
