@@ -364,7 +364,7 @@ def make_architecture():
              text_font_size="15px", text_font_style="bold")
     fig.text([gap + 0.15], [5.58],
              text=["api.py, _start.py  ->  head (_head.py), made of parts: actors -> scheduler "
-                   "(placement, ledgers) -> worker pool; object table"], text_font_size="13px")
+                   "(placement, ledgers, pipelining) -> worker pool; object table"], text_font_size="13px")
     fig.text([gap + 0.15], [5.26], text=["control thread (_control.py): listens on every worker's "
                                          "pipe (results, nested calls, deaths)"],
              text_font_size="13px")
