@@ -20,31 +20,12 @@ import selectors
 import threading
 
 from . import _nodes, _procs, _protocol
-from ._pool import describe_exit
+from ._pool import exit_line
 from ._task_output import TaskOutput
 from ._serial import FILE
 from .exceptions import GetTimeoutError
 
 _IDLE_TICK = 0.1           # seconds between control-loop wake-ups when nothing happens
-
-
-def exit_line(w, code) -> str:
-    """The ``head.log`` line of a worker's death: status, why, and what it was running."""
-    actor = w.actor
-    why = w.exit_reason or (actor.exit_reason if actor is not None else None)
-    if why is None:
-        why = ("crashed" if code else "exited" if code == 0 else "exited (status unknown)")
-    status = describe_exit(code)
-    running = ""
-    if actor is not None:
-        running = f"; actor {actor.class_name}"
-        calls = list(getattr(actor, "inflight", {}).values())
-        if calls:
-            running += f" running {calls[0][0].spec.name}"
-    elif w.task is not None:
-        running = f"; task {w.task.spec.name} ({w.task.spec.tid.hex()})"
-    return (f"worker {w.wid} (pid {w.pid}) on node {w.node} exited "
-            f"({status}): {why}{running}")
 
 
 class Control:
@@ -194,15 +175,14 @@ class Control:
             with self.head._lock:
                 if self.head._closed:
                     return
-                self.head._batch = {}          # sends: one write per worker, at the end
+                self.head.outbox.hold()        # sends: one write per worker, at the end
                 try:
                     timeout = self._handle(ready)
-                    self.head.flush_sends()
+                    self.head.outbox.release()
                 except Exception as e:  # noqa: BLE001 - the state may be half-updated: stop
-                    self.head._batch = None
+                    self.head.outbox.drop()
                     self.head._break(e)
                     return
-                self.head._batch = None
             self.flush_logs(block=False)
             if self.head.logs is not None:
                 self.head.logs.flush()

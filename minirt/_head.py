@@ -97,7 +97,7 @@ class Head:
         self.timeline_rows: collections.deque = collections.deque(maxlen=TIMELINE_MAX)
         self.event_log: collections.deque = collections.deque(maxlen=EVENTS_MAX)
         self._closed = False
-        self._batch = None          # sends held during a control-thread turn (see _send)
+        self.outbox = _protocol.Outbox()    # sends held during a control-thread turn
         self._broken: BaseException | None = None   # the internal error that broke the runtime
         self._blocked: set[threading.Event] = set()  # driver threads blocked in get/wait
         self._prestart = True      # fork idle workers ahead of time (see WorkerPool.prestart_one)
@@ -176,46 +176,9 @@ class Head:
     # --- plumbing -----------------------------------------------------------------
     def _send(self, worker, msg, now: bool = False) -> bool:
         """Send to a worker; False if it is gone (its sentinel will report the death).
-
-        During a turn of the control thread (``_batch`` is a dict) messages are
-        held and written at its end, one write per worker (:meth:`flush_sends`);
-        ``now``: write this one (and what is held for ``worker``) at once.
-        """
-        if worker.dead:
-            return False
-        batch = self._batch
-        if batch is not None:
-            out = batch.get(worker)
-            if out is None:
-                out = batch[worker] = []
-            out.append(_protocol.frame(msg))
-            if not now:
-                return True
-            del batch[worker]
-            return self._write(worker, b"".join(out))
-        try:
-            worker.conn.send(msg)
-            return True
-        except OSError:
-            return False
-
-    def flush_sends(self) -> None:
-        """Write what a control-thread turn held (see :meth:`_send`), under the lock."""
-        batch, self._batch = self._batch, {}
-        for worker, out in batch.items():
-            if not worker.dead:
-                self._write(worker, b"".join(out))
-
-    @staticmethod
-    def _write(worker, data: bytes) -> bool:
-        fd = worker.conn.fileno()
-        view = memoryview(data)
-        try:
-            while view:
-                view = view[os.write(fd, view):]
-            return True
-        except OSError:
-            return False
+        During a control-thread turn the message is held until the turn ends, unless
+        ``now`` (see :class:`~minirt._protocol.Outbox`)."""
+        return self.outbox.send(worker, msg, now)
 
     def _drain_local(self) -> None:
         changes = _refs.local_refs.take_changes()

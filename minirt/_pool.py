@@ -322,3 +322,22 @@ def describe_exit(code) -> str:
         except ValueError:
             return f"killed by signal {-code}"
     return f"exit code {code}"
+
+
+def exit_line(w, code) -> str:
+    """The ``head.log`` line of a worker's death: status, why, and what it was running."""
+    actor = w.actor
+    why = w.exit_reason or (actor.exit_reason if actor is not None else None)
+    if why is None:
+        why = ("crashed" if code else "exited" if code == 0 else "exited (status unknown)")
+    status = describe_exit(code)
+    running = ""
+    if actor is not None:
+        running = f"; actor {actor.class_name}"
+        calls = list(getattr(actor, "inflight", {}).values())
+        if calls:
+            running += f" running {calls[0][0].spec.name}"
+    elif w.task is not None:
+        running = f"; task {w.task.spec.name} ({w.task.spec.tid.hex()})"
+    return (f"worker {w.wid} (pid {w.pid}) on node {w.node} exited "
+            f"({status}): {why}{running}")
