@@ -69,6 +69,13 @@ def short_fns(sched, *fns):
         sched.pipeline.ran(fn, SHORT / 10)
 
 
+def one_busy_worker():
+    """A scheduler whose one worker runs a short task; returns (scheduler, worker)."""
+    s = FakeSched()
+    short_fns(s, FAST)
+    return s, busy_worker(s, 1, task())
+
+
 def test_a_short_task_goes_to_the_worker_with_the_shortest_queue():
     s = FakeSched()
     short_fns(s, FAST)
@@ -84,9 +91,7 @@ def test_a_short_task_goes_to_the_worker_with_the_shortest_queue():
 
 
 def test_queues_are_bounded():
-    s = FakeSched()
-    short_fns(s, FAST)
-    w = busy_worker(s, 1, task())
+    s, w = one_busy_worker()
     assert all(s.pipeline.send_ahead(task()) for _ in range(DEPTH))
     assert not s.pipeline.send_ahead(task())
     assert len(w.queue) == DEPTH
@@ -144,11 +149,8 @@ def test_a_large_argument_on_another_node_is_not_sent_ahead():
 
 
 def test_the_next_task_takes_over_the_finished_ones_resources():
-    s = FakeSched()
-    short_fns(s, FAST)
-    first = task()
-    w = busy_worker(s, 1, first)
-    second = task()
+    s, w = one_busy_worker()
+    first, second = w.task, task()
     assert s.pipeline.send_ahead(second)
     assert s.pipeline.next_task(w, first)
     assert w.task is second and not w.queue
@@ -159,9 +161,7 @@ def test_the_next_task_takes_over_the_finished_ones_resources():
 
 
 def test_a_full_queue_has_room_again_once_its_head_runs():
-    s = FakeSched()
-    short_fns(s, FAST)
-    w = busy_worker(s, 1, task())
+    s, w = one_busy_worker()
     for _ in range(DEPTH):
         s.pipeline.send_ahead(task())
     assert not s.pipeline.send_ahead(task())
@@ -172,9 +172,7 @@ def test_a_full_queue_has_room_again_once_its_head_runs():
 
 
 def test_take_back_tells_the_worker_and_forgets_the_placement():
-    s = FakeSched()
-    short_fns(s, FAST)
-    w = busy_worker(s, 1, task())
+    s, w = one_busy_worker()
     queued = [task() for _ in range(2)]
     for t in queued:
         s.pipeline.send_ahead(t)
@@ -187,10 +185,8 @@ def test_take_back_tells_the_worker_and_forgets_the_placement():
 
 
 def test_cancel_takes_only_a_queued_task():
-    s = FakeSched()
-    short_fns(s, FAST)
-    running = task()
-    w = busy_worker(s, 1, running)
+    s, w = one_busy_worker()
+    running = w.task
     queued = task()
     s.pipeline.send_ahead(queued)
     s.sent.clear()
