@@ -37,7 +37,7 @@ from __future__ import annotations
 import time
 
 from ._serial import FILE
-from ._tasks import needed
+from ._tasks import needed, send_task
 
 DEPTH = 4           # tasks queued on one worker, at most
 SHORT = 0.002       # seconds: a function whose runs take about this long or less is short
@@ -93,6 +93,10 @@ class Pipeline:
         if best is None or not self._args_there(spec, best.node):
             return False
         sched = self.sched
+        try:
+            deps, args = sched.descriptors(spec, best.node)
+        except Exception:  # noqa: BLE001 - e.g. a failed copy: the usual path reports it
+            return False
         task.node, task.worker = best.node, best
         best.queue.append(task)
         if len(best.queue) >= DEPTH:
@@ -100,12 +104,7 @@ class Pipeline:
         self.sent += 1
         sched.event("place", task=spec.name, id=spec.tid, node=best.node,
                     worker=best.wid, attempt=task.attempt)
-        deps, args = sched.descriptors(spec, best.node)
-        fn = None
-        if spec.fn_id not in best.fns:
-            fn = sched.fns[spec.fn_id]
-            best.fns.add(spec.fn_id)
-        sched.send(best, ("task", None, spec, fn, args, deps))
+        send_task(sched, best, spec, args, deps)
         return True
 
     def _args_there(self, spec, node: int) -> bool:
@@ -129,6 +128,7 @@ class Pipeline:
         sched.release(finished)
         sched.nodes[worker.node].ledger.acquire(nxt, nxt.spec.resources)
         worker.task = nxt
+        nxt.started = time.monotonic()
         return True
 
     def take_back(self, worker) -> list:

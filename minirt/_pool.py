@@ -67,7 +67,7 @@ class Worker:
         self.status_gone = False  # the forkserver that knew its exit status died
         self.exit_reason: str | None = None   # why the head ended it (head.log), if it did
         self.exit_error = None    # the error its task gets if not retried (OutOfMemoryError)
-        self.queue = collections.deque()  # tasks sent to run after ``task`` (see _scheduler)
+        self.queue = collections.deque()  # tasks sent to run after ``task`` (see _pipeline)
         self.killed_for = None    # the task a cancel(force=True) killed it for
 
 

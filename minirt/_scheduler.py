@@ -371,10 +371,10 @@ class Scheduler:
         kind = self.kinds[task.spec.kind]
         kind.check_cancel(task, force)
         task.cancelled = True
+        self.event("cancel", task=task.spec.name, id=task.spec.tid, force=force)
         if self.pipeline.cancel(task):          # queued on a busy worker: never runs
             self.fail(task, cancelled_error(task.spec))
             return
-        self.event("cancel", task=task.spec.name, id=task.spec.tid, force=force)
         if recursive and task.children:
             for child in task.children:
                 try:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 
 from ._serial import FILE, error_results
 from ._worker_signals import CANCEL_SIGNAL
@@ -60,15 +59,9 @@ class Kind:
 
     def start(self, task, worker, args, deps) -> None:
         """Placed, with a worker: send it."""
-        sched = self.sched
-        spec = task.spec
         worker.task = task
-        fn = None
-        if spec.fn_id not in worker.fns:
-            fn = sched.fns[spec.fn_id]
-            worker.fns.add(spec.fn_id)
-        sched.send(worker, ("task", None, spec, fn, args, deps))
-        sched.pipeline.running(worker)
+        send_task(self.sched, worker, task.spec, args, deps)
+        self.sched.pipeline.running(worker)
 
     def start_failed(self, task, error) -> None:
         """No worker could be started for it."""
@@ -81,9 +74,7 @@ class Kind:
         n = worker.fn_calls[spec.fn_id] = worker.fn_calls.get(spec.fn_id, 0) + 1
         if spec.max_calls and n >= spec.max_calls:
             worker.retiring = True
-        if sched.pipeline.next_task(worker, task):     # its next task was sent already
-            worker.task.started = time.monotonic()
-        else:
+        if not sched.pipeline.next_task(worker, task):     # (else its next task was sent)
             sched.release(task)
             sched.pipeline.closed(worker)
             sched.pool.give_back(worker)
@@ -124,6 +115,15 @@ class Kind:
     def unschedulable(self, task, why: str) -> None:
         """No live node can ever run it (its node was removed)."""
         self.sched.fail(task, TaskUnschedulableError(f"task {task.spec.name} cannot run: {why}"))
+
+
+def send_task(sched, worker, spec, args, deps) -> None:
+    """Send a plain task to ``worker``, with its function if the worker has not loaded it."""
+    fn = None
+    if spec.fn_id not in worker.fns:
+        fn = sched.fns[spec.fn_id]
+        worker.fns.add(spec.fn_id)
+    sched.send(worker, ("task", None, spec, fn, args, deps))
 
 
 def needed(spec) -> list:
