@@ -70,6 +70,24 @@ class Ledger:
         self._apply(request, +1)
         return True
 
+    def hand_over(self, holder, to) -> None:
+        """``to`` takes over what ``holder`` holds, nothing being free in between (a
+        task queued on a worker starts as the one before it ends, see ``_pipeline``).
+
+        Raises:
+            ValueError: ``holder`` holds nothing here, or ``to`` holds something already.
+
+        >>> ledger = Ledger({"CPU": 1.0})
+        >>> ledger.acquire("a", {"CPU": 1.0}); ledger.hand_over("a", "b")
+        >>> ledger.holds("a"), ledger.holds("b"), ledger.avail["CPU"]
+        (False, True, 0.0)
+        """
+        if to in self._held:
+            raise ValueError(f"{to!r} already holds {self._held[to]} on this node")
+        if holder not in self._held:
+            raise ValueError(f"{holder!r} holds nothing on this node to hand over")
+        self._held[to] = self._held.pop(holder)
+
     def load(self) -> float:
         """Busy share of the node's CPUs (0 when it has none)."""
         cpu = self.total.get("CPU", 0.0)

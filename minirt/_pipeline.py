@@ -124,9 +124,7 @@ class Pipeline:
         nxt = worker.queue.popleft()
         if not worker.retiring:
             self.open[worker] = None
-        sched = self.sched
-        sched.release(finished)
-        sched.nodes[worker.node].ledger.acquire(nxt, nxt.spec.resources)
+        self.sched.nodes[worker.node].ledger.hand_over(finished, nxt)   # same resources
         worker.task = nxt
         nxt.started = time.monotonic()
         return True

@@ -118,6 +118,9 @@ class Scheduler:
 
     def _resolve(self, task) -> None:
         """Wait for the task's dependencies, then hand it to its kind (or fail it)."""
+        if not task.spec.deps and task.spec.args[0] != FILE:   # most tasks: nothing to wait for
+            self.deps_ready(task)
+            return
         deps = set(task.spec.deps)
         if task.spec.args[0] == FILE:
             deps.add(task.spec.args[2])

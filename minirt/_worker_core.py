@@ -23,7 +23,7 @@ import os
 import signal
 import threading
 
-from . import _procs, _refs, _worker_signals as signals
+from . import _procs, _protocol, _refs, _worker_signals as signals
 from ._serial import FILE
 from ._worker_output import flush_streams
 from ._worker_signals import deferred_cancel, unblocked_signals
@@ -88,7 +88,7 @@ class WorkerCore:
             if changes:
                 msg = (msg[0], changes) + msg[2:]
             try:
-                self.conn.send(msg)
+                self.conn.send_bytes(_protocol.dumps(msg))
             except (BrokenPipeError, ConnectionResetError):
                 driver_gone()
 

@@ -231,7 +231,7 @@ class ActorMethod:
         h, opts = self._handle, self._opts
         name = f"{h._meta['class_name']}.{self._name}"
         n = opts.get("num_returns", 1)
-        returns = [new_id() for _ in range(1 if n == "streaming" else n)]
+        returns = tuple(new_id() for _ in range(1 if n == "streaming" else n))
         arg_desc, deps, contained = prepare_args(core, args, kwargs, name)
         spec = TaskSpec("call", new_id(), None, name, arg_desc, deps, returns, {},
                         max_retries=opts.get("max_task_retries", h._meta["max_task_retries"]),

@@ -43,9 +43,13 @@ def submit(core, spec):
 
 
 def prepare_args(core, args, kwargs, name):
-    """Pickle call arguments; return (args descriptor, dep ids, contained ids)."""
+    """Pickle call arguments; return (args descriptor, dep ids, contained ids).
+
+    The id sequences are tuples (``()`` when empty, one shared object): the
+    spec keeps them while the task is pending, and an empty list costs 56 bytes.
+    """
     if not args and not kwargs:
-        return _NO_ARGS, [], []
+        return _NO_ARGS, (), ()
     deps: list[bytes] = []
 
     def slot(x):
@@ -64,7 +68,7 @@ def prepare_args(core, args, kwargs, name):
                 break
         else:
             # Only ints, strings, floats...: the C pickler does it 5-7x faster than cloudpickle.
-            return (INLINE, pickle.dumps((args, kwargs), protocol=5), None), [], []
+            return (INLINE, pickle.dumps((args, kwargs), protocol=5), None), (), ()
     a = tuple(slot(x) for x in args)
     kw = {k: slot(v) for k, v in kwargs.items()}
     try:
@@ -72,10 +76,10 @@ def prepare_args(core, args, kwargs, name):
     except Exception as e:
         raise _unpicklable_argument(args, kwargs, name, e) from e
     if s.size < _serial.INLINE_MAX:
-        return (INLINE, _serial.to_inline(s), None), deps, s.contained
+        return (INLINE, _serial.to_inline(s), None), tuple(deps), tuple(s.contained)
     oid = new_id()
     size = _serial.write_file(s, os.path.join(core.shm_dir, oid.hex()))
-    return (FILE, size, oid), deps, s.contained
+    return (FILE, size, oid), tuple(deps), tuple(s.contained)
 
 
 _NO_ARGS = (INLINE, _serial.serialize(((), {})).meta, None)
@@ -163,7 +167,7 @@ class RemoteFunction:
             _context.observer.on_pickled_function(self._name, len(self._pickled))
         core.register_fn(self._fn_id, self._pickled)
         n = self._n_ids
-        returns = [new_id()] if n == 1 else [new_id() for _ in range(n)]
+        returns = (new_id(),) if n == 1 else tuple(new_id() for _ in range(n))
         arg_desc, deps, contained = prepare_args(core, args, kwargs, self._name)
         spec = TaskSpec("task", new_id(), self._fn_id, self._name, arg_desc, deps, returns, req,
                         self._max_retries, self._retry, self._max_calls, None, None,
