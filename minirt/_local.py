@@ -333,7 +333,7 @@ class LocalCore:
         with self._lock:
             for entry in results:
                 self.local_objects.store(*entry)
-            self._event("finish", task=spec.name, id=spec.tid, node=0,
+            self._event("finish", task=spec.name, id=spec.tid, node=0, type=spec.kind,
                         error=any(r[2] for r in results))
 
     def _keep_failed(self, spec) -> None:

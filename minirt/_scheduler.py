@@ -293,7 +293,7 @@ class Scheduler:
             self.table.decr(oid)
         self.tasks.pop(spec.tid, None)
         node = task.node if task.node is not None else 0
-        self.event("finish", task=spec.name, id=spec.tid, node=node,
+        self.event("finish", task=spec.name, id=spec.tid, node=node, type=spec.kind,
                    error=any(r.is_error for r in results))
         table = self.table
         for r in results:

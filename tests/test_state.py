@@ -164,6 +164,20 @@ def test_task_summary_shape(rt):
     assert s["cluster"]["total_tasks"] == 3
 
 
+def test_finished_tasks_listed_after_a_batch_larger_than_the_log(rt):
+    """12,000 tasks at once write 36,000 events into a log of 20,000: the first
+    submissions are gone before the last tasks end. Those tasks are still listed
+    (from their "place" and "finish" events); the answer was once an empty list."""
+    minirt.get([nap.remote(0) for _ in range(12_000)])
+    finished = state.list_tasks(filters=[("state", "=", "FINISHED")], limit=100_000,
+                                detail=True)
+    assert len(finished) >= 6_000, f"only {len(finished)} finished tasks listed"
+    assert {(t.name, t.type) for t in finished} == {("nap", "NORMAL_TASK")}
+    assert all(t.start_time_ms <= t.end_time_ms for t in finished)
+    assert state.summarize_tasks()["cluster"]["summary"]["nap"]["state_counts"]["FINISHED"] \
+        == len(finished)
+
+
 def test_state_from_inside_a_task(rt):
     @minirt.remote
     def count_running():

@@ -18,8 +18,9 @@ Where the answers come from::
     ("submit", "place", "finish"), live ones from the task table
 
 Finished tasks are remembered as long as their events are in the event log
-(the last 20,000 events), like Ray, which keeps a bounded number of task
-events. Lessons: lessons/04_api_tour.ipynb, lessons/07_internals.ipynb.
+(the last 20,000 events, about 6,700 tasks), like Ray, which keeps a bounded
+number of task events; a task whose "submit" event has left the log is still
+listed from its "place" and "finish" events (without its creation time). Lessons: lessons/04_api_tour.ipynb, lessons/07_internals.ipynb.
 """
 
 from __future__ import annotations
@@ -286,9 +287,10 @@ def _task_rows(snap: dict, detail: bool) -> list[TaskState]:
     pids = {wid: pid for wid, pid, _, _ in snap["workers"]}
     actors = {a[0]: a for a in snap["actors"]}
     actor_of = {wid: aid for wid, _, _, aid in snap["workers"] if aid is not None}
-    runs = {}                 # tid hex -> (node, wid, pid, t0, t1) of its latest execution
-    for _name, _kind, node, wid, pid, t0, t1, tid_hex, _attempt in snap["runs"]:
+    runs, run_kinds = {}, {}  # tid hex -> (node, wid, pid, t0, t1) of its latest execution
+    for _name, kind, node, wid, pid, t0, t1, tid_hex, _attempt in snap["runs"]:
         runs.setdefault(tid_hex, (node, wid, pid, t0, t1))
+        run_kinds[tid_hex] = kind
     rows: dict[bytes, dict] = {}           # tid -> fields; dicts keep submission order
     # 1. what the event log remembers (finished tasks, and times for all)
     for t, kind, f in snap["events"]:
@@ -304,7 +306,15 @@ def _task_rows(snap: dict, detail: bool) -> list[TaskState]:
             continue
         row = rows.get(tid)
         if row is None:
-            continue
+            if kind not in ("place", "finish"):
+                continue
+            # Its "submit" event has left the bounded log (a batch of thousands of tasks
+            # pushes the first submissions out before their ends): the rest describes it.
+            row = rows[tid] = dict(name=f["task"], actor_id=None, attempt=0, node=None,
+                                   wid=None, state="PENDING_NODE_ASSIGNMENT", error=False,
+                                   created=None, started=None, ended=None, resources=None,
+                                   history=[],
+                                   kind=f.get("type") or run_kinds.get(tid.hex(), "task"))
         if kind == "place":
             row.update(node=f["node"], wid=f["worker"], attempt=f["attempt"], started=t,
                        state="RUNNING")
