@@ -230,3 +230,25 @@ def test_report_reprints_the_tables_from_json(report, tmp_path):
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert doc["table_markdown"] in proc.stdout and doc["ratios_markdown"] in proc.stdout
+
+
+def test_feature_cost_measures_both_sides_and_list_tasks(tmp_path):
+    """benchmarks/feature_cost.py: each side of the memory-monitor A/B really had the
+    monitor on or off, and list_tasks found the finished tasks (tiny sizes)."""
+    out = tmp_path / "cost.json"
+    cmd = [sys.executable, os.path.join(BENCH, "feature_cost.py"), "--rounds", "1", "--reps", "1",
+           "--tasks", "50", "--finished", "300", "--json", str(out)]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=100)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(out.read_text())
+    summary = doc["monitor_summary"]
+    assert summary["monitor on"]["monitor_thread"] == [True]
+    assert summary["monitor off"]["monitor_thread"] == [False]
+    assert all(_number(s["tasks_per_s"]) and _number(s["driver_cpu_us"]) for s in summary.values())
+    listing = doc["list_tasks"]
+    assert listing["list_tasks()"]["records"] == 100       # Ray's default limit
+    assert listing["list_tasks(limit=100_000)"]["records"] >= 300
+    assert all(_number(r["best_s"]) for r in listing.values())
+    bad = subprocess.run([sys.executable, os.path.join(BENCH, "feature_cost.py"), "--rounds", "0"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 2 and "must be 1 or more" in bad.stderr
