@@ -1,7 +1,7 @@
 """What travels between the driver (head) and the workers.
 
 Every message is a tuple ``(kind, ref_changes, *payload)`` sent over a
-private socketpair with ``Connection.send`` (pickle). ``ref_changes`` is the
+private socketpair in ``Connection``'s framing, pickled by :func:`dumps`. ``ref_changes`` is the
 sender's ordered list of ``(id, +1 | -1)`` reference transitions (see
 ``_refs.py``), so a process's "I dropped X" can never overtake a message it
 sent earlier that still names X.
