@@ -62,3 +62,19 @@ def test_available_above_total_is_an_error_in_one_place():
     ledger = Ledger({"CPU": 1})
     with pytest.raises(AssertionError, match="CPU"):
         ledger._apply({"CPU": 1.0}, +1)      # what a double release would have done
+
+
+def test_hand_over_moves_a_holding_without_freeing_it():
+    ledger = Ledger({"CPU": 2.0, "GPU": 1.0})
+    ledger.acquire("running", {"CPU": 1.0, "GPU": 1.0})
+    ledger.hand_over("running", "queued")
+    assert not ledger.holds("running") and ledger.holds("queued")
+    assert ledger.avail == {"CPU": 1.0, "GPU": 0.0}      # nothing was free in between
+    assert ledger.release("queued") and ledger.avail == ledger.total
+    ledger.acquire("a", {"CPU": 1.0})
+    ledger.acquire("b", {"CPU": 1.0})
+    with pytest.raises(ValueError, match="already holds"):
+        ledger.hand_over("a", "b")                         # would lose one of the two
+    with pytest.raises(ValueError, match="holds nothing"):
+        ledger.hand_over("nobody", "c")
+    assert ledger.holds("a") and ledger.holds("b") and not ledger.holds("c")
