@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import sys
 import tempfile
 import time
 from typing import Any, NamedTuple
@@ -60,6 +61,22 @@ def wait_until(predicate, timeout: float = 5.0, interval: float = 0.05) -> bool:
             return True
         time.sleep(interval)
     return predicate()
+
+
+_DEFAULT_SIGNALS_EXEC = (
+    "import os, signal, sys\n"
+    "for s in (signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):\n"
+    "    signal.signal(s, signal.SIG_DFL)\n"
+    "os.execv(sys.argv[1], sys.argv[1:])\n")
+
+
+def with_default_signals(cmd: list[str]) -> list[str]:
+    """``cmd`` started with SIGINT, SIGHUP and SIGQUIT at their defaults, as a terminal
+    or Jupyter starts a program, even when this test run ignores them: ``nohup`` and
+    ``cmd &`` in a script make them ignored, and ignored signals survive exec, so a
+    test that signals its child would otherwise fail for a reason of its own. (The
+    same process: the wrapper execs ``cmd``, its pid is the one the test signals.)"""
+    return [sys.executable, "-c", _DEFAULT_SIGNALS_EXEC, *cmd]
 
 
 @pytest.fixture(autouse=True)

@@ -27,7 +27,7 @@ import psutil
 import pytest
 
 import minirt
-from tests.conftest import wait_until
+from tests.conftest import wait_until, with_default_signals
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -183,7 +183,8 @@ def _run_driver(tmp_path, mode: str, new_session: bool = False):
     tag = uuid.uuid4().hex
     env = dict(os.environ, MINIRT_TEST_TAG=tag,
                PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.Popen([sys.executable, "-c", DRIVER, mode], cwd=str(tmp_path), env=env,
+    proc = subprocess.Popen(with_default_signals([sys.executable, "-c", DRIVER, mode]),
+                            cwd=str(tmp_path), env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=new_session)
     line = proc.stdout.readline()

@@ -20,7 +20,7 @@ import pytest
 import minirt
 from minirt import _admin, _logs
 from minirt.util import cli
-from tests.conftest import wait_until
+from tests.conftest import wait_until, with_default_signals
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -262,8 +262,9 @@ def _following(tmp_path, text, *args):
     logs.mkdir(parents=True)
     out = logs / "worker-1-123.out"
     out.write_text(text)
-    proc = subprocess.Popen([sys.executable, "-m", "minirt", "logs", "--address",
-                             str(tmp_path / "session_x"), *args, "--follow"],
+    proc = subprocess.Popen(with_default_signals([sys.executable, "-m", "minirt", "logs",
+                                                  "--address", str(tmp_path / "session_x"),
+                                                  *args, "--follow"]),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
     try:
         yield out, proc.stdout
