@@ -249,13 +249,13 @@ class Worker(WorkerCore):
         the reading lock already.
         """
         if locked:
-            while self.conn.poll(0):
+            while self.readable():
                 self._dispatch(self._recv())
             return tid in self.cancel_tids
         if not self._read_lock.acquire(blocking=blocking):
             return True
         try:
-            while self.conn.poll(0):
+            while self.readable():
                 self._dispatch(self._recv())
         finally:
             self._read_lock.release()
@@ -277,7 +277,7 @@ class Worker(WorkerCore):
     def _read_ahead(self) -> None:
         """Read what the pipe already holds (a cancel may follow the call it stops)."""
         with self._read_lock:
-            while self.conn.poll(0):
+            while self.readable():
                 self._dispatch(self._recv())
 
     def run_call(self, msg) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import collections
 import itertools
 import os
+import select
 import signal
 import threading
 
@@ -49,6 +50,8 @@ class WorkerCore:
 
     def __init__(self, conn, cfg: dict):
         self.conn = conn
+        self._poller = select.poll()   # one for the worker's life: conn.poll builds a selector per call
+        self._poller.register(conn.fileno(), select.POLLIN)
         self.cfg = cfg
         self.shm_dir = cfg["shm_dir"]
         self.spill_dir = cfg["spill_dir"]
@@ -92,6 +95,13 @@ class WorkerCore:
             except (BrokenPipeError, ConnectionResetError):
                 driver_gone()
 
+    def readable(self, timeout: float = 0.0) -> bool:
+        """Whether the pipe holds a message (or has closed), waiting up to ``timeout`` s.
+
+        Callers hold ``_read_lock``: a poll object refuses two polls at once.
+        """
+        return bool(self._poller.poll(timeout * 1000.0))
+
     def _recv(self):
         try:
             return self.conn.recv()
@@ -133,7 +143,7 @@ class WorkerCore:
                         if cancellable and signals.pending_interrupt and \
                                 signals.cancel_due(locked=True):
                             raise KeyboardInterrupt("task cancelled")
-                        if self.conn.poll(0.05):
+                        if self.readable(0.05):
                             self._dispatch(self._recv())
                 finally:
                     self._read_lock.release()
