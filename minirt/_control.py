@@ -4,9 +4,10 @@ It waits on every worker's pipe, pidfd and sentinel (``selectors``) and on a
 wake-up pipe, and for each event takes the head's lock and updates the parts:
 a result goes to the scheduler, a nested request is answered, a death goes to
 the pool, the actors and the scheduler. It never blocks on one worker: it reads
-what a pipe holds and keeps an incomplete message until the rest arrives
-(:class:`~minirt._protocol.MessageReader`), at most 64 KiB per pipe per turn, so a
-chatty worker cannot starve the others. What tasks print is formatted under
+what a pipe holds, keeps an incomplete message until the rest arrives
+(:class:`~minirt._protocol.MessageReader`, at most 64 KiB per pipe per turn, so a
+chatty worker cannot starve the others), and writes what waits for room in a
+full pipe when the pipe has room (:class:`~minirt._protocol.Outbox`). What tasks print is formatted under
 the lock and written to stdout outside it (``_task_output.py``).
 
 Each kind of message has a ``_msg_<kind>`` method (see ``_protocol.py``); an
@@ -65,6 +66,7 @@ class Control:
         """Watch a new worker: its pipe, its pidfd (liveness) and its sentinel (exit status)."""
         self.head.janitor.watch(w.pid)
         w.reader = _protocol.MessageReader(w.conn.fileno())
+        os.set_blocking(w.conn.fileno(), False)     # the head never blocks on a pipe (Outbox)
         self._sel.register(w.conn.fileno(), selectors.EVENT_READ, ("conn", w))
         try:
             w.pidfd = _procs.open_pidfd(w.pid)
@@ -74,7 +76,16 @@ class Control:
             self._sel.register(w.pidfd, selectors.EVENT_READ, ("exit", w))
         self._sel.register(w.proc.sentinel, selectors.EVENT_READ, ("status", w))
 
+    def watch_writable(self, w, on: bool) -> None:
+        """Wait for room in ``w``'s pipe too (``on``), or only for what it sends."""
+        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if on else 0)
+        try:
+            self._sel.modify(w.conn.fileno(), events, ("conn", w))
+        except (KeyError, ValueError, OSError):
+            pass                # not watched any more (it died, or its pipe closed)
+
     def _unregister_worker(self, w) -> None:
+        self.head.outbox.forget(w)
         for fd in (w.conn.fileno(), w.pidfd, w.proc.sentinel):
             if fd is None:
                 continue
@@ -190,14 +201,17 @@ class Control:
     def _handle(self, ready):
         """One round of the control loop (under the lock); returns the next timer timeout."""
         self.head._drain_local()
-        for key, _ in ready:
+        for key, events in ready:
             if key.data is None:
                 try:
                     os.read(self._wake_r, 4096)
                 except BlockingIOError:
                     pass
             elif key.data[0] == "conn":
-                self._read_worker(key.data[1])
+                if events & selectors.EVENT_WRITE:
+                    self.head.outbox.flush(key.data[1])
+                if events & selectors.EVENT_READ:
+                    self._read_worker(key.data[1])
             elif key.data[0] == "exit":
                 self._on_exit_event(key.data[1])
             else:

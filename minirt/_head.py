@@ -97,7 +97,9 @@ class Head:
         self.timeline_rows: collections.deque = collections.deque(maxlen=TIMELINE_MAX)
         self.event_log: collections.deque = collections.deque(maxlen=EVENTS_MAX)
         self._closed = False
-        self.outbox = _protocol.Outbox()    # sends held during a control-thread turn
+        # Sends: held during a control-thread turn; what a full pipe cannot take waits
+        # there, and the control thread writes it when the pipe has room.
+        self.outbox = _protocol.Outbox(lambda w, on: self.control.watch_writable(w, on))
         self._broken: BaseException | None = None   # the internal error that broke the runtime
         self._blocked: set[threading.Event] = set()  # driver threads blocked in get/wait
         self._prestart = True      # fork idle workers ahead of time (see WorkerPool.prestart_one)
@@ -174,11 +176,12 @@ class Head:
         _teardown.abort_start(self)
 
     # --- plumbing -----------------------------------------------------------------
-    def _send(self, worker, msg, now: bool = False) -> bool:
+    def _send(self, worker, msg, now: bool = False, then=None) -> bool:
         """Send to a worker; False if it is gone (its sentinel will report the death).
         During a control-thread turn the message is held until the turn ends, unless
-        ``now`` (see :class:`~minirt._protocol.Outbox`)."""
-        return self.outbox.send(worker, msg, now)
+        ``now``; ``then()`` runs once it is all in the pipe (see
+        :class:`~minirt._protocol.Outbox`: sending never blocks)."""
+        return self.outbox.send(worker, msg, now, then)
 
     def _drain_local(self) -> None:
         changes = _refs.local_refs.take_changes()

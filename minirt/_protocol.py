@@ -55,6 +55,7 @@ cover this error?", and an actor's failed ``__init__`` arrives as text.
 
 from __future__ import annotations
 
+import collections
 import operator
 import os
 import pickle
@@ -185,6 +186,13 @@ class Outbox:
     control thread and written at its end, one write per worker (fewer system calls
     and wake-ups when a turn answers many "done" messages). Used under the head's lock.
 
+    It never blocks. The head's ends of the pipes are non-blocking: what a pipe
+    cannot take now (a worker busy in a long task, with tasks queued behind it)
+    waits in a per-worker backlog, ``watch(worker, True)`` asks the control thread
+    to say when there is room, and it calls :meth:`flush`. Blocking instead, under
+    the lock, stopped every API call until that task ended, and deadlocked when
+    the worker was itself blocked writing what the task prints to the head.
+
     >>> box = Outbox()
     >>> box.hold(); box.held()
     0
@@ -192,10 +200,12 @@ class Outbox:
     True
     """
 
-    __slots__ = ("_held",)
+    __slots__ = ("_held", "_backlog", "_watch")
 
-    def __init__(self):
+    def __init__(self, watch=None):
         self._held = None           # worker -> [framed message, ...] while holding
+        self._backlog: dict = {}    # worker -> deque of [unwritten bytes, then]
+        self._watch = watch         # watch(worker, on): wait for room in its pipe, or stop
 
     def hold(self) -> None:
         self._held = {}
@@ -204,47 +214,83 @@ class Outbox:
         """How many workers have messages held (None: not holding)."""
         return None if self._held is None else len(self._held)
 
-    def send(self, worker, msg, now: bool = False) -> bool:
-        """Send ``msg`` to ``worker`` (held if holding, unless ``now``: then it and what is
-        held for ``worker`` are written at once). False if the worker is gone."""
+    def send(self, worker, msg, now: bool = False, then=None) -> bool:
+        """Send ``msg`` to ``worker`` (held if holding, unless ``now`` or ``then``: then it
+        and what is held for ``worker`` go at once). ``then()`` is called once all of it
+        is in the pipe (at once, or later from :meth:`flush`). False if the worker is gone."""
         if worker.dead:
             return False
         held = self._held
         if held is None:
-            try:
-                worker.conn.send_bytes(dumps(msg))
-                return True
-            except OSError:
-                return False
+            return self._write(worker, frame(msg), then)
         out = held.get(worker)
         if out is None:
             out = held[worker] = []
         out.append(frame(msg))
-        if not now:
+        if not now and then is None:
             return True
         del held[worker]
-        return _write(worker.conn.fileno(), b"".join(out))
+        return self._write(worker, b"".join(out), then)
 
     def release(self) -> None:
         """Write what is held, and stop holding."""
         held, self._held = self._held, None
         for worker, out in (held or {}).items():
             if not worker.dead:
-                _write(worker.conn.fileno(), b"".join(out))
+                self._write(worker, b"".join(out), None)
 
     def drop(self) -> None:
         """Stop holding, writing nothing (the runtime broke during the turn)."""
         self._held = None
 
-
-def _write(fd: int, data: bytes) -> bool:
-    view = memoryview(data)
-    try:
-        while view:
-            view = view[os.write(fd, view):]
+    def _write(self, worker, data, then) -> bool:
+        queue = self._backlog.get(worker)
+        if queue is None:                  # nothing waiting: the pipe takes what it can now
+            try:
+                n = os.write(worker.conn.fileno(), data)
+            except BlockingIOError:
+                n = 0
+            except OSError:
+                return False
+            if n == len(data):
+                if then is not None:
+                    then()
+                return True
+            queue = self._backlog[worker] = collections.deque()
+            data = memoryview(data)[n:]
+            if self._watch is not None:
+                self._watch(worker, True)
+        queue.append([data, then])
         return True
-    except OSError:
-        return False
+
+    def waiting(self, worker) -> int:
+        """Bytes written for ``worker`` that its pipe has not taken yet."""
+        return sum(len(item[0]) for item in self._backlog.get(worker, ()))
+
+    def flush(self, worker) -> None:
+        """The control thread saw room in ``worker``'s pipe: write what waits, in order."""
+        queue = self._backlog.get(worker)
+        while queue:
+            item = queue[0]
+            try:
+                n = os.write(worker.conn.fileno(), item[0])
+            except BlockingIOError:
+                return
+            except OSError:                # it died: its sentinel reports that
+                self.forget(worker)
+                return
+            item[0] = memoryview(item[0])[n:]
+            if item[0]:
+                return
+            queue.popleft()
+            if item[1] is not None:
+                item[1]()
+        self.forget(worker)
+
+    def forget(self, worker) -> None:
+        """Drop ``worker``'s backlog (written, or the worker is gone)."""
+        if self._backlog.pop(worker, None) is not None and self._watch is not None:
+            self._watch(worker, False)
 
 
 class MessageReader:
@@ -265,7 +311,10 @@ class MessageReader:
 
     def read(self) -> list:
         """Return the messages that are complete now. Raises EOFError at end of stream."""
-        data = os.read(self.fd, _READ_CHUNK)
+        try:
+            data = os.read(self.fd, _READ_CHUNK)
+        except BlockingIOError:            # nothing after all (the head's ends are non-blocking)
+            return []
         if not data:
             raise EOFError
         buf = self.buf

@@ -101,12 +101,10 @@ class Kind:
         if force:
             w.exit_reason = "cancelled: minirt.cancel(force=True)"     # for head.log
             w.killed_for = task
-        else:               # first: which task the signal is for (WorkerCore.take_cancel)
-            sched.send(w, ("cancel_task", None, task.spec.tid), now=True)
-        try:
-            os.kill(w.pid, signal.SIGKILL if force else CANCEL_SIGNAL)
-        except OSError:
-            pass
+            _signal(w.pid, signal.SIGKILL)
+        else:   # the signal once "which task it is for" is in the pipe (WorkerCore.take_cancel)
+            sched.send(w, ("cancel_task", None, task.spec.tid), now=True,
+                       then=lambda: _signal(w.pid, CANCEL_SIGNAL))
 
     def node_minimum(self, task):
         """Resources a node must have in total (not free) to be chosen; None: any node."""
@@ -124,6 +122,13 @@ def send_task(sched, worker, spec, args, deps) -> None:
         fn = sched.fns[spec.fn_id]
         worker.fns.add(spec.fn_id)
     sched.send(worker, ("task", None, spec, fn, args, deps))
+
+
+def _signal(pid: int, sig) -> None:
+    try:
+        os.kill(pid, sig)
+    except OSError:
+        pass
 
 
 def needed(spec) -> list:

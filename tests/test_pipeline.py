@@ -217,3 +217,32 @@ def test_a_late_cancel_signal_does_not_hit_the_next_task(one_cpu):
 
 def test_constants_are_sane():
     assert _pipeline.DEPTH >= 1 and 0 < _pipeline.SHORT < _pipeline.LATE
+
+
+@minirt.remote
+def chatty_or_echo(data, chatty):
+    """Short (returns the size of ``data``), unless ``chatty``: then 2 MB of prints
+    and a pause, while short tasks with 100 KB arguments are queued behind it."""
+    if chatty:
+        for _ in range(20_000):
+            print("y" * 100)
+        time.sleep(2)
+    return len(data)
+
+
+def test_a_full_pipe_never_blocks_the_head(one_cpu):
+    # The head used to write to a worker's pipe with a blocking write, under its
+    # lock: 4 queued tasks of 100 KB each do not fit in the pipe, so the submitting
+    # thread waited for the chatty task to end, holding the lock; the worker's
+    # prints then filled its own pipe to the head, which nobody read: a deadlock.
+    minirt.get([chatty_or_echo.remote(b"", False) for _ in range(5)])   # known short
+    p = _pipeline_of()
+    before = p.sent
+    first = chatty_or_echo.remote(b"", True)
+    time.sleep(0.01)
+    refs = [chatty_or_echo.remote(b"x" * 100_000, False) for _ in range(8)]
+    assert p.sent - before >= 3, "the 100 KB tasks were not queued on the busy worker"
+    ready, _ = minirt.wait([first], timeout=0)
+    assert not ready, "submitting waited for the chatty task to end"
+    assert minirt.put(1) is not None                  # the API answers meanwhile
+    assert minirt.get(refs + [first], timeout=60) == [100_000] * 8 + [0]
