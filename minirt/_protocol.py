@@ -204,7 +204,7 @@ class Outbox:
 
     def __init__(self, watch=None):
         self._held = None           # worker -> [framed message, ...] while holding
-        self._backlog: dict = {}    # worker -> deque of [unwritten bytes, then]
+        self._backlog: dict = {}    # worker -> deque of [memoryview of unwritten bytes, then]
         self._watch = watch         # watch(worker, on): wait for room in its pipe, or stop
 
     def hold(self) -> None:
@@ -260,7 +260,7 @@ class Outbox:
             data = memoryview(data)[n:]
             if self._watch is not None:
                 self._watch(worker, True)
-        queue.append([data, then])
+        queue.append([memoryview(data), then])
         return True
 
     def waiting(self, worker) -> int:
@@ -279,7 +279,7 @@ class Outbox:
             except OSError:                # it died: its sentinel reports that
                 self.forget(worker)
                 return
-            item[0] = memoryview(item[0])[n:]
+            item[0] = item[0][n:]
             if item[0]:
                 return
             queue.popleft()
